@@ -1,0 +1,137 @@
+// Command cardbridge is CardBridge's one binary: the native-messaging host a
+// browser starts (a later issue), and a command-line tool for clerks, IT
+// staff and scripts: list readers, show certificates, run the environment
+// check, change or unblock the PIN, sign, and run the virtual TEST card.
+//
+// Standard output carries results only (text, or JSON with --json); every
+// message for people goes to standard error in Traditional Chinese and
+// English. PINs are read from the terminal without echo, or one per line
+// from standard input with --pin-stdin, and are never printed or logged.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/cardbridge/cardbridge/internal/protocol"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "0.1.0-dev"
+
+const usage = `cardbridge — 憑證 IC 卡工具 / certificate card tool
+
+用法 / usage:
+  cardbridge readers   [--json]                      列出讀卡機 / list readers
+  cardbridge certs     [--json] [--reader R]         列出憑證 / list certificates
+  cardbridge check     [--json] [--reader R]         環境檢測 / environment check
+  cardbridge pin status|change|unblock [--json] [--reader R] [--pin-stdin]
+                                                     PIN 碼狀態、變更、解鎖 / PIN status, change, unblock
+  cardbridge sign      --in FILE | --digest HEX  [--cert ID] [--hash sha256] [--pss]
+                       [--pin-stdin] [--json] [--reader R]
+                                                     簽章 / sign
+  cardbridge softcard  issue|serve|ca ...            虛擬測試卡 / virtual TEST card
+  cardbridge version
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run is main without the process: tests call it directly.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	env := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
+	var err error
+	switch args[0] {
+	case "readers":
+		err = env.readers(args[1:])
+	case "certs":
+		err = env.certs(args[1:])
+	case "check":
+		err = env.check(args[1:])
+	case "pin":
+		err = env.pin(args[1:])
+	case "sign":
+		err = env.sign(args[1:])
+	case "softcard":
+		err = env.softcard(args[1:])
+	case "version", "--version":
+		fmt.Fprintln(stdout, version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "未知的指令 / unknown command: %q\n\n%s", args[0], usage)
+		return 2
+	}
+	return env.report(err)
+}
+
+type cli struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	json           bool
+	lines          *lineReader
+}
+
+// errUsage marks a command-line mistake (exit status 2).
+var errUsage = errors.New("usage")
+
+// exitCode carries a status without a message (check's overall result).
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit %d", int(e)) }
+
+// report prints err for people (or as JSON) and returns the exit status.
+func (c *cli) report(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ec exitCode
+	if errors.As(err, &ec) {
+		return int(ec)
+	}
+	if errors.Is(err, errUsage) {
+		fmt.Fprintf(c.stderr, "%v\n\n%s", err, usage)
+		return 2
+	}
+	code := protocol.CodeFor(err)
+	msg := protocol.Messages[code]
+	detail := protocol.Details(err)
+	if c.json {
+		out := map[string]any{"error": map[string]any{"code": code, "message": msg, "details": detail}}
+		_ = json.NewEncoder(c.stdout).Encode(out)
+	}
+	fmt.Fprintf(c.stderr, "錯誤：%s\nError: %s\n", withDetail(msg.ZH, detail, true), withDetail(msg.EN, detail, false))
+	if code == protocol.ErrInternal || os.Getenv("CARDBRIDGE_DEBUG") != "" {
+		fmt.Fprintf(c.stderr, "(%s: %v)\n", code, err)
+	} else {
+		fmt.Fprintf(c.stderr, "(%s)\n", code)
+	}
+	return 1
+}
+
+func withDetail(msg string, d map[string]any, zh bool) string {
+	n, ok := d["triesLeft"].(int)
+	if !ok {
+		return msg
+	}
+	if zh {
+		return fmt.Sprintf("%s（剩 %d 次）", msg, n)
+	}
+	return fmt.Sprintf("%s (%d tries left)", msg, n)
+}
+
+// emit writes v as indented JSON.
+func (c *cli) emit(v any) error {
+	enc := json.NewEncoder(c.stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}

@@ -1,0 +1,149 @@
+// Package protocol owns what crosses CardBridge's outer boundary: the stable
+// error codes, each with a Traditional Chinese and English message that says
+// what went wrong and what to do, and the one function that maps internal
+// errors onto them. The CLI prints these messages and the native-messaging
+// host sends the codes; codes are only ever added, never renamed.
+package protocol
+
+import (
+	"context"
+	"errors"
+
+	"github.com/cardbridge/cardbridge/internal/card"
+	"github.com/cardbridge/cardbridge/internal/pcsc"
+)
+
+// Code is a stable error code string.
+type Code string
+
+// The error codes. Keep in sync with docs/protocol.md.
+const (
+	ErrNoService          Code = "ERR_NO_SERVICE"
+	ErrNoReader           Code = "ERR_NO_READER"
+	ErrNoCard             Code = "ERR_NO_CARD"
+	ErrCardRemoved        Code = "ERR_CARD_REMOVED"
+	ErrCardReset          Code = "ERR_CARD_RESET"
+	ErrReaderUnavailable  Code = "ERR_READER_UNAVAILABLE"
+	ErrCardInUse          Code = "ERR_CARD_IN_USE"
+	ErrCardUnresponsive   Code = "ERR_CARD_UNRESPONSIVE"
+	ErrUnsupportedCard    Code = "ERR_UNSUPPORTED_CARD"
+	ErrPINIncorrect       Code = "ERR_PIN_INCORRECT"
+	ErrPINBlocked         Code = "ERR_PIN_BLOCKED"
+	ErrPUKIncorrect       Code = "ERR_PUK_INCORRECT"
+	ErrPUKBlocked         Code = "ERR_PUK_BLOCKED"
+	ErrPINFormat          Code = "ERR_PIN_FORMAT"
+	ErrUnknownCertificate Code = "ERR_UNKNOWN_CERTIFICATE"
+	ErrUnsupportedAlg     Code = "ERR_UNSUPPORTED_ALGORITHM"
+	ErrDecryptFailed      Code = "ERR_DECRYPT_FAILED"
+	ErrTimeout            Code = "ERR_TIMEOUT"
+	ErrCancelled          Code = "ERR_CANCELLED"
+	ErrInternal           Code = "ERR_INTERNAL"
+)
+
+// Message is a user-facing message in both languages.
+type Message struct {
+	ZH string `json:"zh"`
+	EN string `json:"en"`
+}
+
+// Messages holds the message of every code: what went wrong, then what to do.
+var Messages = map[Code]Message{
+	ErrNoService: {"智慧卡服務沒有執行。請重新開機；若仍失敗，請在 Windows「服務」中啟動「Smart Card」（Linux：sudo systemctl start pcscd）。",
+		"The smart card service is not running. Restart the computer; if that does not help, start the \"Smart Card\" service in Windows Services (Linux: sudo systemctl start pcscd)."},
+	ErrNoReader: {"找不到讀卡機。請將讀卡機插上電腦的 USB 孔，等候 10 秒後再試一次。",
+		"No card reader was found. Plug the reader into a USB port, wait 10 seconds and try again."},
+	ErrNoCard: {"讀卡機中沒有 IC 卡。請將憑證 IC 卡晶片朝上插入讀卡機後再試一次。",
+		"There is no card in the reader. Insert the certificate card, chip side up, and try again."},
+	ErrCardRemoved: {"作業途中卡片被取出，這次作業沒有完成。請插回卡片後重新操作，完成前不要取出。",
+		"The card was removed during the operation, which did not complete. Insert the card again and repeat; leave it in until it finishes."},
+	ErrCardReset: {"卡片被其他程式重置，這次作業沒有完成。請再試一次。",
+		"Another program reset the card, so the operation did not complete. Please try again."},
+	ErrReaderUnavailable: {"讀卡機沒有回應或已被拔除。請拔下讀卡機再插回後再試一次。",
+		"The reader stopped responding or was unplugged. Unplug it, plug it back in and try again."},
+	ErrCardInUse: {"卡片正被其他程式使用。請關閉其他讀卡程式後再試一次。",
+		"Another program is using the card. Close other card programs and try again."},
+	ErrCardUnresponsive: {"卡片沒有回應。請取出卡片，確認晶片朝上後重新插入。",
+		"The card does not respond. Take it out, check that the chip faces up and insert it again."},
+	ErrUnsupportedCard: {"這張卡不是可使用的憑證 IC 卡。請確認插入的是憑證卡（不是健保卡或金融卡）。",
+		"This is not a certificate card CardBridge can use. Check that you inserted the certificate card (not a health insurance or bank card)."},
+	ErrPINIncorrect: {"PIN 碼錯誤。請確認後再輸入；連續輸錯 3 次卡片會鎖住。",
+		"Wrong PIN. Check it before trying again; 3 wrong PINs in a row block the card."},
+	ErrPINBlocked: {"PIN 碼已鎖住（或新卡尚未開卡）。請用 PUK 解鎖並設定新 PIN 碼；沒有 PUK 請洽發卡單位。",
+		"The PIN is blocked (or this new card is not activated yet). Unblock it with the PUK and set a new PIN; without a PUK, contact the card issuer."},
+	ErrPUKIncorrect: {"PUK 錯誤。PUK 在發卡單位寄來的密碼函上；連續輸錯 3 次 PUK 也會鎖住。",
+		"Wrong PUK. The PUK is on the PIN letter from the card issuer; 3 wrong PUKs in a row block it too."},
+	ErrPUKBlocked: {"PUK 已鎖住，無法自行解鎖。請洽發卡單位辦理。",
+		"The PUK is blocked and cannot be unblocked here. Contact the card issuer."},
+	ErrPINFormat: {"PIN 碼須為 6 到 8 個英文字母或數字（PUK 為 8 個）。這次沒有送到卡片，不會扣嘗試次數。",
+		"The PIN must be 6 to 8 letters or digits (the PUK 8). Nothing was sent to the card, so no try was used."},
+	ErrUnknownCertificate: {"卡片上找不到指定的憑證，可能已換了一張卡。請重新整理頁面後再試。",
+		"The requested certificate is not on the card; the card may have been changed. Reload the page and try again."},
+	ErrUnsupportedAlg: {"這張卡的金鑰不支援所要求的演算法。請洽網站管理者。",
+		"The card's key does not support the requested algorithm. Contact the site's administrator."},
+	ErrDecryptFailed: {"無法解密：資料不是用這張卡的加密憑證加密的。請確認寄件者使用的是您目前的憑證。",
+		"Could not decrypt: the data was not encrypted for this card's encryption certificate. Check that the sender used your current certificate."},
+	ErrTimeout: {"等候逾時。請再試一次。", "The wait timed out. Please try again."},
+	ErrCancelled: {"作業已取消。", "The operation was cancelled."},
+	ErrInternal: {"發生未預期的錯誤。請再試一次；若一再發生，請將記錄檔提供給資訊人員。",
+		"An unexpected error occurred. Try again; if it keeps happening, give the log file to your IT staff."},
+}
+
+// CodeFor maps an error onto its code. It is the only place that does.
+func CodeFor(err error) Code {
+	var ae *card.AuthError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &ae):
+		switch {
+		case ae.Ref == card.RefPUK && ae.Blocked:
+			return ErrPUKBlocked
+		case ae.Ref == card.RefPUK:
+			return ErrPUKIncorrect
+		case ae.Blocked:
+			return ErrPINBlocked
+		}
+		return ErrPINIncorrect
+	case errors.Is(err, card.ErrPINFormat):
+		return ErrPINFormat
+	case errors.Is(err, pcsc.ErrNoService):
+		return ErrNoService
+	case errors.Is(err, pcsc.ErrNoReader), errors.Is(err, pcsc.ErrUnknownReader):
+		return ErrNoReader
+	case errors.Is(err, pcsc.ErrNoCard):
+		return ErrNoCard
+	case errors.Is(err, pcsc.ErrCardRemoved):
+		return ErrCardRemoved
+	case errors.Is(err, pcsc.ErrCardReset):
+		return ErrCardReset
+	case errors.Is(err, pcsc.ErrReaderUnavailable):
+		return ErrReaderUnavailable
+	case errors.Is(err, pcsc.ErrSharingViolation):
+		return ErrCardInUse
+	case errors.Is(err, pcsc.ErrUnresponsiveCard):
+		return ErrCardUnresponsive
+	case errors.Is(err, card.ErrNotPIV):
+		return ErrUnsupportedCard
+	case errors.Is(err, card.ErrUnknownCertificate):
+		return ErrUnknownCertificate
+	case errors.Is(err, card.ErrUnsupported):
+		return ErrUnsupportedAlg
+	case errors.Is(err, card.ErrDecrypt):
+		return ErrDecryptFailed
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, pcsc.ErrTimeout):
+		return ErrTimeout
+	case errors.Is(err, context.Canceled):
+		return ErrCancelled
+	}
+	return ErrInternal
+}
+
+// Details returns the facts of err a caller can act on, such as the tries
+// left after a wrong PIN; nil when there are none.
+func Details(err error) map[string]any {
+	var ae *card.AuthError
+	if errors.As(err, &ae) {
+		return map[string]any{"triesLeft": ae.TriesLeft, "reference": string(ae.Ref)}
+	}
+	return nil
+}

@@ -1,0 +1,25 @@
+package softcard
+
+import (
+	"net"
+	"syscall"
+)
+
+// quickAck asks Linux to acknowledge the next segment at once. vpcd writes
+// the length prefix and the APDU as two small segments without TCP_NODELAY;
+// with the kernel's delayed ACK every exchange then waits about 44 ms
+// (pcsc-and-browsers.md §2.1). Linux clears the flag after it sends an ACK,
+// so it is set again before every read.
+func quickAck(c net.Conn) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = raw.Control(func(fd uintptr) {
+		_ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 1)
+	})
+}
