@@ -82,7 +82,7 @@ var Messages = map[Code]Message{
 		"The card's key does not support the requested algorithm. Contact the site's administrator."},
 	ErrDecryptFailed: {"無法解密：資料不是用這張卡的加密憑證加密的。請確認寄件者使用的是您目前的憑證。",
 		"Could not decrypt: the data was not encrypted for this card's encryption certificate. Check that the sender used your current certificate."},
-	ErrTimeout: {"等候逾時。請再試一次。", "The wait timed out. Please try again."},
+	ErrTimeout:   {"等候逾時。請再試一次。", "The wait timed out. Please try again."},
 	ErrCancelled: {"作業已取消。", "The operation was cancelled."},
 	ErrInternal: {"發生未預期的錯誤。請再試一次；若一再發生，請將記錄檔提供給資訊人員。",
 		"An unexpected error occurred. Try again; if it keeps happening, give the log file to your IT staff."},
