@@ -8,6 +8,7 @@ import (
 	_ "crypto/sha512" // registers SHA-384 and SHA-512
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
@@ -155,7 +156,9 @@ func label(u certinfo.Usage) string {
 
 func (c *cli) certs(args []string) error {
 	var reader string
+	var withPEM bool
 	fs := c.flags("certs", &reader)
+	fs.BoolVar(&withPEM, "pem", false, "include each certificate as PEM / 附上 PEM 格式憑證")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -172,7 +175,11 @@ func (c *cli) certs(args []string) error {
 	var out []certJSON
 	for _, k := range certs {
 		info := certinfo.Describe(k.Cert, now)
-		out = append(out, certJSON{ID: k.ID, Slot: k.Slot.String(), Info: info, Label: label(k.Usage)})
+		cj := certJSON{ID: k.ID, Slot: k.Slot.String(), Info: info, Label: label(k.Usage)}
+		if withPEM {
+			cj.PEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: k.Cert.Raw}))
+		}
+		out = append(out, cj)
 	}
 	if c.json {
 		return c.emit(map[string]any{"reader": piv.Identity().Reader, "certificates": out})
@@ -192,6 +199,7 @@ func (c *cli) certs(args []string) error {
 			in.NotBefore.Local().Format("2006-01-02"), in.NotAfter.Local().Format("2006-01-02"), in.DaysLeft, in.DaysLeft)
 		fmt.Fprintf(c.stdout, "  金鑰 Key:             %s\n", in.KeyAlgorithm)
 		fmt.Fprintf(c.stdout, "  ID:                   %s\n", k.ID)
+		fmt.Fprint(c.stdout, k.PEM)
 	}
 	return nil
 }

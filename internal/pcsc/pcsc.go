@@ -287,6 +287,7 @@ func (w *Watcher) diff() ([]Event, error) {
 // Card is a shared connection to the card in one reader.
 type Card struct {
 	c      *scard.Card
+	ctx    *Context
 	reader string
 	inTx   bool
 }
@@ -302,7 +303,29 @@ func (x *Context) Connect(reader string) (*Card, error) {
 		c.Disconnect(scard.LeaveCard)
 		return nil, fmt.Errorf("pcsc: connect %s: protocol %d: %w", reader, p, ErrUnresponsiveCard)
 	}
-	return &Card{c: c, reader: reader}, nil
+	return &Card{c: c, ctx: x, reader: reader}, nil
+}
+
+// removalGrace bounds how long removed waits for PC/SC to notice a card
+// that vanished in the middle of a command: pcsc-lite polls readers about
+// every 400 ms.
+const removalGrace = 1500 * time.Millisecond
+
+// removed reports whether the reader turns empty within removalGrace. It
+// waits on GetStatusChange, so it returns as soon as PC/SC knows.
+func (k *Card) removed() bool {
+	rs := []scard.ReaderState{{Reader: k.reader, CurrentState: scard.StateUnaware}}
+	if err := k.ctx.c.GetStatusChange(rs, 0); err != nil && !errors.Is(err, scard.ErrTimeout) {
+		return true
+	}
+	if rs[0].EventState&scard.StatePresent == 0 {
+		return true
+	}
+	rs[0].CurrentState = rs[0].EventState &^ scard.StateChanged
+	if err := k.ctx.c.GetStatusChange(rs, removalGrace); err != nil {
+		return !errors.Is(err, scard.ErrTimeout)
+	}
+	return rs[0].EventState&scard.StatePresent == 0
 }
 
 // Reader returns the reader name the card was connected in.
@@ -330,6 +353,18 @@ func (k *Card) Transmit(cmd []byte) ([]byte, error) {
 	}
 	if err != nil {
 		return nil, wrap("transmit", err)
+	}
+	if len(r) < 2 {
+		// Some reader drivers (vpcd among them) answer a card pulled in
+		// the middle of a command with an empty response and no error;
+		// ask PC/SC what happened instead of passing garbage up.
+		if _, serr := k.c.Status(); serr != nil {
+			return nil, wrap("transmit", serr)
+		}
+		if k.removed() {
+			return nil, &Error{Op: "transmit", Code: scard.ErrRemovedCard, kind: ErrCardRemoved}
+		}
+		return nil, &Error{Op: "transmit", Code: scard.ErrUnresponsiveCard, kind: ErrUnresponsiveCard}
 	}
 	return r, nil
 }
