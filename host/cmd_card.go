@@ -194,7 +194,11 @@ func (c *cli) certs(args []string) error {
 		if in.OrgCode != "" {
 			fmt.Fprintf(c.stdout, "  機關代碼 Org code:    %s\n", in.OrgCode)
 		}
-		fmt.Fprintf(c.stdout, "  發證單位 Issuer:      %s / %s\n", in.CANameZH, in.CANameEN)
+		test := ""
+		if in.Test {
+			test = "（測試用，不能用於正式業務 / TEST, not for real business）"
+		}
+		fmt.Fprintf(c.stdout, "  發證單位 Issuer:      %s / %s%s\n", in.CANameZH, in.CANameEN, test)
 		fmt.Fprintf(c.stdout, "  效期 Valid:           %s – %s（剩 %d 天 / %d days left）\n",
 			in.NotBefore.Local().Format("2006-01-02"), in.NotAfter.Local().Format("2006-01-02"), in.DaysLeft, in.DaysLeft)
 		fmt.Fprintf(c.stdout, "  金鑰 Key:             %s\n", in.KeyAlgorithm)

@@ -1,0 +1,39 @@
+# CardBridge. `make demo` runs the virtual TEST card and shows what the CLI
+# sees; `make test` runs every check CI runs. Both install missing Debian
+# packages first (root, or sudo).
+GO ?= go
+
+.PHONY: all build demo test check unit fuzz bench deps clean
+
+all: build
+
+deps:
+	bash scripts/deps.sh
+
+build: deps
+	$(GO) build -o out/cardbridge ./host
+
+demo:
+	bash scripts/demo.sh
+
+# Static checks, the Windows build, a brief fuzz of every parser, then all
+# tests; the PC/SC integration tests start (and stop) pcscd themselves and
+# must not skip here.
+test: deps check fuzz unit
+
+check:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build -o /dev/null ./...
+
+fuzz:
+	FUZZTIME=$${FUZZTIME:-5s} bash scripts/fuzz.sh
+
+unit:
+	CARDBRIDGE_REQUIRE_PCSC=1 $(GO) test -count=1 ./...
+
+bench: deps
+	bash scripts/bench.sh
+
+clean:
+	rm -rf out
