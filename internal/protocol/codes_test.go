@@ -1,0 +1,86 @@
+package protocol
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"unicode"
+
+	"github.com/cardbridge/cardbridge/internal/apdu"
+	"github.com/cardbridge/cardbridge/internal/card"
+	"github.com/cardbridge/cardbridge/internal/pcsc"
+)
+
+func TestCodeFor(t *testing.T) {
+	wrapped := func(err error) error { return fmt.Errorf("sign: general authenticate 9A: %w", err) }
+	for _, tc := range []struct {
+		err  error
+		want Code
+	}{
+		{nil, ""},
+		{wrapped(pcsc.ErrNoService), ErrNoService},
+		{wrapped(pcsc.ErrNoReader), ErrNoReader},
+		{wrapped(pcsc.ErrUnknownReader), ErrNoReader},
+		{wrapped(pcsc.ErrNoCard), ErrNoCard},
+		{wrapped(pcsc.ErrCardRemoved), ErrCardRemoved},
+		{wrapped(pcsc.ErrCardReset), ErrCardReset},
+		{wrapped(pcsc.ErrReaderUnavailable), ErrReaderUnavailable},
+		{wrapped(pcsc.ErrSharingViolation), ErrCardInUse},
+		{wrapped(pcsc.ErrUnresponsiveCard), ErrCardUnresponsive},
+		{wrapped(card.ErrNotPIV), ErrUnsupportedCard},
+		{wrapped(&card.AuthError{Ref: card.RefPIN, TriesLeft: 2, Err: apdu.Status(0x63C2)}), ErrPINIncorrect},
+		{wrapped(&card.AuthError{Ref: card.RefPIN, Blocked: true, Err: apdu.ErrAuthBlocked}), ErrPINBlocked},
+		{wrapped(&card.AuthError{Ref: card.RefPUK, TriesLeft: 1}), ErrPUKIncorrect},
+		{wrapped(&card.AuthError{Ref: card.RefPUK, Blocked: true}), ErrPUKBlocked},
+		{wrapped(card.ErrPINFormat), ErrPINFormat},
+		{wrapped(card.ErrUnknownCertificate), ErrUnknownCertificate},
+		{wrapped(card.ErrUnsupported), ErrUnsupportedAlg},
+		{wrapped(card.ErrDecrypt), ErrDecryptFailed},
+		{wrapped(context.DeadlineExceeded), ErrTimeout},
+		{wrapped(pcsc.ErrTimeout), ErrTimeout},
+		{wrapped(context.Canceled), ErrCancelled},
+		{wrapped(apdu.ErrNotFound), ErrInternal},
+		{errors.New("anything else"), ErrInternal},
+	} {
+		if got := CodeFor(tc.err); got != tc.want {
+			t.Errorf("CodeFor(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+// Every code has a message in both languages that says what to do, and
+// every message belongs to a code.
+func TestMessagesComplete(t *testing.T) {
+	codes := []Code{ErrNoService, ErrNoReader, ErrNoCard, ErrCardRemoved, ErrCardReset, ErrReaderUnavailable,
+		ErrCardInUse, ErrCardUnresponsive, ErrUnsupportedCard, ErrPINIncorrect, ErrPINBlocked, ErrPUKIncorrect,
+		ErrPUKBlocked, ErrPINFormat, ErrUnknownCertificate, ErrUnsupportedAlg, ErrDecryptFailed, ErrTimeout,
+		ErrCancelled, ErrInternal}
+	if len(Messages) != len(codes) {
+		t.Errorf("len(Messages) = %d, want %d", len(Messages), len(codes))
+	}
+	for _, c := range codes {
+		m, ok := Messages[c]
+		if !ok || m.ZH == "" || m.EN == "" {
+			t.Errorf("Messages[%s] = %+v, want both languages", c, m)
+			continue
+		}
+		if !strings.HasPrefix(string(c), "ERR_") || strings.ToUpper(string(c)) != string(c) {
+			t.Errorf("code %q is not ERR_UPPER_CASE", c)
+		}
+		if !strings.ContainsFunc(m.ZH, func(r rune) bool { return unicode.Is(unicode.Han, r) }) {
+			t.Errorf("Messages[%s].ZH = %q has no Chinese", c, m.ZH)
+		}
+	}
+}
+
+func TestDetails(t *testing.T) {
+	d := Details(fmt.Errorf("x: %w", &card.AuthError{Ref: card.RefPIN, TriesLeft: 1}))
+	if d["triesLeft"] != 1 || d["reference"] != "PIN" {
+		t.Errorf("Details(wrong PIN) = %v, want triesLeft 1, reference PIN", d)
+	}
+	if d := Details(errors.New("x")); d != nil {
+		t.Errorf("Details(other) = %v, want nil", d)
+	}
+}
