@@ -106,7 +106,7 @@ func openCard(reader string) (*card.PIV, func(), error) {
 			return nil, nil, err
 		}
 	}
-	piv, conn, err := card.Open(x, reader, nil)
+	piv, conn, err := card.Open(x, reader, card.NewCache())
 	if err != nil {
 		x.Close()
 		return nil, nil, err

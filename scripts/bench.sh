@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# bench.sh: CardBridge vs OpenSC on the SAME virtual PIV card, in one run.
+#
+# Builds the CLI (out/cardbridge) and the bench driver (bench/), makes sure
+# pcscd runs (uses a running one and leaves it; otherwise starts one and
+# stops it at exit), issues a TEST card and serves it on vpcd slot 1
+# (127.0.0.1:35964, reader "Virtual PCD 00 01"; slot 0 belongs to the
+# integration tests), then prints the table and writes it to out/bench.txt.
+#
+#   BENCH_N   runs per measurement (default 20)
+#
+# Needs Go and, as Debian packages, pcscd libpcsclite-dev pkg-config
+# vsmartcard-vpcd opensc openssl; missing ones are installed with apt-get.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+N="${BENCH_N:-20}"
+READER="Virtual PCD 00 01"
+VPCD="127.0.0.1:35964"
+PCSCD_SOCK=/run/pcscd/pcscd.comm
+
+die() { echo "bench.sh: $*" >&2; exit 1; }
+say() { echo "bench.sh: $*" >&2; }
+
+[[ "$N" =~ ^[1-9][0-9]*$ ]] || die "BENCH_N must be a positive integer, not '$N'"
+command -v go >/dev/null || die "Go is not installed (go.mod wants Go $(sed -n 's/^go //p' go.mod))"
+
+# --- packages: install only what is missing --------------------------------
+missing=()
+[ -x /usr/sbin/pcscd ] || missing+=(pcscd)
+command -v pkg-config >/dev/null || missing+=(pkg-config libpcsclite-dev)
+if command -v pkg-config >/dev/null && ! pkg-config --exists libpcsclite; then missing+=(libpcsclite-dev); fi
+[ -e /usr/lib/pcsc/drivers/serial/libifdvpcd.so ] || missing+=(vsmartcard-vpcd)
+for t in opensc-tool pkcs11-tool pkcs15-tool; do
+  command -v "$t" >/dev/null || { missing+=(opensc); break; }
+done
+command -v openssl >/dev/null || missing+=(openssl)
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || die "missing packages (${missing[*]}) and not root"
+    SUDO=sudo
+  fi
+  say "installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+fi
+
+# --- scratch directory and cleanup -----------------------------------------
+DIR="$(mktemp -d "${TMPDIR:-/tmp}/cardbridge-bench.XXXXXX")"
+CARD_PID=""
+PCSCD_PID=""
+BENCH_PID=""
+cleanup() {
+  local rc=$?
+  if [ -n "$BENCH_PID" ]; then kill "$BENCH_PID" 2>/dev/null || true; wait "$BENCH_PID" 2>/dev/null || true; fi
+  if [ -n "$CARD_PID" ]; then kill "$CARD_PID" 2>/dev/null || true; wait "$CARD_PID" 2>/dev/null || true; fi
+  if [ -n "$PCSCD_PID" ]; then kill "$PCSCD_PID" 2>/dev/null || true; wait "$PCSCD_PID" 2>/dev/null || true; fi
+  rm -rf "$DIR"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- build ------------------------------------------------------------------
+say "building out/cardbridge and the bench driver"
+mkdir -p out
+go build -o out/cardbridge ./host
+go build -o "$DIR/bench" ./bench
+
+# --- pcscd: only one per machine --------------------------------------------
+PCSCD_VERSION="$(/usr/sbin/pcscd --version 2>/dev/null | head -n1 | sed 's/\.$//')"
+if [ -S "$PCSCD_SOCK" ] && pgrep -x pcscd >/dev/null; then
+  PCSCD_NOTE="${PCSCD_VERSION}, already running (pid $(pgrep -x pcscd | head -n1)), left running"
+elif pgrep -x pcscd >/dev/null; then
+  die "pcscd runs (pid $(pgrep -x pcscd | head -n1)) but $PCSCD_SOCK is missing; not starting a second one"
+else
+  [ "$(id -u)" -eq 0 ] || die "pcscd is not running and starting it needs root"
+  rm -f "$PCSCD_SOCK" /run/pcscd/pcscd.pid # stale: no pcscd owns them
+  /usr/sbin/pcscd --foreground >"$DIR/pcscd.log" 2>&1 &
+  PCSCD_PID=$!
+  for _ in $(seq 100); do
+    [ -S "$PCSCD_SOCK" ] && break
+    kill -0 "$PCSCD_PID" 2>/dev/null || { cat "$DIR/pcscd.log" >&2; die "pcscd exited"; }
+    sleep 0.1
+  done
+  [ -S "$PCSCD_SOCK" ] || die "pcscd did not create $PCSCD_SOCK within 10 s"
+  PCSCD_NOTE="${PCSCD_VERSION}, started by the bench (pid $PCSCD_PID), stopped at exit"
+fi
+say "pcscd: $PCSCD_NOTE"
+
+# --- the virtual TEST card, served removed: the driver checks the slot is free first
+out/cardbridge softcard issue --state "$DIR/card.json" 2>/dev/null
+out/cardbridge softcard serve --state "$DIR/card.json" --vpcd "$VPCD" \
+  --control 127.0.0.1:0 --control-file "$DIR/ctl" --removed >"$DIR/softcard.log" 2>&1 &
+CARD_PID=$!
+for _ in $(seq 100); do
+  [ -s "$DIR/ctl" ] && break
+  kill -0 "$CARD_PID" 2>/dev/null || { cat "$DIR/softcard.log" >&2; die "softcard exited"; }
+  sleep 0.1
+done
+[ -s "$DIR/ctl" ] || die "softcard control endpoint not up within 10 s"
+
+REV="unknown commit"
+if git rev-parse --git-dir >/dev/null 2>&1; then
+  REV="commit $(git rev-parse --short=12 HEAD)"
+  [ -z "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] || REV="$REV + uncommitted changes"
+fi
+
+say "running, N=$N (about $((N * 9 / 2 + 5)) s)"
+# In the background so that a signal to this script is handled at once.
+"$DIR/bench" -n "$N" -cardbridge out/cardbridge -control "$(cat "$DIR/ctl")" \
+  -reader "$READER" -dir "$DIR" -out out/bench.txt -rev "$REV" -pcscd "pcscd: $PCSCD_NOTE" &
+BENCH_PID=$!
+wait "$BENCH_PID"
+BENCH_PID=""
+say "table written to out/bench.txt"
