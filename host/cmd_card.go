@@ -295,7 +295,7 @@ func (c *cli) secret(fromStdin bool, promptZH, promptEN string) ([]byte, error) 
 }
 
 func (c *cli) pin(args []string) error {
-	if len(args) == 0 {
+	if len(args) == 0 || (args[0] != "status" && args[0] != "change" && args[0] != "unblock") {
 		return fmt.Errorf("pin: status, change or unblock: %w", errUsage)
 	}
 	var reader string
@@ -369,7 +369,7 @@ func (c *cli) pin(args []string) error {
 		}
 		return c.done("PIN 碼已解鎖並設定為新的 PIN 碼。", "The PIN was unblocked and set to the new PIN.")
 	}
-	return fmt.Errorf("pin: unknown action %q: %w", args[0], errUsage)
+	panic("unreachable: action checked above")
 }
 
 // newSecret asks for the new PIN; on a terminal it asks twice.

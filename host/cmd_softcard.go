@@ -164,6 +164,11 @@ func (c *cli) softcardServe(args []string) error {
 	if *state == "" {
 		return fmt.Errorf("softcard serve: --state is required: %w", errUsage)
 	}
+	if *control != "" {
+		if err := checkLoopback(*control); err != nil {
+			return err
+		}
+	}
 	st, err := softcard.LoadState(*state)
 	if err != nil {
 		return err
@@ -191,9 +196,9 @@ func (c *cli) softcardServe(args []string) error {
 	return nil
 }
 
-// serveControl starts the HTTP controls. Only loopback addresses are
-// accepted: the controls can pull the card and must not face a network.
-func serveControl(ctx context.Context, srv *softcard.Server, addr, file string) error {
+// checkLoopback accepts only loopback control addresses: the controls can
+// pull the card and must not face a network.
+func checkLoopback(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("softcard serve: --control %q: %w", addr, errUsage)
@@ -201,6 +206,11 @@ func serveControl(ctx context.Context, srv *softcard.Server, addr, file string) 
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return fmt.Errorf("softcard serve: --control must be a loopback address: %w", errUsage)
 	}
+	return nil
+}
+
+// serveControl starts the HTTP controls on addr (checked by checkLoopback).
+func serveControl(ctx context.Context, srv *softcard.Server, addr, file string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
