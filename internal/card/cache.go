@@ -2,6 +2,7 @@ package card
 
 import (
 	"bytes"
+	"slices"
 	"sync"
 )
 
@@ -38,7 +39,7 @@ func (c *Cache) lookup(id Identity, chuid []byte) ([]Certificate, bool) {
 	if id.Events == 0 && (chuid == nil || !bytes.Equal(e.chuid, chuid)) {
 		return nil, false
 	}
-	return e.certs, true
+	return slices.Clone(e.certs), true
 }
 
 func (c *Cache) store(id Identity, chuid []byte, certs []Certificate) {
@@ -47,7 +48,7 @@ func (c *Cache) store(id Identity, chuid []byte, certs []Certificate) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.entries[id.Reader] = cacheEntry{id: id, chuid: bytes.Clone(chuid), certs: certs}
+	c.entries[id.Reader] = cacheEntry{id: id, chuid: bytes.Clone(chuid), certs: slices.Clone(certs)}
 }
 
 // Forget drops what is cached for reader (on a card removal event).

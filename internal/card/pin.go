@@ -79,6 +79,28 @@ func padRef(v []byte, minLen, maxLen int) ([]byte, error) {
 	return out, nil
 }
 
+// checkFormat validates PINs and PUKs before any APDU (or transaction) is
+// sent, so a malformed one never reaches the card.
+func checkFormat(pins ...[]byte) error {
+	for _, v := range pins {
+		b, err := padRef(v, MinPINLen, MaxPINLen)
+		if err != nil {
+			return err
+		}
+		clear(b)
+	}
+	return nil
+}
+
+func checkPUK(puk []byte) error {
+	b, err := padRef(puk, PUKLen, PUKLen)
+	if err != nil {
+		return err
+	}
+	clear(b)
+	return nil
+}
+
 // PINStatus is what the card says about its PIN without using a try.
 type PINStatus struct {
 	// TriesLeft is -1 when the PIN is currently verified (the card does not
@@ -119,7 +141,7 @@ func (p *PIV) verify(pin []byte) error {
 	}
 	defer clear(b)
 	if _, err := p.send(apdu.Command{INS: insVerify, P2: refPIN, Data: b}); err != nil {
-		return fmt.Errorf("verify pin: %w", authError(RefPIN, err))
+		return authError(RefPIN, err)
 	}
 	return nil
 }
@@ -127,16 +149,25 @@ func (p *PIV) verify(pin []byte) error {
 // VerifyPIN verifies the PIN. A wrong PIN gives *AuthError with the tries
 // left; after the last one the PIN is blocked until unblocked with the PUK.
 func (p *PIV) VerifyPIN(pin []byte) error {
+	if err := checkFormat(pin); err != nil {
+		return err
+	}
 	return p.do("verify pin", func() error { return p.verify(pin) })
 }
 
 // ChangePIN replaces the PIN. A wrong old PIN uses a try like VERIFY.
 func (p *PIV) ChangePIN(oldPIN, newPIN []byte) error {
+	if err := checkFormat(oldPIN, newPIN); err != nil {
+		return err
+	}
 	return p.do("change pin", func() error { return p.changeRef(refPIN, RefPIN, oldPIN, newPIN, MinPINLen) })
 }
 
 // ChangePUK replaces the PUK. A wrong old PUK uses a PUK try.
 func (p *PIV) ChangePUK(oldPUK, newPUK []byte) error {
+	if err := errors.Join(checkPUK(oldPUK), checkPUK(newPUK)); err != nil {
+		return ErrPINFormat
+	}
 	return p.do("change puk", func() error { return p.changeRef(refPUK, RefPUK, oldPUK, newPUK, PUKLen) })
 }
 
@@ -168,6 +199,9 @@ func (p *PIV) changeRef(ref byte, name Ref, oldV, newV []byte, minNew int) error
 // RETRY COUNTER). It is also how a new XCA card is activated (開卡): such a
 // card arrives with its PIN blocked. A wrong PUK uses a PUK try.
 func (p *PIV) UnblockPIN(puk, newPIN []byte) error {
+	if err := errors.Join(checkPUK(puk), checkFormat(newPIN)); err != nil {
+		return ErrPINFormat
+	}
 	return p.do("unblock pin", func() error {
 		k, err := padRef(puk, PUKLen, PUKLen)
 		if err != nil {

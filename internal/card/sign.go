@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 )
 
 // digestInfoPrefix is the DER DigestInfo header of PKCS#1 v1.5 signatures
@@ -29,6 +30,9 @@ var ErrUnsupported = errors.New("unsupported algorithm for this key")
 // return an ASN.1 ECDSA signature. The PIN is verified right before the
 // signature, as slot 9C's "PIN always" policy requires, and never retried.
 func (p *PIV) Sign(id string, digest []byte, opts crypto.SignerOpts, pin []byte) ([]byte, error) {
+	if err := checkFormat(pin); err != nil {
+		return nil, err
+	}
 	c, err := p.keyFor(id)
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
@@ -171,6 +175,9 @@ var ErrDecrypt = errors.New("decryption error")
 // opts *rsa.OAEPOptions selects OAEP; nil or *rsa.PKCS1v15DecryptOptions
 // selects PKCS#1 v1.5.
 func (p *PIV) Decrypt(id string, ciphertext []byte, opts crypto.DecrypterOpts, pin []byte) ([]byte, error) {
+	if err := checkFormat(pin); err != nil {
+		return nil, err
+	}
 	c, err := p.keyFor(id)
 	if err != nil {
 		return nil, fmt.Errorf("decrypt: %w", err)
@@ -179,7 +186,7 @@ func (p *PIV) Decrypt(id string, ciphertext []byte, opts crypto.DecrypterOpts, p
 	if !ok {
 		return nil, fmt.Errorf("decrypt: %w", ErrUnsupported)
 	}
-	if len(ciphertext) != pub.Size() {
+	if len(ciphertext) != pub.Size() || new(big.Int).SetBytes(ciphertext).Cmp(pub.N) >= 0 {
 		return nil, fmt.Errorf("decrypt: %w", ErrDecrypt)
 	}
 	alg, err := algorithmOf(pub)
@@ -205,7 +212,12 @@ func (p *PIV) Decrypt(id string, ciphertext []byte, opts crypto.DecrypterOpts, p
 	switch o := opts.(type) {
 	case *rsa.OAEPOptions:
 		out, err = oaepDecode(em, o)
-	case nil, *rsa.PKCS1v15DecryptOptions:
+	case *rsa.PKCS1v15DecryptOptions:
+		if o != nil && o.SessionKeyLen > 0 {
+			return sessionKey(em, o.SessionKeyLen)
+		}
+		out, err = pkcs1v15Unpad(em)
+	case nil:
 		out, err = pkcs1v15Unpad(em)
 	default:
 		err = ErrUnsupported
@@ -232,6 +244,26 @@ func pkcs1v15Unpad(em []byte) ([]byte, error) {
 		return nil, ErrDecrypt
 	}
 	return append([]byte(nil), em[index+1:]...), nil
+}
+
+// sessionKey implements PKCS1v15DecryptOptions.SessionKeyLen as crypto/rsa
+// does: a ciphertext that does not unpad to a key of n bytes yields n random
+// bytes and no error, so that a padding oracle learns nothing (RFC 5246
+// §7.4.7.1).
+func sessionKey(em []byte, n int) ([]byte, error) {
+	key := make([]byte, n)
+	if _, err := io.ReadFull(rand.Reader, key); err != nil {
+		return nil, err
+	}
+	out, err := pkcs1v15Unpad(em)
+	ok := subtle.ConstantTimeEq(int32(len(out)), int32(n))
+	if err != nil {
+		ok = 0
+	}
+	if ok == 1 {
+		subtle.ConstantTimeCopy(1, key, out)
+	}
+	return key, nil
 }
 
 // oaepDecode is EME-OAEP decoding (RFC 8017 §7.1.2 step 3) with MGF1 over

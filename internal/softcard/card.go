@@ -241,7 +241,12 @@ func (c *Card) selectApp(cmd apdu.Command) apdu.Response {
 	if cmd.P1 != 0x04 || len(cmd.Data) < 5 || len(cmd.Data) > len(PIVAID) || !bytes.HasPrefix(PIVAID, cmd.Data) {
 		return sw(apdu.ErrNotFound)
 	}
-	c.selected, c.verified = true, false
+	// Selecting PIV while it is selected keeps the security status
+	// (SP 800-73-4 Part 2 §3.1.1); selecting it anew starts without it.
+	if !c.selected {
+		c.verified = false
+	}
+	c.selected = true
 	return c.respond(applicationPropertyTemplate, cmd.Ne)
 }
 

@@ -199,6 +199,7 @@ func (s *Server) Remove() {
 	s.inserted = false
 	if s.conn != nil {
 		s.conn.Close()
+		s.conn = nil
 	}
 }
 
