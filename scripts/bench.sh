@@ -17,7 +17,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 N="${BENCH_N:-20}"
 READER="Virtual PCD 00 01"
 VPCD="127.0.0.1:35964"
-PCSCD_SOCK=/run/pcscd/pcscd.comm
 
 die() { echo "bench.sh: $*" >&2; exit 1; }
 say() { echo "bench.sh: $*" >&2; }
@@ -26,25 +25,8 @@ say() { echo "bench.sh: $*" >&2; }
 command -v go >/dev/null || die "Go is not installed (go.mod wants Go $(sed -n 's/^go //p' go.mod))"
 
 # --- packages: install only what is missing --------------------------------
-missing=()
-[ -x /usr/sbin/pcscd ] || missing+=(pcscd)
-command -v pkg-config >/dev/null || missing+=(pkg-config libpcsclite-dev)
-if command -v pkg-config >/dev/null && ! pkg-config --exists libpcsclite; then missing+=(libpcsclite-dev); fi
-[ -e /usr/lib/pcsc/drivers/serial/libifdvpcd.so ] || missing+=(vsmartcard-vpcd)
-for t in opensc-tool pkcs11-tool pkcs15-tool; do
-  command -v "$t" >/dev/null || { missing+=(opensc); break; }
-done
-command -v openssl >/dev/null || missing+=(openssl)
-if [ "${#missing[@]}" -gt 0 ]; then
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || die "missing packages (${missing[*]}) and not root"
-    SUDO=sudo
-  fi
-  say "installing ${missing[*]}"
-  $SUDO apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
-fi
+bash scripts/deps.sh
+. scripts/pcscd.sh
 
 # --- scratch directory and cleanup -----------------------------------------
 DIR="$(mktemp -d "${TMPDIR:-/tmp}/cardbridge-bench.XXXXXX")"
@@ -71,22 +53,11 @@ go build -o "$DIR/bench" ./bench
 
 # --- pcscd: only one per machine --------------------------------------------
 PCSCD_VERSION="$(/usr/sbin/pcscd --version 2>/dev/null | head -n1 | sed 's/\.$//')"
-if [ -S "$PCSCD_SOCK" ] && pgrep -x pcscd >/dev/null; then
-  PCSCD_NOTE="${PCSCD_VERSION}, already running (pid $(pgrep -x pcscd | head -n1)), left running"
-elif pgrep -x pcscd >/dev/null; then
-  die "pcscd runs (pid $(pgrep -x pcscd | head -n1)) but $PCSCD_SOCK is missing; not starting a second one"
-else
-  [ "$(id -u)" -eq 0 ] || die "pcscd is not running and starting it needs root"
-  rm -f "$PCSCD_SOCK" /run/pcscd/pcscd.pid # stale: no pcscd owns them
-  /usr/sbin/pcscd --foreground >"$DIR/pcscd.log" 2>&1 &
-  PCSCD_PID=$!
-  for _ in $(seq 100); do
-    [ -S "$PCSCD_SOCK" ] && break
-    kill -0 "$PCSCD_PID" 2>/dev/null || { cat "$DIR/pcscd.log" >&2; die "pcscd exited"; }
-    sleep 0.1
-  done
-  [ -S "$PCSCD_SOCK" ] || die "pcscd did not create $PCSCD_SOCK within 10 s"
+ensure_pcscd "$DIR/pcscd.log" || die "pcscd did not start"
+if [ -n "${PCSCD_PID:-}" ]; then
   PCSCD_NOTE="${PCSCD_VERSION}, started by the bench (pid $PCSCD_PID), stopped at exit"
+else
+  PCSCD_NOTE="${PCSCD_VERSION}, already running (pid $(pgrep -x pcscd | head -n1)), left running"
 fi
 say "pcscd: $PCSCD_NOTE"
 
