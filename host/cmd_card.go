@@ -248,21 +248,19 @@ func (c *cli) check(args []string) error {
 	return nil
 }
 
-// lineReader reads PINs: one per line from standard input with
-// --pin-stdin, otherwise from the terminal without echo.
-type lineReader struct{ r *bufio.Reader }
-
 // maxSecretLine caps a PIN line: far above any PIN, far below a problem.
 const maxSecretLine = 64
 
+// secret reads a PIN or PUK: one per line from standard input with
+// --pin-stdin, otherwise from the terminal without echo.
 func (c *cli) secret(fromStdin bool, promptZH, promptEN string) ([]byte, error) {
 	if fromStdin {
 		if c.lines == nil {
-			c.lines = &lineReader{r: bufio.NewReaderSize(c.stdin, 256)}
+			c.lines = bufio.NewReaderSize(c.stdin, 256)
 		}
 		var line []byte
 		for {
-			b, err := c.lines.r.ReadByte()
+			b, err := c.lines.ReadByte()
 			if err == io.EOF && len(line) > 0 {
 				break
 			}

@@ -10,6 +10,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -77,7 +78,7 @@ type cli struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	json           bool
-	lines          *lineReader
+	lines          *bufio.Reader // --pin-stdin lines; one reader per run, so a second PIN line is not lost in a dropped buffer
 }
 
 // errUsage marks a command-line mistake (exit status 2).

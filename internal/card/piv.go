@@ -196,7 +196,7 @@ func CertID(der []byte) string {
 // Certificates returns the certificates in slots 9A, 9C, 9D and 9E. While
 // the same card stays in the reader a second call costs no APDU.
 func (p *PIV) Certificates() ([]Certificate, error) {
-	if certs, ok := p.cache.lookup(p.id, nil); ok && p.id.Events != 0 {
+	if certs, ok := p.cache.lookup(p.id, nil); ok { // misses when Events is 0: that needs the CHUID
 		return certs, nil
 	}
 	var out []Certificate

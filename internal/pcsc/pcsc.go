@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -165,18 +166,8 @@ func (w *Watcher) Known() []ReaderState {
 	for _, s := range w.known {
 		out = append(out, s)
 	}
-	slices.SortFunc(out, func(a, b ReaderState) int { return compareStrings(a.Reader, b.Reader) })
+	slices.SortFunc(out, func(a, b ReaderState) int { return strings.Compare(a.Reader, b.Reader) })
 	return out
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Next blocks until readers or cards change, then returns the changes in
@@ -280,7 +271,7 @@ func (w *Watcher) diff() ([]Event, error) {
 		}
 		evs = append(evs, Event{Kind: ReaderRemoved, State: old})
 	}
-	slices.SortStableFunc(evs, func(a, b Event) int { return compareStrings(a.State.Reader, b.State.Reader) })
+	slices.SortStableFunc(evs, func(a, b Event) int { return strings.Compare(a.State.Reader, b.State.Reader) })
 	return evs, nil
 }
 

@@ -118,7 +118,7 @@ func (c *Card) Reset() {
 // APDUs returns how many command APDUs the card has answered, for benchmarks.
 func (c *Card) APDUs() uint64 { return c.apdus.Load() }
 
-// State returns a copy of the card's tries counters, for tests.
+// Tries returns the PIN and PUK tries left, for tests and the control endpoint.
 func (c *Card) Tries() (pin, puk int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
