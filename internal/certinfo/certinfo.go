@@ -62,64 +62,67 @@ const ExpiringDays = 30
 type Info struct {
 	// Holder is the subject organisation (first non-empty O), or the
 	// subject common name (CN) when there is no O.
-	Holder string
+	Holder string `json:"holder"`
 	// UBN is the 統一編號, from subject directory attribute
 	// 2.16.886.1.100.2.101, else from the subject serialNumber if that is
 	// 8 ASCII digits (never for MOICA, whose serialNumber is a card
 	// number and whose holders are people).
-	UBN string
+	UBN string `json:"ubn,omitempty"`
 	// UBNValid reports whether UBN passes [ValidUBN].
-	UBNValid bool
+	UBNValid bool `json:"ubnValid"`
 	// OrgCode is the GCA/XCA organisation code, subject directory
 	// attribute 2.16.886.1.100.2.102.
-	OrgCode string
+	OrgCode string `json:"orgCode,omitempty"`
 	// IDLast4 is the MOICA last four characters of the national ID,
 	// subject directory attribute 2.16.886.1.100.2.51.
-	IDLast4 string
+	IDLast4 string `json:"idLast4,omitempty"`
 	// SubjectClass is subject directory attribute 2.16.886.1.100.2.1,
 	// usually a dotted OID such as 2.16.886.1.100.3.2.2.1.1.
-	SubjectClass string
+	SubjectClass string `json:"subjectClass,omitempty"`
 	// CardSerial is subject directory attribute 2.16.886.1.100.2.204.
-	CardSerial string
+	CardSerial string `json:"cardSerial,omitempty"`
 	// SubjectSerial is the subject serialNumber attribute as is.
-	SubjectSerial string
+	SubjectSerial string `json:"subjectSerial,omitempty"`
 	// CA is the issuing authority, classified from the issuer OU (issuer
 	// CN when no OU matches).
-	CA CAKind
+	CA CAKind `json:"ca"`
 	// CAName is the issuer OU that identified the CA, else the first
 	// issuer OU, else the issuer CN, else the issuer O.
-	CAName string
+	CAName string `json:"caName"`
 	// CANameZH and CANameEN are display names for CA, e.g.
 	// "組織及團體憑證管理中心" and "Organization and Group CA (XCA)". For
 	// CAUnknown CANameZH is CAName (or "未知的憑證管理中心"). They do not
 	// mention Test; show that separately.
-	CANameZH, CANameEN string
+	CANameZH string `json:"caNameZh"`
+	CANameEN string `json:"caNameEn"`
 	// Test reports that the issuer marks itself as a test CA: its OU, CN
 	// or O contains "測試", or "TEST", or the word "test" in any case.
-	Test bool
+	Test bool `json:"test"`
 	// Usage summarises KeyUsage, see [UsageOf].
-	Usage Usage
+	Usage Usage `json:"usage"`
 	// KeyUsage lists the key usage bits that are set, by their RFC 5280
 	// names, e.g. ["digitalSignature", "nonRepudiation"].
-	KeyUsage []string
+	KeyUsage []string `json:"keyUsage"`
 	// NotBefore and NotAfter are the validity period.
-	NotBefore, NotAfter time.Time
+	NotBefore time.Time `json:"notBefore"`
+	NotAfter  time.Time `json:"notAfter"`
 	// DaysLeft is floor((NotAfter-now)/24h); negative once expired.
-	DaysLeft int
+	DaysLeft int `json:"daysLeft"`
 	// Status is the validity state at now.
-	Status Status
+	Status Status `json:"status"`
 	// Subject and Issuer are the distinguished names in RFC 4514 form
 	// (most specific first) with Chinese kept readable, not hex-escaped.
-	Subject, Issuer string
+	Subject string `json:"subject"`
+	Issuer  string `json:"issuer"`
 	// SerialHex is the certificate serial number in lowercase hex
 	// (two digits per byte, "-" prefix if negative).
-	SerialHex string
+	SerialHex string `json:"serial"`
 	// Fingerprint is the lowercase hex SHA-256 of the certificate DER:
 	// the certificate's id across CardBridge.
-	Fingerprint string
+	Fingerprint string `json:"fingerprint"`
 	// KeyAlgorithm describes the subject public key, e.g. "RSA-2048" or
 	// "ECC P-256".
-	KeyAlgorithm string
+	KeyAlgorithm string `json:"keyAlgorithm"`
 }
 
 // Parse parses a DER certificate and describes it at now.

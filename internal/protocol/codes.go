@@ -38,7 +38,26 @@ const (
 	ErrTimeout            Code = "ERR_TIMEOUT"
 	ErrCancelled          Code = "ERR_CANCELLED"
 	ErrInternal           Code = "ERR_INTERNAL"
+
+	// Protocol codes: the request, not the card, was at fault.
+	ErrMessageTooLarge  Code = "ERR_MESSAGE_TOO_LARGE"
+	ErrBadMessage       Code = "ERR_BAD_MESSAGE"
+	ErrUnknownCommand   Code = "ERR_UNKNOWN_COMMAND"
+	ErrBadArgument      Code = "ERR_BAD_ARGUMENT"
+	ErrMissingArgument  Code = "ERR_MISSING_ARGUMENT"
+	ErrBadOrigin        Code = "ERR_BAD_ORIGIN"
+	ErrCallerNotAllowed Code = "ERR_CALLER_NOT_ALLOWED"
+	ErrBusy             Code = "ERR_BUSY"
+	ErrResponseTooLarge Code = "ERR_RESPONSE_TOO_LARGE"
+	ErrCertificateUsage Code = "ERR_CERTIFICATE_USAGE"
 )
+
+// Codes lists every code in documentation order. Append only.
+var Codes = []Code{ErrNoService, ErrNoReader, ErrNoCard, ErrCardRemoved, ErrCardReset, ErrReaderUnavailable,
+	ErrCardInUse, ErrCardUnresponsive, ErrUnsupportedCard, ErrPINIncorrect, ErrPINBlocked, ErrPUKIncorrect,
+	ErrPUKBlocked, ErrPINFormat, ErrUnknownCertificate, ErrUnsupportedAlg, ErrDecryptFailed, ErrTimeout,
+	ErrCancelled, ErrInternal, ErrMessageTooLarge, ErrBadMessage, ErrUnknownCommand, ErrBadArgument,
+	ErrMissingArgument, ErrBadOrigin, ErrCallerNotAllowed, ErrBusy, ErrResponseTooLarge, ErrCertificateUsage}
 
 // Message is a user-facing message in both languages.
 type Message struct {
@@ -84,6 +103,26 @@ var Messages = map[Code]Message{
 		"Could not decrypt: the data was not encrypted for this card's encryption certificate. Check that the sender used your current certificate."},
 	ErrTimeout:   {"等候逾時。請再試一次。", "The wait timed out. Please try again."},
 	ErrCancelled: {"作業已取消。", "The operation was cancelled."},
+	ErrMessageTooLarge: {"網頁送出的資料太大（上限 8 MB），沒有處理。請改送較小的檔案，或請網站改為先計算雜湊值再簽章。",
+		"The page sent too much data (the limit is 8 MB), so nothing was done. Send a smaller file, or ask the site to sign a digest instead."},
+	ErrBadMessage: {"收到格式不正確的要求，沒有處理。請重新整理頁面；若仍發生，請通知網站管理者。",
+		"A malformed request was received and ignored. Reload the page; if it happens again, tell the site's administrator."},
+	ErrUnknownCommand: {"CardBridge 不認得這個要求，可能是版本太舊。請更新 CardBridge 後再試。",
+		"CardBridge does not know this request; it may be out of date. Update CardBridge and try again."},
+	ErrBadArgument: {"網頁送出的要求內容不正確，沒有處理。請重新整理頁面；若仍發生，請通知網站管理者。",
+		"The page's request has an invalid value and was not carried out. Reload the page; if it happens again, tell the site's administrator."},
+	ErrMissingArgument: {"網頁送出的要求缺少必要資料，沒有處理。請通知網站管理者。",
+		"The page's request lacks a required value and was not carried out. Tell the site's administrator."},
+	ErrBadOrigin: {"這個網頁不是安全連線（https），不能使用憑證卡。請確認網址以 https:// 開頭。",
+		"This page is not on a secure connection (https), so it may not use the card. Check that the address starts with https://."},
+	ErrCallerNotAllowed: {"啟動 CardBridge 的瀏覽器擴充功能不是 CardBridge 本身，已拒絕。請從瀏覽器的擴充功能商店重新安裝 CardBridge。",
+		"CardBridge was started by an extension that is not CardBridge, and refused it. Reinstall CardBridge from your browser's extension store."},
+	ErrBusy: {"同時進行的要求太多。請等目前的作業完成後再試。",
+		"Too many requests at once. Wait for the current ones to finish and try again."},
+	ErrResponseTooLarge: {"結果太大，無法傳回瀏覽器。請通知網站管理者。",
+		"The result is too large to return to the browser. Tell the site's administrator."},
+	ErrCertificateUsage: {"這張憑證不能用於這項作業（簽章憑證只能簽章與登入，加密憑證只能解密）。請重新整理頁面後再試。",
+		"This certificate cannot be used for this operation (the signing certificate signs and logs in, the encryption certificate decrypts). Reload the page and try again."},
 	ErrInternal: {"發生未預期的錯誤。請再試一次；若一再發生，請將記錄檔提供給資訊人員。",
 		"An unexpected error occurred. Try again; if it keeps happening, give the log file to your IT staff."},
 }
@@ -91,9 +130,21 @@ var Messages = map[Code]Message{
 // CodeFor maps an error onto its code. It is the only place that does.
 func CodeFor(err error) Code {
 	var ae *card.AuthError
+	var pe *Error
+	var fe *FrameError
 	switch {
 	case err == nil:
 		return ""
+	case errors.As(err, &pe):
+		return pe.Code
+	case errors.As(err, &fe):
+		if errors.Is(err, ErrOversizeResponse) {
+			return ErrResponseTooLarge
+		}
+		if errors.Is(err, ErrFrameEmpty) {
+			return ErrBadMessage
+		}
+		return ErrMessageTooLarge
 	case errors.As(err, &ae):
 		switch {
 		case ae.Ref == card.RefPUK && ae.Blocked:
@@ -142,6 +193,14 @@ func CodeFor(err error) Code {
 // left after a wrong PIN; nil when there are none.
 func Details(err error) map[string]any {
 	var ae *card.AuthError
+	var pe *Error
+	var fe *FrameError
+	switch {
+	case errors.As(err, &pe):
+		return pe.Details
+	case errors.As(err, &fe):
+		return map[string]any{"size": fe.Size, "limit": MaxRequestSize}
+	}
 	if errors.As(err, &ae) {
 		return map[string]any{"triesLeft": ae.TriesLeft, "reference": string(ae.Ref)}
 	}

@@ -53,10 +53,14 @@ func TestCodeFor(t *testing.T) {
 // Every code has a message in both languages that says what to do, and
 // every message belongs to a code.
 func TestMessagesComplete(t *testing.T) {
-	codes := []Code{ErrNoService, ErrNoReader, ErrNoCard, ErrCardRemoved, ErrCardReset, ErrReaderUnavailable,
-		ErrCardInUse, ErrCardUnresponsive, ErrUnsupportedCard, ErrPINIncorrect, ErrPINBlocked, ErrPUKIncorrect,
-		ErrPUKBlocked, ErrPINFormat, ErrUnknownCertificate, ErrUnsupportedAlg, ErrDecryptFailed, ErrTimeout,
-		ErrCancelled, ErrInternal}
+	codes := Codes
+	seen := map[Code]bool{}
+	for _, c := range codes {
+		if seen[c] {
+			t.Errorf("code %s listed twice", c)
+		}
+		seen[c] = true
+	}
 	if len(Messages) != len(codes) {
 		t.Errorf("len(Messages) = %d, want %d", len(Messages), len(codes))
 	}

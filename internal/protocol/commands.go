@@ -1,0 +1,245 @@
+package protocol
+
+import "time"
+
+// Command names. docs/protocol.md documents each one.
+const (
+	CmdVersion      = "version"
+	CmdReaders      = "readers"
+	CmdCheck        = "check"
+	CmdCertificates = "certificates"
+	CmdSign         = "sign"
+	CmdAuthenticate = "authenticate"
+	CmdDecrypt      = "decrypt"
+	CmdPINStatus    = "pinStatus"
+	CmdChangePIN    = "changePin"
+	CmdUnblockPIN   = "unblockPin"
+)
+
+// Commands lists every command, in documentation order.
+var Commands = []string{CmdVersion, CmdReaders, CmdCheck, CmdCertificates, CmdSign, CmdAuthenticate, CmdDecrypt, CmdPINStatus, CmdChangePIN, CmdUnblockPIN}
+
+// Event names pushed by the host.
+const (
+	EventHello         = "hello"
+	EventReaderAdded   = "readerAdded"
+	EventReaderRemoved = "readerRemoved"
+	EventCardInserted  = "cardInserted"
+	EventCardRemoved   = "cardRemoved"
+)
+
+// Argument caps shared by several commands.
+const (
+	// MaxDataSize caps data to sign (decoded): a 公文 attachment-sized
+	// document; larger ones are hashed by the page and sent as a digest.
+	MaxDataSize = 4 << 20
+	// maxSecret caps PIN and PUK arguments; the card layer then checks
+	// the exact format (6–8 for a PIN, 8 for a PUK).
+	maxSecret = 16
+	// maxReader caps a reader name (PC/SC allows 128 bytes).
+	maxReader = 128
+)
+
+// NoArgs is the argument struct of commands without arguments.
+type NoArgs struct{}
+
+// ReaderArgs picks a reader; empty means the first reader with a card.
+type ReaderArgs struct {
+	Reader string `json:"reader" arg:"max=128"`
+}
+
+// CardArgs picks the card of a PIN command: by reader, or by one of its
+// certificates; neither means the first reader with a card.
+type CardArgs struct {
+	Reader        string `json:"reader" arg:"max=128"`
+	CertificateID string `json:"certificateId" arg:"hex=64"`
+}
+
+// Check refuses both at once: they could name different cards.
+func (a *CardArgs) Check() error {
+	if a.Reader != "" && a.CertificateID != "" {
+		return BadArg("reader", "give reader or certificateId, not both")
+	}
+	return nil
+}
+
+// SignArgs are the arguments of sign.
+type SignArgs struct {
+	CertificateID string `json:"certificateId" arg:"required,hex=64"`
+	PIN           Secret `json:"pin" arg:"required,max=16"`
+	HashAlgorithm string `json:"hashAlgorithm" arg:"required,oneof=SHA-256|SHA-384|SHA-512"`
+	// Digest is the hash to sign (raw format only); exactly one of Digest
+	// and Data is given.
+	Digest Bytes `json:"digest" arg:"min=1,max=64"`
+	// Data is the content: hashed by the host for raw, signed detached
+	// for cms.
+	Data Bytes `json:"data" arg:"max=4194304"`
+	// Format is "raw" (default: a bare signature) or "cms" (a detached
+	// CMS/PKCS#7 SignedData).
+	Format string `json:"format" arg:"oneof=raw|cms"`
+	// Padding is for RSA keys: "PKCS1.5" (default) or "PSS" (raw only).
+	Padding string `json:"padding" arg:"oneof=PKCS1.5|PSS"`
+	// Nonce is placed in the CMS signed attribute randomNonce
+	// (1.2.840.113549.1.9.25.3) as its UTF-8 bytes; cms only.
+	Nonce string `json:"nonce" arg:"min=4,max=128"`
+	// WithCardSerial adds the card serial signed attribute
+	// (2.16.886.1.100.2.204) to a CMS signature; default true.
+	WithCardSerial *bool `json:"withCardSerial"`
+}
+
+// Check applies the rules across sign's arguments.
+func (a *SignArgs) Check() error {
+	switch {
+	case (a.Digest == nil) == (a.Data == nil):
+		return BadArg("digest", "give exactly one of digest and data")
+	case a.Format == "cms" && a.Data == nil:
+		return BadArg("data", "format cms signs data, not a digest")
+	case a.Format == "cms" && a.Padding == "PSS":
+		return BadArg("padding", "PSS is for raw signatures only")
+	case a.Format != "cms" && (a.Nonce != "" || a.WithCardSerial != nil):
+		return BadArg("nonce", "nonce and withCardSerial are for format cms only")
+	case a.Digest != nil && len(a.Digest) != HashSize(a.HashAlgorithm):
+		return BadArg("digest", "length does not match hashAlgorithm")
+	}
+	return nil
+}
+
+// HashSize is the digest length of a hashAlgorithm name.
+func HashSize(name string) int {
+	switch name {
+	case "SHA-256":
+		return 32
+	case "SHA-384":
+		return 48
+	case "SHA-512":
+		return 64
+	}
+	return 0
+}
+
+// AuthenticateArgs are the arguments of authenticate. The origin is the
+// request's, as the browser reported it.
+type AuthenticateArgs struct {
+	CertificateID string `json:"certificateId" arg:"required,hex=64"`
+	PIN           Secret `json:"pin" arg:"required,max=16"`
+	// Challenge is the server's nonce: standard base64 of 32–64 random
+	// bytes (44–88 characters). It is signed as its text.
+	Challenge string `json:"challenge" arg:"required,min=44,max=88"`
+}
+
+// Check requires the challenge to be base64 of 32–64 bytes.
+func (a *AuthenticateArgs) Check() error {
+	var b Bytes
+	if err := b.UnmarshalJSON([]byte(`"` + a.Challenge + `"`)); err != nil || len(b) < 32 || len(b) > 64 {
+		return BadArg("challenge", "must be standard base64 of 32 to 64 random bytes")
+	}
+	return nil
+}
+
+// DecryptArgs are the arguments of decrypt.
+type DecryptArgs struct {
+	CertificateID string `json:"certificateId" arg:"required,hex=64"`
+	PIN           Secret `json:"pin" arg:"required,max=16"`
+	Ciphertext    Bytes  `json:"ciphertext" arg:"required,min=1,max=512"`
+	// Padding is "PKCS1.5" (default) or "OAEP".
+	Padding string `json:"padding" arg:"oneof=PKCS1.5|OAEP"`
+	// OAEPHash is the OAEP hash and MGF1 hash: "SHA-256" (default) or "SHA-1".
+	OAEPHash string `json:"oaepHash" arg:"oneof=SHA-1|SHA-256"`
+}
+
+// Check refuses oaepHash without OAEP.
+func (a *DecryptArgs) Check() error {
+	if a.OAEPHash != "" && a.Padding != "OAEP" {
+		return BadArg("oaepHash", "only with padding OAEP")
+	}
+	return nil
+}
+
+// ChangePINArgs are the arguments of changePin.
+type ChangePINArgs struct {
+	CardArgs
+	PIN    Secret `json:"pin" arg:"required,max=16"`
+	NewPIN Secret `json:"newPin" arg:"required,max=16"`
+}
+
+// UnblockPINArgs are the arguments of unblockPin (also how a new card is
+// activated: its PIN starts blocked until set with the PUK).
+type UnblockPINArgs struct {
+	CardArgs
+	PUK    Secret `json:"puk" arg:"required,max=16"`
+	NewPIN Secret `json:"newPin" arg:"required,max=16"`
+}
+
+// Results.
+
+// VersionResult is the result of version.
+type VersionResult struct {
+	Version  string   `json:"version"`
+	Protocol int      `json:"protocol"`
+	OS       string   `json:"os"`
+	Arch     string   `json:"arch"`
+	Commands []string `json:"commands"`
+}
+
+// Reader is one reader in readers and in reader events.
+type Reader struct {
+	Name string `json:"name"`
+	Card bool   `json:"card"`
+	// ATR is the card's answer-to-reset in upper-case hex.
+	ATR string `json:"atr,omitempty"`
+	// InUse: another program holds the card exclusively.
+	InUse bool `json:"inUse,omitempty"`
+	// Mute: a card is present but does not answer.
+	Mute bool `json:"mute,omitempty"`
+}
+
+// Certificate is one certificate in certificates: where it is, its DER,
+// and the facts a clerk needs (holder, 統一編號, CA, validity).
+type Certificate struct {
+	// ID is the lower-case hex SHA-256 of the DER: the certificateId of
+	// sign, authenticate and decrypt.
+	ID          string `json:"id"`
+	Reader      string `json:"reader"`
+	Slot        string `json:"slot"`
+	Certificate Bytes  `json:"certificate"`
+	Info        any    `json:"info"`
+}
+
+// PINStatusResult is the result of pinStatus.
+type PINStatusResult struct {
+	Reader string `json:"reader"`
+	// TriesLeft is -1 when the PIN is verified in this card session (the
+	// card then does not tell).
+	TriesLeft int  `json:"triesLeft"`
+	Blocked   bool `json:"blocked"`
+	MinLength int  `json:"minLength"`
+	MaxLength int  `json:"maxLength"`
+	PUKLength int  `json:"pukLength"`
+}
+
+// SignResult is the result of sign.
+type SignResult struct {
+	// Signature is the raw signature (format raw): RSA as is, ECDSA in
+	// ASN.1 DER as X.509 and CMS use it.
+	Signature Bytes `json:"signature,omitempty"`
+	// Algorithm names the signature: RS256/384/512, PS256/384/512,
+	// ES256/384/512 (JWA names; the hash is hashAlgorithm).
+	Algorithm string `json:"algorithm"`
+	// CMS is the detached SignedData (format cms), DER.
+	CMS         Bytes      `json:"cms,omitempty"`
+	SigningTime *time.Time `json:"signingTime,omitempty"`
+	CardSerial  string     `json:"cardSerial,omitempty"`
+	Certificate Bytes      `json:"certificate"`
+}
+
+// DecryptResult is the result of decrypt.
+type DecryptResult struct {
+	Plaintext Bytes `json:"plaintext"`
+}
+
+// PINResult is the result of changePin and unblockPin.
+type PINResult struct {
+	Reader string `json:"reader"`
+	// TriesLeft after the change: the card's full count.
+	TriesLeft int `json:"triesLeft"`
+}
