@@ -26,7 +26,7 @@ const softcardUsage = `cardbridge softcard — 虛擬測試卡（僅供測試與
                             [--org-code CODE] [--serial TEST…] [--alg rsa2048|p256]
                             [--slot 9a|9c] [--pin P] [--puk K] [--days N] [--expired]
                             [--not-activated]
-  cardbridge softcard serve --state CARD.json [--vpcd 127.0.0.1:35963]
+  cardbridge softcard serve --state CARD.json [--vpcd 127.0.0.1:35963 | --listen 127.0.0.1:35999]
                             [--control 127.0.0.1:0] [--control-file FILE] [--removed]
 `
 
@@ -156,6 +156,7 @@ func (c *cli) softcardServe(args []string) error {
 	vpcd := fs.String("vpcd", softcard.DefaultVPCDAddr, "vpcd address (loopback)")
 	control := fs.String("control", "", "serve insert/remove controls over HTTP on this loopback address")
 	controlFile := fs.String("control-file", "", "write the control address to this file once listening")
+	listen := fs.String("listen", "", "serve the card directly on this loopback address instead of through pcscd (config virtualReader)")
 	removed := fs.Bool("removed", false, "start with the card out of the reader")
 	verbose := fs.Bool("v", false, "log every APDU header and status word to standard error")
 	if err := parse(fs, args); err != nil {
@@ -164,9 +165,11 @@ func (c *cli) softcardServe(args []string) error {
 	if *state == "" {
 		return fmt.Errorf("softcard serve: --state is required: %w", errUsage)
 	}
-	if *control != "" {
-		if err := checkLoopback(*control); err != nil {
-			return err
+	for _, addr := range []string{*control, *listen} {
+		if addr != "" {
+			if err := checkLoopback(addr); err != nil {
+				return err
+			}
 		}
 	}
 	st, err := softcard.LoadState(*state)
@@ -189,6 +192,18 @@ func (c *cli) softcardServe(args []string) error {
 		if err := serveControl(ctx, srv, *control, *controlFile); err != nil {
 			return err
 		}
+	}
+	if *listen != "" {
+		ln, err := net.Listen("tcp", *listen)
+		if err != nil {
+			return fmt.Errorf("softcard serve: --listen: %w", err)
+		}
+		log.Info("virtual card listening", "addr", ln.Addr().String())
+		err = srv.Listen(ctx, ln)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+		return nil
 	}
 	if err := srv.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err

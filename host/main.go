@@ -1,5 +1,5 @@
 // Command cardbridge is CardBridge's one binary: the native-messaging host a
-// browser starts (a later issue), and a command-line tool for clerks, IT
+// browser starts (see native.go and docs/protocol.md), and a command-line tool for clerks, IT
 // staff and scripts: list readers, show certificates, run the environment
 // check, change or unblock the PIN, sign, and run the virtual TEST card.
 //
@@ -35,7 +35,16 @@ const usage = `cardbridge — 憑證 IC 卡工具 / certificate card tool
                        [--pin-stdin] [--json] [--reader R]
                                                      簽章 / sign
   cardbridge softcard  issue|serve|ca ...            虛擬測試卡 / virtual TEST card
+  cardbridge install   --user [--dry-run] [--binary PATH] [--extension-id ID]...
+                       [--browser chromium|chrome|edge|firefox]... [--json]
+                                                     向瀏覽器註冊（僅目前使用者）/ register with the browsers (this user)
+  cardbridge uninstall --user [--dry-run] [--json]   移除瀏覽器註冊 / remove the browser registration
   cardbridge version
+
+瀏覽器啟動時（參數為 chrome-extension://ID/ 或 Firefox 的 manifest 路徑與附加元件 ID），
+cardbridge 以 native messaging 模式執行；見 docs/protocol.md。
+When a browser starts it (chrome-extension://ID/, or Firefox's manifest path and add-on ID),
+cardbridge speaks native messaging; see docs/protocol.md.
 `
 
 func main() {
@@ -44,6 +53,9 @@ func main() {
 
 // run is main without the process: tests call it directly.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if c, ok := nativeCaller(args); ok {
+		return serveNative(c, stdin, stdout, stderr)
+	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -63,6 +75,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = env.sign(args[1:])
 	case "softcard":
 		err = env.softcard(args[1:])
+	case "install":
+		err = env.install(args[1:])
+	case "uninstall":
+		err = env.uninstall(args[1:])
 	case "version", "--version":
 		fmt.Fprintln(stdout, version)
 	case "help", "-h", "--help":

@@ -65,6 +65,10 @@ type ReaderState struct {
 }
 
 // Present reports a card in the reader.
+// FlagPresent is the Flags bit of a present card, for readers that are not
+// PC/SC's (the host's virtual reader) to describe themselves.
+const FlagPresent = scard.StatePresent
+
 func (s ReaderState) Present() bool { return s.Flags&scard.StatePresent != 0 }
 
 // Mute reports a card that did not answer reset.

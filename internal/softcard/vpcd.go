@@ -42,7 +42,8 @@ type Server struct {
 	mu        sync.Mutex
 	inserted  bool
 	conn      net.Conn
-	removeOn  int // INS that removes the card before it is answered; -1 none
+	removeOn  int  // INS that removes the card before it is answered; -1 none
+	listening bool // serving direct clients (Listen) instead of vpcd
 	wake      chan struct{}
 	connected chan struct{} // closed and replaced at each connect
 }
@@ -254,6 +255,13 @@ func (s *Server) ControlHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /insert", func(w http.ResponseWriter, r *http.Request) {
 		s.Insert()
+		s.mu.Lock()
+		direct := s.listening
+		s.mu.Unlock()
+		if direct { // a direct card has no reader connection to wait for
+			writeStatus(w, s.Status())
+			return
+		}
 		if err := s.WaitConnected(r.Context()); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
