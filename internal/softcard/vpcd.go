@@ -44,6 +44,8 @@ type Server struct {
 	conn      net.Conn
 	removeOn  int  // INS that removes the card before it is answered; -1 none
 	listening bool // serving direct clients (Listen) instead of vpcd
+	delayIns  int  // INS answered only after delay; -1 none
+	delay     time.Duration
 	wake      chan struct{}
 	connected chan struct{} // closed and replaced at each connect
 }
@@ -57,7 +59,7 @@ func NewServer(card *Card, addr string, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{card: card, addr: addr, log: log, inserted: true, removeOn: -1,
+	return &Server{card: card, addr: addr, log: log, inserted: true, removeOn: -1, delayIns: -1,
 		wake: make(chan struct{}, 1), connected: make(chan struct{})}
 }
 
@@ -158,6 +160,9 @@ func (s *Server) serve(conn net.Conn) error {
 			if s.takeRemoval(msg[1]) {
 				return errRemoved
 			}
+			if d := s.delayFor(msg[1]); d > 0 {
+				time.Sleep(d)
+			}
 			reply, _ = s.card.Transmit(msg)
 		default:
 			return fmt.Errorf("softcard: vpcd message of %d bytes", n)
@@ -180,6 +185,27 @@ func (s *Server) takeRemoval(ins byte) bool {
 	s.removeOn = -1
 	s.inserted = false
 	return true
+}
+
+// DelayOn makes the card slow: every command APDU with instruction ins is
+// answered only after d (0 turns it off). Tests use it to hold a card
+// operation open, as a slow card or a PIN pad would.
+func (s *Server) DelayOn(ins byte, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delayIns, s.delay = int(ins), d
+	if d == 0 {
+		s.delayIns = -1
+	}
+}
+
+func (s *Server) delayFor(ins byte) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.delayIns != int(ins) {
+		return 0
+	}
+	return s.delay
 }
 
 // Insert puts the card back into the reader.
@@ -250,7 +276,8 @@ func (s *Server) WaitConnected(ctx context.Context) error {
 }
 
 // ControlHandler serves the test controls over HTTP on loopback:
-// POST /insert, POST /remove, POST /remove-on?ins=87 (hex), GET /status.
+// POST /insert, POST /remove, POST /remove-on?ins=87 (hex),
+// POST /delay-on?ins=87&ms=2000, GET /status.
 func (s *Server) ControlHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /insert", func(w http.ResponseWriter, r *http.Request) {
@@ -279,6 +306,16 @@ func (s *Server) ControlHandler() http.Handler {
 			return
 		}
 		s.RemoveOn(byte(ins))
+		writeStatus(w, s.Status())
+	})
+	mux.HandleFunc("POST /delay-on", func(w http.ResponseWriter, r *http.Request) {
+		ins, err := strconv.ParseUint(r.URL.Query().Get("ins"), 16, 8)
+		ms, err2 := strconv.ParseUint(r.URL.Query().Get("ms"), 10, 16)
+		if err != nil || err2 != nil {
+			http.Error(w, "ins: two hex digits; ms: 0-65535", http.StatusBadRequest)
+			return
+		}
+		s.DelayOn(byte(ins), time.Duration(ms)*time.Millisecond)
 		writeStatus(w, s.Status())
 	})
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
