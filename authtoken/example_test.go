@@ -1,0 +1,101 @@
+package authtoken_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/cardbridge/cardbridge/authtoken"
+)
+
+// A whole login: the site issues a challenge, a software key standing in
+// for the card signs it as the native host does, and the site verifies the
+// token it receives.
+func Example() {
+	const origin = "https://site.example"
+	now := time.Now()
+
+	// A TEST CA and a card certificate. A real site loads its CA roots.
+	caKey := must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Example TEST CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caCert := must(x509.ParseCertificate(must(x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey))))
+	cardKey := must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))
+	leafTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "Example Kindergarten"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature,
+	}
+	leafDER := must(x509.CreateCertificate(rand.Reader, leafTmpl, caCert, cardKey.Public(), caKey))
+
+	// Server: issue a challenge and keep it in the user's session.
+	challenges := authtoken.NewChallenges(authtoken.ChallengeTTL)
+	challenge, err := challenges.Issue()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	// Native host: the card signs the digest binding origin and challenge;
+	// ES256 signatures are r||s, 32 bytes each.
+	r, s, err := ecdsa.Sign(rand.Reader, cardKey, authtoken.SignedDigest(origin, challenge))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	alg := must(authtoken.Algorithm(cardKey.Public(), false))
+	body := must(json.Marshal(authtoken.Token{
+		Format:      authtoken.Format,
+		Certificate: base64.StdEncoding.EncodeToString(leafDER),
+		Algorithm:   alg,
+		Signature:   base64.StdEncoding.EncodeToString(sig),
+		AppVersion:  "0.1.0",
+	}))
+
+	// Server: parse, spend the session's challenge, verify.
+	roots := x509.NewCertPool()
+	roots.AddCert(caCert)
+	v := &authtoken.Verifier{Roots: roots, Origin: origin}
+	tok, err := authtoken.Parse(body)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := challenges.Consume(challenge); err != nil {
+		fmt.Println(err)
+		return
+	}
+	cert, err := v.Verify(tok, challenge)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("logged in:", cert.Subject.CommonName)
+
+	// The same token again: the challenge is spent.
+	fmt.Println(challenges.Consume(challenge))
+	// Output:
+	// logged in: Example Kindergarten
+	// authtoken: challenge already used
+}
+
+// must panics on an error: the example's setup cannot fail.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

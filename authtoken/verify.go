@@ -1,0 +1,293 @@
+package authtoken
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Challenge sizes: the decoded challenge has 32 to 64 bytes. 32 random
+// bytes (what Challenges issues) make guessing hopeless; the upper bound
+// keeps the string short.
+const (
+	minChallengeBytes = 32
+	maxChallengeBytes = 64
+)
+
+// Verifier checks tokens for one site. Its fields are read, not changed,
+// by Verify, so one Verifier may serve concurrent requests.
+type Verifier struct {
+	// Roots are the CA certificates a token's certificate must chain to,
+	// e.g. the XCA, GCA or MOICA roots the site accepts. Unlike
+	// x509.VerifyOptions, nil does not mean the system roots: those
+	// certify web servers, not card holders, so Verify refuses to run
+	// without explicit roots.
+	Roots *x509.CertPool
+	// Intermediates are issuing CA certificates that may complete a chain
+	// (a card holds only its own certificate). May be nil.
+	Intermediates *x509.CertPool
+	// Origin is the site's own origin as the browser reports it:
+	// "https://host" or "https://host:port", lower case, no trailing
+	// slash, no default port; "http://" only for localhost, 127.0.0.1 and
+	// [::1] during development. Verify returns ErrOrigin for anything
+	// else, since a value the browser never reports would make every
+	// token fail as ErrSignature.
+	Origin string
+	// Now returns the time at which certificates must be valid; nil means
+	// time.Now.
+	Now func() time.Time
+}
+
+// Verify checks tok as an authentication for the site at v.Origin and the
+// given challenge, and returns the card's certificate. challenge must be
+// the string the server issued for this login, taken from the server's
+// own session state, never from the request; call Challenges.Consume on
+// it first so that it counts as used even when Verify fails.
+//
+// Verify checks, in this order:
+//   - v.Origin and v.Roots are configured (ErrOrigin, ErrCertificate) and
+//     challenge is standard base64 of 32 to 64 bytes (ErrChallenge);
+//   - tok.Format is Format (ErrFormat) and the required fields are set
+//     (ErrMalformed);
+//   - the certificate and signature are canonical standard base64 and the
+//     certificate parses (ErrMalformed);
+//   - tok.Algorithm is what Algorithm reports for the certificate's key
+//     (ErrAlgorithm);
+//   - the certificate is valid at v.Now (ErrExpired), is not a CA
+//     certificate and has the digitalSignature key usage (ErrCertificate);
+//   - it chains to v.Roots through v.Intermediates (ErrCertificate, or
+//     ErrExpired when a CA certificate is out of its validity). Extended
+//     key usage is not checked: Taiwan card certificates often have no
+//     clientAuth;
+//   - the signature verifies over SignedDigest(v.Origin, challenge)
+//     (ErrSignature). A token made for another origin or another
+//     challenge fails here, as does one whose signature was altered.
+//
+// Verify does not check revocation; a site that must can check the
+// returned certificate against its CA's CRL or OCSP responder.
+func (v *Verifier) Verify(tok *Token, challenge string) (*x509.Certificate, error) {
+	if err := checkOrigin(v.Origin); err != nil {
+		return nil, err
+	}
+	if v.Roots == nil {
+		return nil, fmt.Errorf("%w: Verifier.Roots is nil; refusing to trust the system roots", ErrCertificate)
+	}
+	if err := checkChallenge(challenge); err != nil {
+		return nil, err
+	}
+	if tok == nil {
+		return nil, fmt.Errorf("%w: nil token", ErrMalformed)
+	}
+	if tok.Format != Format {
+		return nil, fmt.Errorf("%w: %.40q, want %q", ErrFormat, tok.Format, Format)
+	}
+	if err := tok.checkRequired(); err != nil {
+		return nil, err
+	}
+	der, err := decodeBase64(tok.Certificate, MaxCertificateSize)
+	if err != nil {
+		return nil, fmt.Errorf("%w: certificate: %w", ErrMalformed, err)
+	}
+	sig, err := decodeBase64(tok.Signature, maxSignatureSize)
+	if err != nil {
+		return nil, fmt.Errorf("%w: signature: %w", ErrMalformed, err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("%w: certificate: %w", ErrMalformed, err)
+	}
+	want, err := Algorithm(leaf.PublicKey, tok.Algorithm == PS256)
+	if err != nil {
+		return nil, err
+	}
+	if tok.Algorithm != want {
+		return nil, fmt.Errorf("%w: %.16q does not fit the certificate's %s key", ErrAlgorithm, tok.Algorithm, leaf.PublicKeyAlgorithm)
+	}
+	if err := v.checkCertificate(leaf); err != nil {
+		return nil, err
+	}
+	if err := checkSignature(leaf.PublicKey, tok.Algorithm, SignedDigest(v.Origin, challenge), sig); err != nil {
+		return nil, err
+	}
+	return leaf, nil
+}
+
+// checkCertificate checks leaf's validity at v's current time, its key
+// usage, and its chain to v.Roots.
+func (v *Verifier) checkCertificate(leaf *x509.Certificate) error {
+	now := time.Now()
+	if v.Now != nil {
+		now = v.Now()
+	}
+	if err := checkValidity(leaf, now); err != nil {
+		return err
+	}
+	if leaf.IsCA {
+		// A CA's key is not on a card; it must not log in as a holder.
+		return fmt.Errorf("%w: %q is a CA certificate", ErrCertificate, leaf.Subject.CommonName)
+	}
+	if leaf.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
+		// Also when the extension is absent: every card certificate has
+		// one, and an encryption certificate (cert2) must not sign logins.
+		return fmt.Errorf("%w: %q lacks the digitalSignature key usage", ErrCertificate, leaf.Subject.CommonName)
+	}
+	opts := x509.VerifyOptions{
+		Roots:         v.Roots,
+		Intermediates: v.Intermediates,
+		CurrentTime:   now,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+	}
+	_, err := leaf.Verify(opts)
+	if err == nil {
+		return nil
+	}
+	var invalid x509.CertificateInvalidError
+	if errors.As(err, &invalid) && invalid.Reason == x509.Expired && invalid.Cert != nil {
+		if err := checkValidity(invalid.Cert, now); err != nil {
+			return err // names the certificate
+		}
+		return fmt.Errorf("%w: %w", ErrExpired, err)
+	}
+	// When x509 tried several candidate chains it may report another
+	// candidate's failure, typically an unknown authority, instead of the
+	// CA certificate that is outside its validity. The validity periods
+	// are the only checks that depend on the time, so if a chain verifies
+	// at either end of the leaf's own validity, one of its CA certificates
+	// is what is invalid now.
+	for _, t := range []time.Time{leaf.NotBefore, leaf.NotAfter} {
+		opts.CurrentTime = t
+		chains, err := leaf.Verify(opts)
+		if err != nil {
+			continue
+		}
+		for _, chain := range chains {
+			for _, ca := range chain[1:] {
+				if err := checkValidity(ca, now); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return fmt.Errorf("%w: %w", ErrCertificate, err)
+}
+
+// checkValidity returns an error wrapping ErrExpired unless now lies in
+// c's validity period (both ends included, as x509 does).
+func checkValidity(c *x509.Certificate, now time.Time) error {
+	const layout = "2006-01-02 15:04:05 MST"
+	switch {
+	case now.Before(c.NotBefore):
+		return fmt.Errorf("%w: %q is not valid before %s", ErrExpired, c.Subject.CommonName, c.NotBefore.UTC().Format(layout))
+	case now.After(c.NotAfter):
+		return fmt.Errorf("%w: %q expired at %s", ErrExpired, c.Subject.CommonName, c.NotAfter.UTC().Format(layout))
+	}
+	return nil
+}
+
+// checkSignature verifies sig over digest with pub under alg, which
+// Algorithm has already matched to pub's type.
+func checkSignature(pub crypto.PublicKey, alg string, digest, sig []byte) error {
+	switch alg {
+	case RS256, PS256:
+		k := pub.(*rsa.PublicKey)
+		if len(sig) != k.Size() {
+			return fmt.Errorf("%w: %d bytes for a %d-bit RSA key", ErrSignature, len(sig), k.N.BitLen())
+		}
+		var err error
+		if alg == RS256 {
+			err = rsa.VerifyPKCS1v15(k, crypto.SHA256, digest, sig)
+		} else {
+			err = rsa.VerifyPSS(k, crypto.SHA256, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrSignature, alg, err)
+		}
+		return nil
+	case ES256:
+		k := pub.(*ecdsa.PublicKey)
+		if len(sig) != 64 {
+			return fmt.Errorf("%w: %d bytes, want 64 (r||s)", ErrSignature, len(sig))
+		}
+		r := new(big.Int).SetBytes(sig[:32])
+		s := new(big.Int).SetBytes(sig[32:])
+		if !ecdsa.Verify(k, digest, r, s) {
+			return fmt.Errorf("%w: ES256 verification failed", ErrSignature)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: %.16q", ErrAlgorithm, alg) // unreachable after Algorithm
+}
+
+// checkChallenge returns an error wrapping ErrChallenge unless c is
+// canonical standard base64 of 32 to 64 bytes.
+func checkChallenge(c string) error {
+	b, err := decodeBase64(c, maxChallengeBytes)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrChallenge, err)
+	}
+	if len(b) < minChallengeBytes {
+		return fmt.Errorf("%w: %d bytes, want %d to %d", ErrChallenge, len(b), minChallengeBytes, maxChallengeBytes)
+	}
+	return nil
+}
+
+// checkOrigin returns an error wrapping ErrOrigin unless origin is
+// serialized as a browser serializes a web origin (RFC 6454 §6.2): a
+// lower-case scheme and ASCII host, the port only when not the default,
+// nothing else. http is allowed only for loopback hosts, which browsers
+// treat as secure contexts.
+func checkOrigin(origin string) error {
+	bad := func(why string) error {
+		return fmt.Errorf("%w: %.80q: %s", ErrOrigin, origin, why)
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return bad("does not parse")
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return bad("scheme must be https")
+	}
+	if u.Scheme+"://"+u.Host != origin || u.User != nil {
+		return bad("want scheme://host[:port], without user, path, query, fragment or trailing slash")
+	}
+	host := u.Hostname()
+	if host == "" {
+		return bad("no host")
+	}
+	if strings.HasPrefix(u.Host, "[") {
+		if ip := net.ParseIP(host); ip == nil || ip.String() != host {
+			return bad("IPv6 address not in canonical form")
+		}
+	} else {
+		for _, r := range host {
+			if !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '.' || r == '-' || r == '_') {
+				return bad("host must be lower-case ASCII (punycode for international names)")
+			}
+		}
+	}
+	if strings.HasSuffix(u.Host, ":") {
+		return bad("empty port")
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		switch {
+		case err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != p:
+			return bad("invalid port")
+		case u.Scheme == "https" && n == 443, u.Scheme == "http" && n == 80:
+			return bad("browsers omit the default port")
+		}
+	}
+	if u.Scheme == "http" && host != "localhost" && host != "127.0.0.1" && host != "::1" {
+		return bad("http is allowed only for localhost, 127.0.0.1 and [::1]")
+	}
+	return nil
+}
