@@ -22,6 +22,9 @@ func (b *Bytes) UnmarshalJSON(data []byte) error {
 	if err := unmarshalString(data, &s); err != nil {
 		return errors.New("must be a base64 string")
 	}
+	if strings.ContainsAny(s, "\r\n") { // the decoder skips them
+		return errors.New("must be standard base64 with padding")
+	}
 	v, err := base64.StdEncoding.Strict().DecodeString(s)
 	if err != nil {
 		return errors.New("must be standard base64 with padding")
@@ -61,6 +64,9 @@ func (Secret) MarshalJSON() ([]byte, error) { return nil, errors.New("secret not
 
 // String hides the value from fmt.
 func (Secret) String() string { return "[REDACTED]" }
+
+// Format hides the value from every fmt verb (%#v, %d, %x… included).
+func (Secret) Format(f fmt.State, _ rune) { fmt.Fprint(f, "[REDACTED]") }
 
 // LogValue hides the value from log/slog.
 func (Secret) LogValue() slog.Value { return slog.StringValue("[REDACTED]") }

@@ -198,6 +198,8 @@ func Details(err error) map[string]any {
 	switch {
 	case errors.As(err, &pe):
 		return pe.Details
+	case errors.As(err, &fe) && errors.Is(fe.Err, ErrOversizeResponse):
+		return map[string]any{"size": fe.Size, "limit": MaxResponseSize}
 	case errors.As(err, &fe):
 		return map[string]any{"size": fe.Size, "limit": MaxRequestSize}
 	}

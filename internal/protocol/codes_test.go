@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode"
@@ -43,6 +45,18 @@ func TestCodeFor(t *testing.T) {
 		{wrapped(context.Canceled), ErrCancelled},
 		{wrapped(apdu.ErrNotFound), ErrInternal},
 		{errors.New("anything else"), ErrInternal},
+		{&FrameError{Size: MaxRequestSize + 1, Resynced: true, Err: ErrFrameTooLarge}, ErrMessageTooLarge},
+		{wrapped(&FrameError{Size: 0xFFFFFFFF, Err: ErrFrameTooLarge}), ErrMessageTooLarge},
+		{&FrameError{Size: 0, Resynced: true, Err: ErrFrameEmpty}, ErrBadMessage},
+		{wrapped(&FrameError{Size: MaxResponseSize + 1, Err: ErrOversizeResponse}), ErrResponseTooLarge},
+		{wrapped(Errorf(ErrUnknownCommand, "no such command %q", "x")), ErrUnknownCommand},
+		{&Error{Code: ErrBusy}, ErrBusy},
+		// A protocol error that wraps a card error keeps its own code.
+		{&Error{Code: ErrCertificateUsage, Err: card.ErrUnknownCertificate}, ErrCertificateUsage},
+		{argErr(&ArgError{Arg: "pin", Missing: true}), ErrMissingArgument},
+		{argErr(&ArgError{Arg: "pin", Reason: "x"}), ErrBadArgument},
+		{CheckOrigin("http://example.com"), ErrBadOrigin},
+		{io.EOF, ErrInternal},
 	} {
 		if got := CodeFor(tc.err); got != tc.want {
 			t.Errorf("CodeFor(%v) = %q, want %q", tc.err, got, tc.want)
@@ -86,5 +100,30 @@ func TestDetails(t *testing.T) {
 	}
 	if d := Details(errors.New("x")); d != nil {
 		t.Errorf("Details(other) = %v, want nil", d)
+	}
+}
+
+func TestDetailsTable(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want map[string]any
+	}{
+		{"wrong PUK", &card.AuthError{Ref: card.RefPUK, TriesLeft: 2}, map[string]any{"triesLeft": 2, "reference": "PUK"}},
+		{"blocked PIN", fmt.Errorf("x: %w", &card.AuthError{Ref: card.RefPIN, Blocked: true}), map[string]any{"triesLeft": 0, "reference": "PIN"}},
+		{"oversize request", &FrameError{Size: MaxRequestSize + 1, Resynced: true, Err: ErrFrameTooLarge},
+			map[string]any{"size": uint32(MaxRequestSize + 1), "limit": MaxRequestSize}},
+		{"oversize response", fmt.Errorf("write: %w", &FrameError{Size: MaxResponseSize + 5, Err: ErrOversizeResponse}),
+			map[string]any{"size": uint32(MaxResponseSize + 5), "limit": MaxResponseSize}},
+		{"argument", argErr(&ArgError{Arg: "digest", Reason: "too long"}), map[string]any{"argument": "digest", "reason": "too long"}},
+		{"missing argument", argErr(&ArgError{Arg: "pin", Missing: true}), map[string]any{"argument": "pin"}},
+		{"origin", CheckOrigin("ftp://x"), map[string]any{"origin": "ftp://x"}},
+		{"protocol error without details", Errorf(ErrBadMessage, "x"), nil},
+		{"card error", card.ErrDecrypt, nil},
+		{"nil", nil, nil},
+	} {
+		if got := Details(tc.err); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("Details(%s: %v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		}
 	}
 }

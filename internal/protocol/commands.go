@@ -1,6 +1,10 @@
 package protocol
 
-import "time"
+import (
+	"encoding/base64"
+	"strings"
+	"time"
+)
 
 // Command names. docs/protocol.md documents each one.
 const (
@@ -14,10 +18,13 @@ const (
 	CmdPINStatus    = "pinStatus"
 	CmdChangePIN    = "changePin"
 	CmdUnblockPIN   = "unblockPin"
+	// CmdConfig is for the extension itself (refused when a page origin is
+	// given): the settings it acts on, such as pre-approved origins.
+	CmdConfig = "config"
 )
 
 // Commands lists every command, in documentation order.
-var Commands = []string{CmdVersion, CmdReaders, CmdCheck, CmdCertificates, CmdSign, CmdAuthenticate, CmdDecrypt, CmdPINStatus, CmdChangePIN, CmdUnblockPIN}
+var Commands = []string{CmdVersion, CmdReaders, CmdCheck, CmdCertificates, CmdSign, CmdAuthenticate, CmdDecrypt, CmdPINStatus, CmdChangePIN, CmdUnblockPIN, CmdConfig}
 
 // Event names pushed by the host.
 const (
@@ -129,8 +136,10 @@ type AuthenticateArgs struct {
 
 // Check requires the challenge to be base64 of 32–64 bytes.
 func (a *AuthenticateArgs) Check() error {
-	var b Bytes
-	if err := b.UnmarshalJSON([]byte(`"` + a.Challenge + `"`)); err != nil || len(b) < 32 || len(b) > 64 {
+	// Decode the text itself: it is what gets signed, so it must not be
+	// re-read as JSON (a backslash in it would be unescaped a second time).
+	b, err := base64.StdEncoding.Strict().DecodeString(a.Challenge)
+	if err != nil || strings.ContainsAny(a.Challenge, "\r\n") || len(b) < 32 || len(b) > 64 {
 		return BadArg("challenge", "must be standard base64 of 32 to 64 random bytes")
 	}
 	return nil

@@ -73,38 +73,18 @@ func ParseRequest(frame []byte) (*Request, error) {
 	if !utf8.Valid(frame) {
 		return req, Errorf(ErrBadMessage, "message is not UTF-8")
 	}
-	var originErr error
+	var originErr, fieldErr error
+	// A bad member is remembered and the walk goes on, so that the id is
+	// read even when it comes after the fault and the error reply names it.
 	err := walkObject(frame, func(key string, raw json.RawMessage) error {
-		switch key {
-		case "id":
-			id, err := checkID(raw)
-			if err != nil {
-				return err
-			}
-			req.ID = id
-		case "command":
-			var s string
-			if err := unmarshalString(raw, &s); err != nil || s == "" || len(s) > maxCommandLen {
-				return fmt.Errorf("command must be a non-empty string of at most %d bytes", maxCommandLen)
-			}
-			req.Command = s
-		case "origin":
-			var s string
-			if err := unmarshalString(raw, &s); err != nil {
-				return errors.New("origin must be a string")
-			}
-			req.Origin = s
-			originErr = CheckOrigin(s)
-		case "args":
-			if len(raw) == 0 || raw[0] != '{' {
-				return errors.New("args must be an object")
-			}
-			req.Args = raw
-		default:
-			return fmt.Errorf("unknown key %q", key)
+		if err := member(req, key, raw, &originErr); err != nil && fieldErr == nil {
+			fieldErr = err
 		}
 		return nil
 	})
+	if err == nil {
+		err = fieldErr
+	}
 	switch {
 	case err != nil:
 		return req, &Error{Code: ErrBadMessage, Err: err}
@@ -121,6 +101,39 @@ func ParseRequest(frame []byte) (*Request, error) {
 	return req, nil
 }
 
+// member decodes one top-level member of a request into req.
+func member(req *Request, key string, raw json.RawMessage, originErr *error) error {
+	switch key {
+	case "id":
+		id, err := checkID(raw)
+		if err != nil {
+			return err
+		}
+		req.ID = id
+	case "command":
+		var s string
+		if err := unmarshalString(raw, &s); err != nil || s == "" || len(s) > maxCommandLen {
+			return fmt.Errorf("command must be a non-empty string of at most %d bytes", maxCommandLen)
+		}
+		req.Command = s
+	case "origin":
+		var s string
+		if err := unmarshalString(raw, &s); err != nil {
+			return errors.New("origin must be a string")
+		}
+		req.Origin = s
+		*originErr = CheckOrigin(s)
+	case "args":
+		if len(raw) == 0 || raw[0] != '{' {
+			return errors.New("args must be an object")
+		}
+		req.Args = raw
+	default:
+		return fmt.Errorf("unknown key %q", key)
+	}
+	return nil
+}
+
 // checkID accepts a non-negative integer up to 2^53 (exact in JavaScript)
 // or a non-empty string of printable ASCII.
 func checkID(raw json.RawMessage) (json.RawMessage, error) {
@@ -135,7 +148,7 @@ func checkID(raw json.RawMessage) (json.RawMessage, error) {
 				return nil, bad
 			}
 		}
-		b, _ := json.Marshal(s)
+		b, _ := marshal(s) // not json.Marshal: it escapes <, > and &
 		return b, nil
 	}
 	n, err := strconv.ParseUint(string(raw), 10, 64)
@@ -205,7 +218,7 @@ func CheckOrigin(origin string) error {
 	}
 	for i := 0; i < len(origin); i++ {
 		c := origin[i]
-		if c <= 0x20 || c >= 0x7f || (c >= 'A' && c <= 'Z') {
+		if c <= 0x20 || c >= 0x7f || (c >= 'A' && c <= 'Z') || c == '%' {
 			return bad("origin must be lower-case ASCII without spaces")
 		}
 	}
@@ -219,6 +232,9 @@ func CheckOrigin(origin string) error {
 	host := u.Hostname()
 	if host == "" {
 		return bad("origin has no host")
+	}
+	if strings.ContainsAny(host, "<>[]^|\\") { // forbidden host code points (WHATWG URL)
+		return bad("origin has a bad host")
 	}
 	if p := u.Port(); p != "" {
 		n, err := strconv.Atoi(p)
@@ -289,7 +305,7 @@ var nullID = json.RawMessage("null")
 
 // ResultReply encodes {"id":…, "result":…}. A nil result becomes {}.
 func ResultReply(id json.RawMessage, result any) ([]byte, error) {
-	if id == nil {
+	if len(id) == 0 {
 		id = nullID
 	}
 	if result == nil {
@@ -300,7 +316,7 @@ func ResultReply(id json.RawMessage, result any) ([]byte, error) {
 
 // ErrorReply encodes {"id":…, "error":{…}} for err.
 func ErrorReply(id json.RawMessage, err error) []byte {
-	if id == nil {
+	if len(id) == 0 {
 		id = nullID
 	}
 	b, mErr := marshal(reply{ID: id, Error: ErrorBodyFor(err)})
