@@ -39,6 +39,7 @@ const usage = `cardbridge — 憑證 IC 卡工具 / certificate card tool
                        [--browser chromium|chrome|edge|firefox]... [--json]
                                                      向瀏覽器註冊（僅目前使用者）/ register with the browsers (this user)
   cardbridge uninstall --user [--dry-run] [--json]   移除瀏覽器註冊 / remove the browser registration
+  cardbridge native    --plain                         通訊協定測試：每行一個 JSON 要求 / the protocol, one JSON request per line
   cardbridge version
 
 瀏覽器啟動時（參數為 chrome-extension://ID/ 或 Firefox 的 manifest 路徑與附加元件 ID），
@@ -75,6 +76,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = env.sign(args[1:])
 	case "softcard":
 		err = env.softcard(args[1:])
+	case "native":
+		return env.native(args[1:])
 	case "install":
 		err = env.install(args[1:])
 	case "uninstall":
@@ -151,4 +154,16 @@ func (c *cli) emit(v any) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+// native runs the host's protocol on the terminal, one JSON message per
+// line, for IT staff and scripts; the browser uses frames instead.
+func (c *cli) native(args []string) int {
+	fs := c.flags("native", nil)
+	plain := fs.Bool("plain", false, "one JSON message per line (required)")
+	if err := parse(fs, args); err != nil || !*plain {
+		fmt.Fprintf(c.stderr, "native: --plain is required (the browser starts cardbridge with its own arguments)\n\n%s", usage)
+		return 2
+	}
+	return serve(caller{Browser: "cli", ID: "terminal"}, true, c.stdin, c.stdout, c.stderr)
 }

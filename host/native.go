@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -49,7 +51,10 @@ func nativeCaller(args []string) (caller, bool) {
 
 // builtinAllowed reports whether c is one of CardBridge's own extensions.
 func builtinAllowed(c caller) bool {
-	if c.Browser == "firefox" {
+	switch c.Browser {
+	case "cli": // a person at the terminal, not a browser (native --plain)
+		return true
+	case "firefox":
 		return c.ID == install.FirefoxAddonID
 	}
 	return c.ID == install.DevExtensionID
@@ -75,6 +80,9 @@ type native struct {
 
 	outMu sync.Mutex
 	out   io.Writer
+	// plain switches to one JSON message per line instead of frames, for
+	// people and scripts (cardbridge native --plain).
+	plain bool
 
 	slots chan struct{}
 	wg    sync.WaitGroup
@@ -85,7 +93,11 @@ type native struct {
 // against the built-in IDs and the hello come before anything slow (the
 // configuration file, PC/SC).
 func serveNative(c caller, stdin io.Reader, stdout, stderr io.Writer) int {
-	n := &native{caller: c, out: stdout, slots: make(chan struct{}, maxInFlight)}
+	return serve(c, false, stdin, stdout, stderr)
+}
+
+func serve(c caller, plain bool, stdin io.Reader, stdout, stderr io.Writer) int {
+	n := &native{caller: c, out: stdout, plain: plain, slots: make(chan struct{}, maxInFlight)}
 	n.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var cfgErr error
 	loaded := false
@@ -172,14 +184,42 @@ func openLogFile(path string) (*os.File, error) {
 func (n *native) write(body []byte) error {
 	n.outMu.Lock()
 	defer n.outMu.Unlock()
+	if n.plain {
+		if len(body) > protocol.MaxResponseSize {
+			return &protocol.FrameError{Size: uint32(len(body)), Err: protocol.ErrOversizeResponse}
+		}
+		_, err := n.out.Write(append(body, '\n'))
+		return err
+	}
 	return protocol.WriteFrame(n.out, body)
+}
+
+// lineReader reads plain mode's messages: one JSON object per line.
+func lineReader(r io.Reader) func() ([]byte, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), protocol.MaxRequestSize)
+	return func() ([]byte, error) {
+		for sc.Scan() {
+			if line := bytes.TrimSpace(sc.Bytes()); len(line) > 0 {
+				return bytes.Clone(line), nil
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return nil, err
+		}
+		return nil, io.EOF
+	}
 }
 
 // readLoop reads requests until stdin ends. It returns 0 on a clean end
 // and 1 when the stream is broken beyond recovery.
 func (n *native) readLoop(ctx context.Context, stdin io.Reader) int {
+	read := func() ([]byte, error) { return protocol.ReadFrame(stdin) }
+	if n.plain {
+		read = lineReader(stdin)
+	}
 	for {
-		frame, err := protocol.ReadFrame(stdin)
+		frame, err := read()
 		var fe *protocol.FrameError
 		switch {
 		case errors.Is(err, io.EOF):

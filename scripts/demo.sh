@@ -31,5 +31,16 @@ echo
 echo "== cardbridge certs"
 out/cardbridge certs --reader "Virtual PCD 00 00"
 echo
+echo
+echo "== the browser's protocol, one JSON request per line (cardbridge native --plain)"
+cert_id="$(out/cardbridge certs --json --reader "Virtual PCD 00 00" | grep -o '"id": *"[0-9a-f]\{64\}"' | head -n1 | grep -o '[0-9a-f]\{64\}')"
+digest="$(printf '公文' | openssl dgst -sha256 -binary | base64)"
+requests="{\"id\":1,\"command\":\"version\"}
+{\"id\":2,\"command\":\"pinStatus\",\"origin\":\"https://edoc.example.gov.tw\",\"args\":{\"reader\":\"Virtual PCD 00 00\"}}
+{\"id\":3,\"command\":\"sign\",\"origin\":\"https://edoc.example.gov.tw\",\"args\":{\"certificateId\":\"$cert_id\",\"pin\":\"123456\",\"hashAlgorithm\":\"SHA-256\",\"digest\":\"$digest\"}}
+{\"id\":4,\"command\":\"sign\",\"origin\":\"http://edoc.example.gov.tw\",\"args\":{}}"
+printf '%s\n' "$requests" | sed 's/"pin":"[^"]*"/"pin":"******"/' | sed 's/^/→ /'
+printf '%s\n' "$requests" | out/cardbridge native --plain 2>/dev/null | cut -c1-200 | sed 's/^/← /'
+echo
 echo "TEST 卡 PIN 123456、PUK 12345678（僅供測試）/ TEST card PIN 123456, PUK 12345678 (test only)."
 echo "試試 / try: printf '123456\n' | out/cardbridge sign --in README.md --pin-stdin --reader 'Virtual PCD 00 00'"
