@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/rsa"
 	_ "crypto/sha1" // OAEP with SHA-1, as older senders use
+	"crypto/x509"
 	"encoding/asn1"
 	"encoding/base64"
 	"errors"
@@ -415,17 +416,25 @@ func unwrapSignerError(err error) error {
 	return fmt.Errorf("cms: %w", err)
 }
 
+// curveHash is the hash JWA pairs with each curve size.
+var curveHash = map[int]crypto.Hash{256: crypto.SHA256, 384: crypto.SHA384, 521: crypto.SHA512}
+
 // jwaName names a signature in JWA terms: RS/PS/ES + hash size.
 func jwaName(pub crypto.PublicKey, h crypto.Hash, pss bool) (string, error) {
 	bits := map[crypto.Hash]string{crypto.SHA256: "256", crypto.SHA384: "384", crypto.SHA512: "512"}[h]
-	switch pub.(type) {
+	switch k := pub.(type) {
 	case *rsa.PublicKey:
 		if pss {
 			return "PS" + bits, nil
 		}
 		return "RS" + bits, nil
 	case *ecdsa.PublicKey:
-		return "ES" + bits, nil
+		// JWA pairs each curve with one hash (ES256 = P-256 + SHA-256);
+		// other pairs are valid ECDSA but have no JWA name.
+		if curveHash[k.Curve.Params().BitSize] == h {
+			return "ES" + bits, nil
+		}
+		return "ECDSA-SHA-" + bits, nil
 	}
 	return "", fmt.Errorf("key type %T: %w", pub, card.ErrUnsupported)
 }
@@ -437,7 +446,9 @@ type authToken = authtoken.Token
 func (c *cards) authenticate(ctx context.Context, origin string, a *protocol.AuthenticateArgs) (any, error) {
 	var tok authToken
 	err := c.withCertificate(ctx, a.CertificateID, func(p *card.PIV, k card.Certificate) error {
-		if !canSign(k) {
+		// Logging in is digitalSignature; a nonRepudiation-only key is for
+		// signing documents, and verifiers refuse it for authentication.
+		if k.Cert.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
 			return usageError(k, "authenticate")
 		}
 		alg, err := authtoken.Algorithm(k.Cert.PublicKey, false)
@@ -573,7 +584,11 @@ func (c *cards) watch(ctx context.Context, emit func(event string, r protocol.Re
 			return err
 		}
 		for _, ev := range evs {
-			emit(string(ev.Kind), readerOf(ev.State))
+			r := readerOf(ev.State)
+			if ev.Kind == pcsc.CardRemoved || ev.Kind == pcsc.ReaderRemoved {
+				r.Card, r.ATR, r.InUse, r.Mute = false, "", false, false
+			}
+			emit(string(ev.Kind), r)
 		}
 	}
 }

@@ -65,6 +65,9 @@ const (
 	// maxInFlight caps requests handled at once; more get ERR_BUSY, so a
 	// misbehaving page cannot make the host start unbounded work.
 	maxInFlight = 8
+	// requestTimeout bounds how long a request waits for a card another
+	// request holds (a stuck card must not queue the session forever).
+	requestTimeout = 2 * time.Minute
 	// watchRetry is how long the event watcher waits before trying the
 	// smart-card service again after it failed.
 	watchRetry = 3 * time.Second
@@ -264,6 +267,8 @@ func (n *native) handle(ctx context.Context, req *protocol.Request) {
 			n.write(protocol.ErrorReply(req.ID, fmt.Errorf("panic in %s", req.Command)))
 		}
 	}()
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
 	result, err := n.dispatch(ctx, req)
 	clear(req.Args)
 	var body []byte

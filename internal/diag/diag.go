@@ -45,7 +45,7 @@ type Item struct {
 	Result Result `json:"result"`
 	Detail Text   `json:"detail"`
 	// Fix says what to do; empty when the item passed.
-	Fix Text `json:"fix,omitempty"`
+	Fix Text `json:"fix,omitzero"`
 }
 
 // Report is the whole check.

@@ -244,6 +244,9 @@ func CheckOrigin(origin string) error {
 	} else if strings.HasSuffix(u.Host, ":") {
 		return bad("origin has an empty port")
 	}
+	if p := u.Port(); p == "443" && u.Scheme == "https" || p == "80" && u.Scheme == "http" {
+		return bad("origin must not name its scheme's default port (browsers leave it out)")
+	}
 	switch u.Scheme {
 	case "https":
 		return nil
