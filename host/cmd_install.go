@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
+	"github.com/cardbridge/cardbridge/internal/config"
 	"github.com/cardbridge/cardbridge/internal/install"
 )
 
@@ -55,7 +57,16 @@ func (c *cli) install(args []string) error {
 	if err != nil {
 		return installError(err)
 	}
-	return c.reportChanges("install", changes, dryRun, o.Binary)
+	if err := c.reportChanges("install", changes, dryRun, o.Binary); err != nil {
+		return err
+	}
+	if extra := c.unlisted(ids); len(extra) > 0 && !c.json {
+		// The browser lets these extensions start the host, but the host
+		// itself only serves its own IDs and those in the configuration.
+		fmt.Fprintf(c.stderr, "注意：請將 %s 加入設定檔的 allowedExtensions，CardBridge 才會回應這些擴充功能。\nNote: add %s to allowedExtensions in the configuration file, or CardBridge will refuse these extensions.\n",
+			strings.Join(extra, ", "), strings.Join(extra, ", "))
+	}
+	return nil
 }
 
 // uninstall removes what install wrote for the current user.
@@ -156,4 +167,16 @@ func (c *cli) reportChanges(cmd string, changes []install.Change, dryRun bool, f
 		fmt.Fprintln(c.stderr, "試執行：沒有寫入或移除任何檔案 / dry run: nothing was written or removed")
 	}
 	return nil
+}
+
+// unlisted returns the IDs the configuration does not yet allow.
+func (c *cli) unlisted(ids []string) []string {
+	cfg, _ := config.Load(config.DefaultPaths())
+	var out []string
+	for _, id := range ids {
+		if id != install.DevExtensionID && !slices.Contains(cfg.AllowedExtensions, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
