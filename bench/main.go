@@ -3,6 +3,9 @@
 // same card in the same run. scripts/bench.sh builds it and the CLI, makes
 // sure pcscd runs, starts the softcard (removed) and then runs this program,
 // which inserts and pulls the card through the softcard's control endpoint.
+// A second section (native.go) measures the native-messaging host on the
+// same card: start-up against a minimal Go host, warm round trips, and a
+// signature through the host against the library in-process.
 //
 // Every run is checked (exit status, certificate count, and each signature
 // with openssl against the certificate OpenSC reads), so a broken path can
@@ -57,6 +60,7 @@ func main() {
 type bench struct {
 	n         int
 	cli       string // cardbridge binary
+	minimal   string // the minimal native-messaging host (bench/minimalhost)
 	ctl       string // softcard control address
 	reader    string
 	dir       string
@@ -78,15 +82,19 @@ func run() error {
 	rev := flag.String("rev", "unknown commit", "source revision of the CLI, for the header")
 	flag.IntVar(&b.n, "n", 20, "runs per measurement")
 	flag.StringVar(&b.cli, "cardbridge", "out/cardbridge", "cardbridge binary")
+	flag.StringVar(&b.minimal, "minimalhost", "", "minimal native-messaging host binary (go build ./bench/minimalhost)")
 	flag.StringVar(&b.ctl, "control", "", "softcard control address (host:port)")
 	flag.StringVar(&b.reader, "reader", "Virtual PCD 00 01", "PC/SC reader of the softcard")
 	flag.StringVar(&b.dir, "dir", "", "scratch directory")
 	flag.Parse()
-	if b.ctl == "" || b.dir == "" || b.n < 1 {
-		return errors.New("-control, -dir and -n ≥ 1 are required")
+	if b.ctl == "" || b.dir == "" || b.minimal == "" || b.n < 1 {
+		return errors.New("-control, -dir, -minimalhost and -n ≥ 1 are required")
 	}
 	var err error
 	if b.cli, err = filepath.Abs(b.cli); err != nil {
+		return err
+	}
+	if b.minimal, err = filepath.Abs(b.minimal); err != nil {
 		return err
 	}
 	if b.x, err = pcsc.Establish(); err != nil {
@@ -96,10 +104,16 @@ func run() error {
 	if err := b.setup(); err != nil {
 		return err
 	}
+	start := time.Now()
 	rep, err := b.measure()
 	if err != nil {
 		return err
 	}
+	nat, err := b.measureNative()
+	if err != nil {
+		return err
+	}
+	rep.elapsed = time.Since(start)
 	st, err := b.status()
 	if err != nil {
 		return err
@@ -107,6 +121,7 @@ func run() error {
 	var buf bytes.Buffer
 	b.header(&buf, *rev, *pcscdNote)
 	rep.write(&buf, b.n)
+	nat.write(&buf, b.n, b.reader)
 	fmt.Fprintf(&buf, "\nChecks: %d signatures verified with openssl dgst -sha256 -verify (key from pkcs15-tool --read-certificate 01); PIN tries left after the bench: %d, PUK tries: %d.\n",
 		b.verified, st.PINTries, st.PUKTries)
 	os.Stdout.Write(buf.Bytes())

@@ -6,6 +6,9 @@
 # stops it at exit), issues a TEST card and serves it on vpcd slot 1
 # (127.0.0.1:35964, reader "Virtual PCD 00 01"; slot 0 belongs to the
 # integration tests), then prints the table and writes it to out/bench.txt.
+# A second section measures the native-messaging host (`cardbridge
+# chrome-extension://ID/`): start-up against a minimal Go host
+# (bench/minimalhost), warm round trips, sign against the library, peak RSS.
 #
 #   BENCH_N   runs per measurement (default 20)
 #
@@ -46,10 +49,11 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- build ------------------------------------------------------------------
-say "building out/cardbridge and the bench driver"
+say "building out/cardbridge, the bench driver and the minimal native host"
 mkdir -p out
 go build -o out/cardbridge ./host
 go build -o "$DIR/bench" ./bench
+go build -o "$DIR/minimalhost" ./bench/minimalhost
 
 # --- pcscd: only one per machine --------------------------------------------
 PCSCD_VERSION="$(/usr/sbin/pcscd --version 2>/dev/null | head -n1 | sed 's/\.$//')"
@@ -79,10 +83,10 @@ if git rev-parse --git-dir >/dev/null 2>&1; then
   [ -z "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] || REV="$REV + uncommitted changes"
 fi
 
-say "running, N=$N (about $((N * 9 / 2 + 5)) s)"
+say "running, N=$N (about $((N * 5 + 5)) s)"
 # In the background so that a signal to this script is handled at once.
 "$DIR/bench" -n "$N" -cardbridge out/cardbridge -control "$(cat "$DIR/ctl")" \
-  -reader "$READER" -dir "$DIR" -out out/bench.txt -rev "$REV" -pcscd "pcscd: $PCSCD_NOTE" &
+  -minimalhost "$DIR/minimalhost" -reader "$READER" -dir "$DIR" -out out/bench.txt -rev "$REV" -pcscd "pcscd: $PCSCD_NOTE" &
 BENCH_PID=$!
 wait "$BENCH_PID"
 BENCH_PID=""

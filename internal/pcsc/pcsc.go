@@ -196,6 +196,10 @@ func (w *Watcher) Next(ctx context.Context) ([]Event, error) {
 	}
 }
 
+// waitSlice bounds one GetStatusChange of the watcher, so a cancel that
+// comes too early to interrupt the call is noticed within this time.
+const waitSlice = 500 * time.Millisecond
+
 // wait runs one GetStatusChange. The PnP pseudo reader is first read with
 // StateUnaware (which returns at once) and then waited on with its event
 // state, as pcsc-lite expects.
@@ -206,7 +210,16 @@ func (w *Watcher) wait(ctx context.Context, rs []scard.ReaderState) error {
 	rs[0].CurrentState = rs[0].EventState &^ scard.StateChanged
 	stop := context.AfterFunc(ctx, func() { _ = w.ctx.c.Cancel() })
 	defer stop()
-	err := w.ctx.c.GetStatusChange(rs, -1)
+	// SCardCancel only stops a call already waiting: a cancel that lands
+	// just before GetStatusChange starts would be lost, so the wait is cut
+	// into slices and ctx checked between them.
+	var err error
+	for {
+		err = w.ctx.c.GetStatusChange(rs, waitSlice)
+		if ctx.Err() != nil || !errors.Is(err, scard.ErrTimeout) {
+			break
+		}
+	}
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
