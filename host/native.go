@@ -329,28 +329,28 @@ func (n *native) dispatch(ctx context.Context, req *protocol.Request) (any, erro
 		return withArgs(req, &a, func() (any, error) { return n.cards.certificates(ctx, a.Reader) })
 	case protocol.CmdSign:
 		var a protocol.SignArgs
-		defer a.PIN.Wipe()
+		// A closure: withArgs sets the secrets after this defer, and
+		// `defer a.PIN.Wipe()` would wipe the nil slice it saw here.
+		defer func() { a.PIN.Wipe() }()
 		return withArgs(req, &a, func() (any, error) { return n.cards.sign(ctx, &a) })
 	case protocol.CmdAuthenticate:
 		var a protocol.AuthenticateArgs
-		defer a.PIN.Wipe()
+		defer func() { a.PIN.Wipe() }()
 		return withArgs(req, &a, func() (any, error) { return n.cards.authenticate(ctx, req.Origin, &a) })
 	case protocol.CmdDecrypt:
 		var a protocol.DecryptArgs
-		defer a.PIN.Wipe()
+		defer func() { a.PIN.Wipe() }()
 		return withArgs(req, &a, func() (any, error) { return n.cards.decrypt(ctx, &a) })
 	case protocol.CmdPINStatus:
 		var a protocol.CardArgs
 		return withArgs(req, &a, func() (any, error) { return n.cards.pinStatus(ctx, a) })
 	case protocol.CmdChangePIN:
 		var a protocol.ChangePINArgs
-		defer a.PIN.Wipe()
-		defer a.NewPIN.Wipe()
+		defer func() { a.PIN.Wipe(); a.NewPIN.Wipe() }()
 		return withArgs(req, &a, func() (any, error) { return n.cards.changePIN(ctx, &a) })
 	case protocol.CmdUnblockPIN:
 		var a protocol.UnblockPINArgs
-		defer a.PUK.Wipe()
-		defer a.NewPIN.Wipe()
+		defer func() { a.PUK.Wipe(); a.NewPIN.Wipe() }()
 		return withArgs(req, &a, func() (any, error) { return n.cards.unblockPIN(ctx, &a) })
 	}
 	return nil, &protocol.Error{Code: protocol.ErrUnknownCommand, Details: map[string]any{"command": req.Command}, Err: fmt.Errorf("unknown command %q", req.Command)}

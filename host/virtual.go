@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/cardbridge/cardbridge/internal/card"
@@ -18,6 +19,10 @@ const virtualReaderName = "CardBridge Virtual Reader"
 // (config virtualReader), for computers without a smart-card service.
 type virtualBackend struct {
 	addr string
+
+	mu    sync.Mutex
+	inUse int    // connections open has handed out and not yet closed
+	atr   []byte // the ATR of the card last opened
 }
 
 func newVirtualBackend(addr string) *virtualBackend { return &virtualBackend{addr: addr} }
@@ -26,9 +31,18 @@ func newVirtualBackend(addr string) *virtualBackend { return &virtualBackend{add
 const probeTimeout = 500 * time.Millisecond
 
 func (v *virtualBackend) states() ([]pcsc.ReaderState, error) {
+	st := pcsc.ReaderState{Reader: virtualReaderName}
+	// The card serves one connection at a time, so a probe would wait for
+	// the request that holds it; that request shows the card is there.
+	v.mu.Lock()
+	if v.inUse > 0 {
+		st.ATR, st.Flags = v.atr, pcsc.FlagPresent
+		v.mu.Unlock()
+		return []pcsc.ReaderState{st}, nil
+	}
+	v.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	defer cancel()
-	st := pcsc.ReaderState{Reader: virtualReaderName}
 	dc, err := softcard.DialDirect(ctx, v.addr)
 	if err == nil {
 		st.ATR = dc.ATR()
@@ -45,8 +59,18 @@ func (v *virtualBackend) open(reader string, cache *card.Cache) (*card.PIV, func
 	if err != nil {
 		return nil, nil, fmt.Errorf("open %s: %w", reader, pcsc.ErrNoCard)
 	}
+	v.mu.Lock()
+	v.inUse++
+	v.atr = dc.ATR()
+	v.mu.Unlock()
+	closeCard := func() {
+		dc.Close()
+		v.mu.Lock()
+		v.inUse--
+		v.mu.Unlock()
+	}
 	id := card.Identity{Reader: reader, ATR: dc.ATR()}
-	return card.NewPIV(directConn{dc}, id, cache), func() { dc.Close() }, nil
+	return card.NewPIV(directConn{dc}, id, cache), closeCard, nil
 }
 
 // directConn reports a virtual card that went away as a removed card.

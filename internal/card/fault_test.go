@@ -230,8 +230,9 @@ func TestChainRefused(t *testing.T) {
 	if !errors.Is(err, apdu.ErrWrongData) {
 		t.Errorf("Sign() with the chain refused = %v, want apdu.ErrWrongData", err)
 	}
-	if got, want := insList(cmds), "A4 20 87"; got != want {
-		t.Errorf("commands sent: %s, want %s (nothing after the refused part)", got, want)
+	// The PIN's verified state is reset even though the signature failed.
+	if got, want := insList(cmds), "A4 20 87 20"; got != want {
+		t.Errorf("commands sent: %s, want %s (nothing after the refused part but the PIN reset)", got, want)
 	}
 }
 

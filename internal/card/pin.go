@@ -146,6 +146,25 @@ func (p *PIV) verify(pin []byte) error {
 	return nil
 }
 
+// withPIN verifies pin, runs f, and then resets the PIN's security status
+// (VERIFY with P1 FF), so the card needs the PIN again for its next key
+// operation: no other program on the computer can use the key on the
+// strength of this PIN, and PIN status reports tries left again. A card
+// without that reset keeps the status until it is reset or removed.
+func (p *PIV) withPIN(pin []byte, f func() error) error {
+	if err := p.verify(pin); err != nil {
+		return err
+	}
+	defer p.resetPINStatus()
+	return f()
+}
+
+// resetPINStatus ends the PIN's verified state; failures are ignored (the
+// operation itself is what the caller asked about).
+func (p *PIV) resetPINStatus() {
+	_, _ = p.send(apdu.Command{INS: insVerify, P1: 0xFF, P2: refPIN})
+}
+
 // VerifyPIN verifies the PIN. A wrong PIN gives *AuthError with the tries
 // left; after the last one the PIN is blocked until unblocked with the PUK.
 func (p *PIV) VerifyPIN(pin []byte) error {
@@ -160,7 +179,10 @@ func (p *PIV) ChangePIN(oldPIN, newPIN []byte) error {
 	if err := checkFormat(oldPIN, newPIN); err != nil {
 		return err
 	}
-	return p.do("change pin", func() error { return p.changeRef(refPIN, RefPIN, oldPIN, newPIN, MinPINLen) })
+	return p.do("change pin", func() error {
+		defer p.resetPINStatus() // a successful change may leave the PIN verified
+		return p.changeRef(refPIN, RefPIN, oldPIN, newPIN, MinPINLen)
+	})
 }
 
 // ChangePUK replaces the PUK. A wrong old PUK uses a PUK try.
@@ -218,6 +240,7 @@ func (p *PIV) UnblockPIN(puk, newPIN []byte) error {
 		if _, err := p.send(apdu.Command{INS: insResetRetry, P2: refPIN, Data: data}); err != nil {
 			return authError(RefPUK, err)
 		}
+		p.resetPINStatus()
 		return nil
 	})
 }

@@ -3,6 +3,7 @@ package card
 import (
 	"bytes"
 	"crypto"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"errors"
@@ -412,6 +413,41 @@ func TestOneVerifyPerCall(t *testing.T) {
 			var ae *AuthError
 			if errors.As(err, &ae) && insCount(cmds, insGeneralAuth, false) != 0 {
 				t.Errorf("%s sent GENERAL AUTHENTICATE after a refused PIN", tc.name)
+			}
+		})
+	}
+}
+
+// After a signature, a decryption, a PIN change and an unblock the PIN is
+// no longer verified: PIN status shows tries left and the next key
+// operation needs the PIN again.
+func TestPINNotLeftVerified(t *testing.T) {
+	for _, op := range []string{"sign", "decrypt", "change", "unblock"} {
+		t.Run(op, func(t *testing.T) {
+			_, p, _ := newTestCard(t, cardOpts{})
+			var err error
+			switch op {
+			case "sign":
+				c := certBySlot(t, p, SlotAuthentication)
+				_, err = p.Sign(c.ID, digestOf(crypto.SHA256, "x"), crypto.SHA256, goodPIN)
+			case "decrypt":
+				c := certBySlot(t, p, SlotKeyManagement)
+				ct, encErr := rsa.EncryptPKCS1v15(rand.Reader, c.Cert.PublicKey.(*rsa.PublicKey), []byte("k"))
+				if encErr != nil {
+					t.Fatal(encErr)
+				}
+				_, err = p.Decrypt(c.ID, ct, nil, goodPIN)
+			case "change":
+				err = p.ChangePIN(goodPIN, []byte("654321"))
+			case "unblock":
+				err = p.UnblockPIN([]byte("12345678"), []byte("654321"))
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", op, err)
+			}
+			st, err := p.PINStatus()
+			if err != nil || st.Verified || st.TriesLeft != 3 {
+				t.Errorf("PINStatus() after %s = %+v, %v; want not verified, 3 tries left", op, st, err)
 			}
 		})
 	}

@@ -46,11 +46,10 @@ func (p *PIV) Sign(id string, digest []byte, opts crypto.SignerOpts, pin []byte)
 	}
 	var sig []byte
 	err = p.do("sign", func() error {
-		if err := p.verify(pin); err != nil {
+		return p.withPIN(pin, func() (err error) {
+			sig, err = p.generalAuthenticate(c.Slot, alg, block)
 			return err
-		}
-		sig, err = p.generalAuthenticate(c.Slot, alg, block)
-		return err
+		})
 	})
 	return sig, err
 }
@@ -195,11 +194,10 @@ func (p *PIV) Decrypt(id string, ciphertext []byte, opts crypto.DecrypterOpts, p
 	}
 	var em []byte
 	err = p.do("decrypt", func() error {
-		if err := p.verify(pin); err != nil {
+		return p.withPIN(pin, func() (err error) {
+			em, err = p.generalAuthenticate(c.Slot, alg, ciphertext)
 			return err
-		}
-		em, err = p.generalAuthenticate(c.Slot, alg, ciphertext)
-		return err
+		})
 	})
 	if err != nil {
 		return nil, err

@@ -135,8 +135,9 @@ func TestSignSlot9C(t *testing.T) {
 		if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest, sig); err != nil {
 			t.Errorf("rsa.VerifyPKCS1v15: %v", err)
 		}
-		// SELECT, VERIFY, GENERAL AUTHENTICATE (chained), GET RESPONSE.
-		if got, want := insList(rec.take()), "A4 20 87 87 C0"; got != want {
+		// SELECT, VERIFY, GENERAL AUTHENTICATE (chained), GET RESPONSE,
+		// VERIFY P1=FF (PIN status reset).
+		if got, want := insList(rec.take()), "A4 20 87 87 C0 20"; got != want {
 			t.Errorf("Sign() sent %s, want %s", got, want)
 		}
 	}
