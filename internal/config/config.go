@@ -20,8 +20,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 
+	"github.com/cardbridge/cardbridge/internal/install"
 	"github.com/cardbridge/cardbridge/internal/protocol"
 )
 
@@ -189,16 +189,5 @@ func (c Config) Check() error {
 // ValidExtensionID accepts a Chrome-family ID (32 letters a–p) or a Firefox
 // add-on ID (name@domain or a {GUID}), at most 80 bytes.
 func ValidExtensionID(id string) bool {
-	if len(id) == 32 && strings.Trim(id, "abcdefghijklmnop") == "" {
-		return true
-	}
-	if len(id) < 3 || len(id) > 80 {
-		return false
-	}
-	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@.-_{}", r)) {
-			return false
-		}
-	}
-	return strings.Contains(id, "@") || (strings.HasPrefix(id, "{") && strings.HasSuffix(id, "}"))
+	return len(id) <= 80 && (install.ValidChromeID(id) || install.ValidFirefoxID(id))
 }

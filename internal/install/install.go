@@ -122,7 +122,7 @@ func Install(o Options) ([]Change, error) {
 	}
 	ids := []string{DevExtensionID}
 	for _, id := range o.ExtensionIDs {
-		if !validChromeID(id) {
+		if !ValidChromeID(id) {
 			return nil, fmt.Errorf("%w: %q is not 32 letters a–p", ErrExtensionID, id)
 		}
 		if !slices.Contains(ids, id) {

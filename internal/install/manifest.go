@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"regexp"
+	"strings"
 )
 
 // HostName is the native-messaging host name extensions pass to
@@ -53,9 +53,9 @@ func ExtensionID(spkiDER []byte) string {
 	return string(id)
 }
 
-// validChromeID reports whether id is a Chrome extension ID: exactly 32
+// ValidChromeID reports whether id is a Chrome extension ID: exactly 32
 // lowercase letters a–p.
-func validChromeID(id string) bool {
+func ValidChromeID(id string) bool {
 	if len(id) != 32 {
 		return false
 	}
@@ -67,8 +67,43 @@ func validChromeID(id string) bool {
 	return true
 }
 
-// geckoID matches a Firefox add-on ID: a GUID in braces or an email-like ID.
-var geckoID = regexp.MustCompile(`^(\{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}|[a-zA-Z0-9._-]*@[a-zA-Z0-9._-]+)$`)
+// ValidFirefoxID reports whether id is a Firefox add-on ID: a GUID in
+// braces or an email-like name@domain. (Checked by hand, not with a
+// regular expression compiled at start-up: the browser waits for the
+// host's first message.)
+func ValidFirefoxID(id string) bool {
+	if len(id) == 38 && id[0] == '{' && id[37] == '}' {
+		for i := 1; i < 37; i++ {
+			c := id[i]
+			switch i {
+			case 9, 14, 19, 24:
+				if c != '-' {
+					return false
+				}
+			default:
+				if !isHex(c) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	name, domain, ok := strings.Cut(id, "@")
+	return ok && domain != "" && allIDChars(name) && allIDChars(domain)
+}
+
+func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
+
+// allIDChars reports whether s holds only [a-zA-Z0-9._-].
+func allIDChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // manifest is the native-messaging host manifest. Field order is the
 // order written.
@@ -99,13 +134,13 @@ func ManifestFor(t Target, binary string, ids []string) ([]byte, error) {
 	m := manifest{Name: HostName, Description: Description, Path: binary, Type: "stdio"}
 	for _, id := range ids {
 		if t.Firefox {
-			if !geckoID.MatchString(id) {
+			if !ValidFirefoxID(id) {
 				return nil, fmt.Errorf("%w: %q is not a Firefox add-on ID", ErrExtensionID, id)
 			}
 			m.AllowedExtensions = append(m.AllowedExtensions, id)
 			continue
 		}
-		if !validChromeID(id) {
+		if !ValidChromeID(id) {
 			return nil, fmt.Errorf("%w: %q is not 32 letters a–p", ErrExtensionID, id)
 		}
 		m.AllowedOrigins = append(m.AllowedOrigins, "chrome-extension://"+id+"/")

@@ -49,8 +49,8 @@ func TestValidChromeID(t *testing.T) {
 		{"0aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false},
 		{"chrome-extension://" + DevExtensionID + "/", false},
 	} {
-		if got := validChromeID(tc.id); got != tc.want {
-			t.Errorf("validChromeID(%q) = %v, want %v", tc.id, got, tc.want)
+		if got := ValidChromeID(tc.id); got != tc.want {
+			t.Errorf("ValidChromeID(%q) = %v, want %v", tc.id, got, tc.want)
 		}
 	}
 }
