@@ -276,7 +276,7 @@ func TestLoginFlow(t *testing.T) {
 	}
 	// A token for a fresh challenge, presented too late.
 	s = issue(t, c)
-	tok = makeToken(t, f.rsaKey, f.rsaCert, RS256, siteOrigin, s)
+	tok = makeToken(t, f.rsaKey, f.rsaCert, PS256, siteOrigin, s)
 	clk.Advance(ChallengeTTL + time.Second)
 	if err := login(tok, s); !checkErr(err, ErrChallenge) {
 		t.Errorf("login() after %v error = %v, want %v", ChallengeTTL, err, ErrChallenge)

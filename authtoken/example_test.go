@@ -1,9 +1,11 @@
 package authtoken_test
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -56,7 +58,7 @@ func Example() {
 	sig := make([]byte, 64)
 	r.FillBytes(sig[:32])
 	s.FillBytes(sig[32:])
-	alg := must(authtoken.Algorithm(cardKey.Public(), false))
+	alg := must(authtoken.Algorithm(cardKey.Public())) // ES256
 	body := must(json.Marshal(authtoken.Token{
 		Format:      authtoken.Format,
 		Certificate: base64.StdEncoding.EncodeToString(leafDER),
@@ -90,6 +92,27 @@ func Example() {
 	// Output:
 	// logged in: Example Kindergarten
 	// authtoken: challenge already used
+}
+
+// The algorithm a token carries follows from the certificate's key. An
+// RSA key signs tokens with RSASSA-PSS (SHA-256, MGF1 with SHA-256, a
+// 32-byte salt): PS256. RS256 (PKCS#1 v1.5) is never used and Verify
+// refuses it, because the host also makes PKCS#1 v1.5 signatures over
+// digests a page chooses.
+func ExampleAlgorithm() {
+	cardKey := must(rsa.GenerateKey(rand.Reader, 2048))
+	const origin, challenge = "https://site.example", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+	digest := authtoken.SignedDigest(origin, challenge)
+
+	alg := must(authtoken.Algorithm(cardKey.Public()))
+	sig := must(rsa.SignPSS(rand.Reader, cardKey, crypto.SHA256, digest, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}))
+	fmt.Println(alg, len(sig), rsa.VerifyPSS(&cardKey.PublicKey, crypto.SHA256, digest, sig, &rsa.PSSOptions{SaltLength: 32}))
+
+	ecKey := must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))
+	fmt.Println(must(authtoken.Algorithm(ecKey.Public())))
+	// Output:
+	// PS256 256 <nil>
+	// ES256
 }
 
 // must panics on an error: the example's setup cannot fail.

@@ -10,12 +10,12 @@ import (
 func FuzzParse(f *testing.F) {
 	fx := fixture(f)
 	for _, tok := range []*Token{
-		makeToken(f, fx.rsaKey, fx.rsaCert, RS256, siteOrigin, testChallenge),
 		makeToken(f, fx.rsaKey, fx.rsaCert, PS256, siteOrigin, testChallenge),
+		makeToken(f, fx.rsaKey, fx.rsaCert, RS256, siteOrigin, testChallenge), // refused: ErrAlgorithm
 		makeToken(f, fx.ecKey, fx.ecCert, ES256, siteOrigin, testChallenge),
 		makeToken(f, fx.ecKey, fx.ecCert, ES256, evilOrigin, testChallenge),
 		makeToken(f, fx.ecKey, fx.expiredCert, ES256, siteOrigin, testChallenge),
-		makeToken(f, fx.rsaKey, fx.encCert, RS256, siteOrigin, testChallenge),
+		makeToken(f, fx.rsaKey, fx.encCert, PS256, siteOrigin, testChallenge),
 	} {
 		b, err := json.Marshal(tok)
 		if err != nil {

@@ -20,11 +20,13 @@ import (
 // format, so a verifier never misreads a token from a newer host.
 const Format = "cardbridge:1"
 
-// JWA names of the signature algorithms (RFC 7518 §3.1). Only these
-// three are accepted: they are what the PIV keys of Taiwan's certificate
-// cards (RSA-2048, ECC P-256) can produce over a SHA-256 digest.
+// JWA names of the signature algorithms (RFC 7518 §3.1). PS256 and ES256
+// are accepted (what the PIV keys of Taiwan's certificate cards, RSA-2048
+// and ECC P-256, produce for a token); RS256 is named only to be refused.
 const (
-	// RS256 is RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3).
+	// RS256 is RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3). Verify
+	// refuses it (see Algorithm); the name is kept so the refusal says
+	// what it saw.
 	RS256 = "RS256"
 	// PS256 is RSASSA-PSS with SHA-256, MGF1 with SHA-256 and a 32-byte
 	// salt (RFC 7518 §3.5).
@@ -57,12 +59,12 @@ type Token struct {
 	// Certificate is the standard base64 (with padding, no line breaks)
 	// of the DER signer certificate read from the card.
 	Certificate string `json:"certificate"`
-	// Algorithm is the JWA name of the signature algorithm: RS256, PS256
-	// or ES256. It must fit the certificate's key.
+	// Algorithm is the JWA name of the signature algorithm: PS256 for an
+	// RSA key or ES256 for a P-256 key.
 	Algorithm string `json:"algorithm"`
 	// Signature is the standard base64 of the card's signature over
-	// SignedDigest(origin, challenge): for RS256 and PS256 as many bytes
-	// as the RSA modulus, for ES256 64 bytes r||s.
+	// SignedDigest(origin, challenge): for PS256 as many bytes as the RSA
+	// modulus, for ES256 64 bytes r||s.
 	Signature string `json:"signature"`
 	// AppVersion is the native host's version, e.g. "0.1.0", for the
 	// site's logs. It is optional and not authenticated.
@@ -200,7 +202,7 @@ func jsonKind(t json.Token) string {
 // them keeps the two apart: no origin and challenge pair can be re-split
 // into another pair with the same digest.
 //
-// The native host signs D with the card's key (RS256, PS256 or ES256 over
+// The native host signs D with the card's key (PS256 or ES256 over
 // D as a SHA-256 digest) and Verify recomputes D from its own origin and
 // challenge, so a token can only verify at the origin and for the
 // challenge it was made for. Both sides must call this function rather
@@ -215,21 +217,20 @@ func SignedDigest(origin, challenge string) []byte {
 }
 
 // Algorithm returns the JWA name a token signed with pub's private key
-// carries: RS256 for an RSA key, or PS256 when pss is set, and ES256 for
-// an ECDSA P-256 key, where pss is ignored. Any other key, including
+// carries: PS256 for an RSA key and ES256 for an ECDSA P-256 key. RS256 is
+// never used: the host also makes RSA PKCS#1 v1.5 signatures over digests
+// a page chooses (sign), and such a signature over SignedDigest of another
+// site would pass as that site's token. Any other key, including
 // other curves and keys passed by value rather than by pointer, returns
 // an error wrapping ErrAlgorithm. The host uses it to fill in
 // Token.Algorithm and Verify to check it against the certificate.
-func Algorithm(pub crypto.PublicKey, pss bool) (string, error) {
+func Algorithm(pub crypto.PublicKey) (string, error) {
 	switch k := pub.(type) {
 	case *rsa.PublicKey:
 		if k == nil {
 			break
 		}
-		if pss {
-			return PS256, nil
-		}
-		return RS256, nil
+		return PS256, nil
 	case *ecdsa.PublicKey:
 		if k == nil || k.Curve == nil {
 			break

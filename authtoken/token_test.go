@@ -79,7 +79,7 @@ func TestParse(t *testing.T) {
 // TestParseMarshal checks that what encoding/json writes for a Token, as
 // the host does, parses back to the same Token.
 func TestParseMarshal(t *testing.T) {
-	for _, tok := range []Token{goodToken, {Format: Format, Certificate: "c", Algorithm: RS256, Signature: "s"},
+	for _, tok := range []Token{goodToken, {Format: Format, Certificate: "c", Algorithm: PS256, Signature: "s"},
 		{Format: "格式\u2028<&>", Certificate: "\"\\/", Algorithm: "\x01", Signature: "\U0001F600"}} {
 		b, err := json.Marshal(tok)
 		if err != nil {

@@ -8,11 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"net"
-	"net/url"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/cardbridge/cardbridge/internal/origin"
 )
 
 // Challenge sizes: the decoded challenge has 32 to 64 bytes. 32 random
@@ -105,7 +103,7 @@ func (v *Verifier) Verify(tok *Token, challenge string) (*x509.Certificate, erro
 	if err != nil {
 		return nil, fmt.Errorf("%w: certificate: %w", ErrMalformed, err)
 	}
-	want, err := Algorithm(leaf.PublicKey, tok.Algorithm == PS256)
+	want, err := Algorithm(leaf.PublicKey)
 	if err != nil {
 		return nil, err
 	}
@@ -197,17 +195,12 @@ func checkValidity(c *x509.Certificate, now time.Time) error {
 // Algorithm has already matched to pub's type.
 func checkSignature(pub crypto.PublicKey, alg string, digest, sig []byte) error {
 	switch alg {
-	case RS256, PS256:
+	case PS256:
 		k := pub.(*rsa.PublicKey)
 		if len(sig) != k.Size() {
 			return fmt.Errorf("%w: %d bytes for a %d-bit RSA key", ErrSignature, len(sig), k.N.BitLen())
 		}
-		var err error
-		if alg == RS256 {
-			err = rsa.VerifyPKCS1v15(k, crypto.SHA256, digest, sig)
-		} else {
-			err = rsa.VerifyPSS(k, crypto.SHA256, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
-		}
+		err := rsa.VerifyPSS(k, crypto.SHA256, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
 		if err != nil {
 			return fmt.Errorf("%w: %s: %w", ErrSignature, alg, err)
 		}
@@ -241,53 +234,11 @@ func checkChallenge(c string) error {
 }
 
 // checkOrigin returns an error wrapping ErrOrigin unless origin is
-// serialized as a browser serializes a web origin (RFC 6454 §6.2): a
-// lower-case scheme and ASCII host, the port only when not the default,
-// nothing else. http is allowed only for loopback hosts, which browsers
-// treat as secure contexts.
-func checkOrigin(origin string) error {
-	bad := func(why string) error {
-		return fmt.Errorf("%w: %.80q: %s", ErrOrigin, origin, why)
-	}
-	u, err := url.Parse(origin)
-	if err != nil {
-		return bad("does not parse")
-	}
-	if u.Scheme != "https" && u.Scheme != "http" {
-		return bad("scheme must be https")
-	}
-	if u.Scheme+"://"+u.Host != origin || u.User != nil {
-		return bad("want scheme://host[:port], without user, path, query, fragment or trailing slash")
-	}
-	host := u.Hostname()
-	if host == "" {
-		return bad("no host")
-	}
-	if strings.HasPrefix(u.Host, "[") {
-		if ip := net.ParseIP(host); ip == nil || ip.String() != host {
-			return bad("IPv6 address not in canonical form")
-		}
-	} else {
-		for _, r := range host {
-			if !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '.' || r == '-' || r == '_') {
-				return bad("host must be lower-case ASCII (punycode for international names)")
-			}
-		}
-	}
-	if strings.HasSuffix(u.Host, ":") {
-		return bad("empty port")
-	}
-	if p := u.Port(); p != "" {
-		n, err := strconv.Atoi(p)
-		switch {
-		case err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != p:
-			return bad("invalid port")
-		case u.Scheme == "https" && n == 443, u.Scheme == "http" && n == 80:
-			return bad("browsers omit the default port")
-		}
-	}
-	if u.Scheme == "http" && host != "localhost" && host != "127.0.0.1" && host != "::1" {
-		return bad("http is allowed only for localhost, 127.0.0.1 and [::1]")
+// serialised as a browser serialises a web origin (see origin.Check, the
+// rule the native host applies to requests too).
+func checkOrigin(o string) error {
+	if err := origin.Check(o); err != nil {
+		return fmt.Errorf("%w: %.80q: %w", ErrOrigin, o, err)
 	}
 	return nil
 }

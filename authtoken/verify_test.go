@@ -36,14 +36,13 @@ func TestVerify(t *testing.T) {
 		want      error
 		wantMsg   string // a part of the error message, when a branch matters
 	}{
-		{name: "RS256", tok: tokenSpec{f.rsaKey, f.rsaCert, RS256, ""}},
 		{name: "PS256", tok: tokenSpec{f.rsaKey, f.rsaCert, PS256, ""}},
 		{name: "ES256", tok: tokenSpec{f.ecKey, f.ecCert, ES256, ""}},
 		{name: "no appVersion", tok: tokenSpec{f.ecKey, f.ecCert, ES256, ""},
 			edit: func(t *Token) { t.AppVersion = "" }},
 
 		// The origin and the challenge are bound into the signature.
-		{name: "token for another origin", tok: tokenSpec{f.rsaKey, f.rsaCert, RS256, evilOrigin}, want: ErrSignature},
+		{name: "token for another origin", tok: tokenSpec{f.rsaKey, f.rsaCert, PS256, evilOrigin}, want: ErrSignature},
 		{name: "token for another origin ES256", tok: tokenSpec{f.ecKey, f.ecCert, ES256, evilOrigin}, want: ErrSignature},
 		{name: "token for the origin with a slash", tok: tokenSpec{f.ecKey, f.ecCert, ES256, siteOrigin + "/"}, want: ErrSignature},
 		{name: "token for another challenge", tok: tokenSpec{f.rsaKey, f.rsaCert, PS256, ""},
@@ -58,17 +57,16 @@ func TestVerify(t *testing.T) {
 			want: ErrExpired, wantMsg: "not valid before"},
 		{name: "another root", tok: tokenSpec{f.ecKey, f.otherCert, ES256, ""}, want: ErrCertificate},
 		{name: "trusting another root", tok: tokenSpec{f.ecKey, f.ecCert, ES256, ""}, trust: f.other, want: ErrCertificate},
-		{name: "encryption certificate", tok: tokenSpec{f.rsaKey, f.encCert, RS256, ""}, want: ErrCertificate, wantMsg: "digitalSignature"},
+		{name: "encryption certificate", tok: tokenSpec{f.rsaKey, f.encCert, PS256, ""}, want: ErrCertificate, wantMsg: "digitalSignature"},
 		{name: "no key usage", tok: tokenSpec{f.ecKey, f.noKUCert, ES256, ""}, want: ErrCertificate, wantMsg: "digitalSignature"},
 		{name: "CA certificate", tok: tokenSpec{f.ecKey, f.caCert, ES256, ""}, want: ErrCertificate, wantMsg: "CA certificate"},
 
 		// Signatures.
-		{name: "flipped bit RS256", tok: tokenSpec{f.rsaKey, f.rsaCert, RS256, ""}, edit: editSig(flipBit), want: ErrSignature},
 		{name: "flipped bit PS256", tok: tokenSpec{f.rsaKey, f.rsaCert, PS256, ""}, edit: editSig(flipBit), want: ErrSignature},
 		{name: "flipped bit ES256", tok: tokenSpec{f.ecKey, f.ecCert, ES256, ""}, edit: editSig(flipBit), want: ErrSignature},
-		{name: "RSA signature short", tok: tokenSpec{f.rsaKey, f.rsaCert, RS256, ""},
+		{name: "RSA signature short", tok: tokenSpec{f.rsaKey, f.rsaCert, PS256, ""},
 			edit: editSig(func(b []byte) []byte { return b[1:] }), want: ErrSignature, wantMsg: "255 bytes"},
-		{name: "RSA signature long", tok: tokenSpec{f.rsaKey, f.rsaCert, RS256, ""},
+		{name: "RSA signature long", tok: tokenSpec{f.rsaKey, f.rsaCert, PS256, ""},
 			edit: editSig(func(b []byte) []byte { return append([]byte{0}, b...) }), want: ErrSignature, wantMsg: "257 bytes"},
 		{name: "ES256 signature 63 bytes", tok: tokenSpec{f.ecKey, f.ecCert, ES256, ""},
 			edit: editSig(func(b []byte) []byte { return b[:63] }), want: ErrSignature, wantMsg: "63 bytes"},
@@ -94,19 +92,26 @@ func TestVerify(t *testing.T) {
 				t.Signature = base64.StdEncoding.EncodeToString(sig)
 			}, want: ErrSignature},
 		{name: "PS256 signature labelled RS256", tok: tokenSpec{f.rsaKey, f.rsaCert, PS256, ""},
-			edit: func(t *Token) { t.Algorithm = RS256 }, want: ErrSignature},
+			edit: func(t *Token) { t.Algorithm = RS256 }, want: ErrAlgorithm, wantMsg: `"RS256"`},
+		// A PKCS#1 v1.5 signature over the right digest, which the host's
+		// raw sign makes for any page, is not a PS256 token.
 		{name: "RS256 signature labelled PS256", tok: tokenSpec{f.rsaKey, f.rsaCert, RS256, ""},
-			edit: func(t *Token) { t.Algorithm = PS256 }, want: ErrSignature},
+			edit: func(t *Token) { t.Algorithm = PS256 }, want: ErrSignature, wantMsg: "PS256"},
 		{name: "signature by another key", tok: tokenSpec{f.p384Key, f.ecCert, ES256, ""}, want: ErrSignature},
 
-		// Algorithms.
+		// Algorithms. RS256 is refused even when the token is made right, over
+		// the right digest with the right key: raw sign gives any page that
+		// signature over any digest, SignedDigest of another origin included.
+		{name: "RS256 refused", tok: tokenSpec{f.rsaKey, f.rsaCert, RS256, ""}, want: ErrAlgorithm, wantMsg: `"RS256"`},
+		{name: "RS256 for another origin refused", tok: tokenSpec{f.rsaKey, f.rsaCert, RS256, evilOrigin}, want: ErrAlgorithm},
+		{name: "RS256 refused before the certificate", tok: tokenSpec{f.rsaKey, f.encCert, RS256, ""}, want: ErrAlgorithm},
 		{name: "ES256 with an RSA key", tok: tokenSpec{f.rsaKey, f.rsaCert, ES256, ""}, want: ErrAlgorithm},
 		{name: "RS256 with an EC key", tok: tokenSpec{f.ecKey, f.ecCert, RS256, ""}, want: ErrAlgorithm},
 		{name: "PS256 with an EC key", tok: tokenSpec{f.ecKey, f.ecCert, PS256, ""}, want: ErrAlgorithm},
 		{name: "ES256 with a P-384 key", tok: tokenSpec{f.p384Key, f.p384Cert, ES256, ""}, want: ErrAlgorithm},
-		{name: "lower-case algorithm", tok: tokenSpec{f.rsaKey, f.rsaCert, RS256, ""},
-			edit: func(t *Token) { t.Algorithm = "rs256" }, want: ErrAlgorithm},
-		{name: "algorithm none", tok: tokenSpec{f.rsaKey, f.rsaCert, RS256, ""},
+		{name: "lower-case algorithm", tok: tokenSpec{f.rsaKey, f.rsaCert, PS256, ""},
+			edit: func(t *Token) { t.Algorithm = "ps256" }, want: ErrAlgorithm},
+		{name: "algorithm none", tok: tokenSpec{f.rsaKey, f.rsaCert, PS256, ""},
 			edit: func(t *Token) { t.Algorithm = "none" }, want: ErrAlgorithm},
 		{name: "algorithm HS256", tok: tokenSpec{f.ecKey, f.ecCert, ES256, ""},
 			edit: func(t *Token) { t.Algorithm = "HS256" }, want: ErrAlgorithm},
@@ -200,7 +205,8 @@ func flipBit(b []byte) []byte {
 
 // TestSignedDigestIndependent builds the signed value by hand from the
 // documented formula, not with SignedDigest, and checks that Verify
-// accepts tokens signed over it, for each algorithm.
+// accepts tokens signed over it, for each algorithm, and refuses an RS256
+// one although its signature is good over the same digest.
 func TestSignedDigestIndependent(t *testing.T) {
 	f := fixture(t)
 	o := sha256.Sum256([]byte(siteOrigin))
@@ -221,15 +227,16 @@ func TestSignedDigestIndependent(t *testing.T) {
 		key  crypto.Signer
 		cert *x509.Certificate
 		alg  string
-	}{{f.rsaKey, f.rsaCert, RS256}, {f.rsaKey, f.rsaCert, PS256}, {f.ecKey, f.ecCert, ES256}} {
+		want error
+	}{{f.rsaKey, f.rsaCert, PS256, nil}, {f.ecKey, f.ecCert, ES256, nil}, {f.rsaKey, f.rsaCert, RS256, ErrAlgorithm}} {
 		tok := &Token{
 			Format:      Format,
 			Certificate: base64.StdEncoding.EncodeToString(tc.cert.Raw),
 			Algorithm:   tc.alg,
 			Signature:   base64.StdEncoding.EncodeToString(sign(t, tc.key, tc.alg, d[:])),
 		}
-		if _, err := verifier(f.h).Verify(tok, testChallenge); err != nil {
-			t.Errorf("Verify(%s token signed over the hand-computed digest) error = %v, want nil", tc.alg, err)
+		if _, err := verifier(f.h).Verify(tok, testChallenge); !checkErr(err, tc.want) {
+			t.Errorf("Verify(%s token signed over the hand-computed digest) error = %v, want %v", tc.alg, err, tc.want)
 		}
 	}
 }
@@ -414,30 +421,30 @@ func TestAlgorithm(t *testing.T) {
 	tests := []struct {
 		name string
 		pub  crypto.PublicKey
-		pss  bool
 		want string
 	}{
-		{"RSA", f.rsaKey.Public(), false, RS256},
-		{"RSA PSS", f.rsaKey.Public(), true, PS256},
-		{"P-256", f.ecKey.Public(), false, ES256},
-		{"P-256 pss ignored", f.ecKey.Public(), true, ES256},
-		{"P-384", f.p384Key.Public(), false, ""},
-		{"P-256 by value", f.ecKey.PublicKey, false, ""},
-		{"private key", f.ecKey, false, ""},
-		{"nil", nil, false, ""},
-		{"nil RSA pointer", (*rsa.PublicKey)(nil), false, ""},
-		{"nil ECDSA pointer", (*ecdsa.PublicKey)(nil), false, ""},
-		{"ECDSA without curve", &ecdsa.PublicKey{}, false, ""},
-		{"Ed25519", ed25519.PublicKey(make([]byte, ed25519.PublicKeySize)), false, ""},
+		// Never RS256: see TestSignOracleCannotForgeToken.
+		{"RSA", f.rsaKey.Public(), PS256},
+		{"P-256", f.ecKey.Public(), ES256},
+		{"P-384", f.p384Key.Public(), ""},
+		{"P-256 by value", f.ecKey.PublicKey, ""},
+		{"RSA by value", f.rsaKey.PublicKey, ""},
+		{"private key", f.ecKey, ""},
+		{"RSA private key", f.rsaKey, ""},
+		{"nil", nil, ""},
+		{"nil RSA pointer", (*rsa.PublicKey)(nil), ""},
+		{"nil ECDSA pointer", (*ecdsa.PublicKey)(nil), ""},
+		{"ECDSA without curve", &ecdsa.PublicKey{}, ""},
+		{"Ed25519", ed25519.PublicKey(make([]byte, ed25519.PublicKeySize)), ""},
 	}
 	for _, tc := range tests {
-		got, err := Algorithm(tc.pub, tc.pss)
+		got, err := Algorithm(tc.pub)
 		want := error(nil)
 		if tc.want == "" {
 			want = ErrAlgorithm
 		}
 		if got != tc.want || !checkErr(err, want) {
-			t.Errorf("Algorithm(%s, %v) = %q, %v, want %q, %v", tc.name, tc.pss, got, err, tc.want, want)
+			t.Errorf("Algorithm(%s) = %q, %v, want %q, %v", tc.name, got, err, tc.want, want)
 		}
 	}
 }

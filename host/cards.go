@@ -158,9 +158,12 @@ func (c *cards) readers(ctx context.Context) (any, error) {
 }
 
 // eachCard calls f with the card in each reader that has one (only reader,
-// when given), holding that reader's lock, until f returns done or an
-// error. It returns ErrNoReader or ErrNoCard when there was nothing to
-// call f with.
+// when given), holding that reader's lock, until f returns done. A card
+// that cannot be opened or read (f returns an error without done) is
+// skipped: an unusable card in one reader (a health-insurance card, a card
+// held by another program) must not hide the certificate card in another.
+// When no call finished, eachCard returns a *searchEnd carrying the last
+// such error, and ErrNoReader when there is no reader at all.
 func (c *cards) eachCard(ctx context.Context, reader string, f func(reader string, p *card.PIV) (done bool, err error)) error {
 	st, owner, err := c.states()
 	if err != nil {
@@ -170,6 +173,7 @@ func (c *cards) eachCard(ctx context.Context, reader string, f func(reader strin
 		return fmt.Errorf("find card: %w", pcsc.ErrNoReader)
 	}
 	found := false
+	var last error
 	for _, s := range st {
 		if reader != "" && s.Reader != reader {
 			continue
@@ -179,19 +183,44 @@ func (c *cards) eachCard(ctx context.Context, reader string, f func(reader strin
 			continue
 		}
 		done, err := c.withCard(ctx, owner[s.Reader], s.Reader, f)
-		if err != nil || done {
+		switch {
+		case done:
 			return err
+		case err != nil && ctx.Err() != nil: // timed out waiting for the reader
+			return err
+		case err != nil:
+			c.log.Info("card skipped", "reader", s.Reader, "err", err)
+			last = err
 		}
 	}
 	if reader != "" && !found {
 		return fmt.Errorf("reader %q: %w", reader, pcsc.ErrUnknownReader)
 	}
-	return errNoMoreCards
+	return &searchEnd{last: last}
 }
 
-// errNoMoreCards ends eachCard when f never finished; callers turn it into
-// the error that fits (no card, unknown certificate).
-var errNoMoreCards = errors.New("no more cards")
+// searchEnd ends eachCard when f never finished. Callers turn it into the
+// error that fits: the last card's own error (card removed, unsupported
+// card), or no card, or unknown certificate.
+type searchEnd struct{ last error }
+
+func (e *searchEnd) Error() string {
+	if e.last == nil {
+		return "no card matched"
+	}
+	return "no card matched; last card: " + e.last.Error()
+}
+
+func (e *searchEnd) Unwrap() error { return e.last }
+
+// endOfSearch returns the *searchEnd in err, or nil.
+func endOfSearch(err error) *searchEnd {
+	var end *searchEnd
+	if errors.As(err, &end) {
+		return end
+	}
+	return nil
+}
 
 func (c *cards) withCard(ctx context.Context, b backend, reader string, f func(string, *card.PIV) (bool, error)) (bool, error) {
 	unlock, err := c.lock(ctx, reader)
@@ -209,42 +238,38 @@ func (c *cards) withCard(ctx context.Context, b backend, reader string, f func(s
 
 func (c *cards) certificates(ctx context.Context, reader string) (any, error) {
 	out := []protocol.Certificate{}
-	var cardErr error
 	err := c.eachCard(ctx, reader, func(r string, p *card.PIV) (bool, error) {
 		certs, err := p.Certificates()
 		if err != nil {
-			// One unusable card (a health-insurance card in a second
-			// reader) must not hide the certificates of another.
-			c.log.Info("card skipped", "reader", r, "err", err)
-			cardErr = err
-			return false, nil
+			return false, err
 		}
 		for _, k := range certs {
 			out = append(out, protocol.Certificate{ID: k.ID, Reader: r, Slot: k.Slot.String(), Certificate: k.Cert.Raw, Info: certinfo.Describe(k.Cert, c.now())})
 		}
 		return false, nil
 	})
+	end := endOfSearch(err)
 	switch {
-	case errors.Is(err, errNoMoreCards) && len(out) == 0 && cardErr != nil:
-		return nil, cardErr
-	case errors.Is(err, errNoMoreCards) && len(out) == 0:
-		return nil, fmt.Errorf("certificates: %w", pcsc.ErrNoCard)
-	case errors.Is(err, errNoMoreCards):
-	case err != nil:
+	case end == nil:
 		return nil, err
+	case len(out) > 0:
+	case end.last != nil:
+		return nil, end.last
+	default:
+		return nil, fmt.Errorf("certificates: %w", pcsc.ErrNoCard)
 	}
 	return map[string]any{"certificates": out}, nil
 }
 
 // withCertificate runs f on the card holding certificate id.
 func (c *cards) withCertificate(ctx context.Context, id string, f func(p *card.PIV, k card.Certificate) error) error {
-	sawCard := false
+	readOne := false
 	err := c.eachCard(ctx, "", func(r string, p *card.PIV) (bool, error) {
-		sawCard = true
 		certs, err := p.Certificates()
 		if err != nil {
-			return false, nil
+			return false, err
 		}
+		readOne = true
 		for _, k := range certs {
 			if k.ID == id {
 				return true, f(p, k)
@@ -252,13 +277,16 @@ func (c *cards) withCertificate(ctx context.Context, id string, f func(p *card.P
 		}
 		return false, nil
 	})
-	if errors.Is(err, errNoMoreCards) {
-		if !sawCard {
-			return fmt.Errorf("certificate %s: %w", id[:8], pcsc.ErrNoCard)
-		}
+	end := endOfSearch(err)
+	switch {
+	case end == nil:
+		return err
+	case readOne: // cards were read, none holds it: it was changed
 		return fmt.Errorf("certificate %s: %w", id[:8], card.ErrUnknownCertificate)
+	case end.last != nil: // the only card(s) failed: say why (removed, unsupported…)
+		return fmt.Errorf("certificate %s: %w", id[:8], end.last)
 	}
-	return err
+	return fmt.Errorf("certificate %s: %w", id[:8], pcsc.ErrNoCard)
 }
 
 // withPIVOf runs f on the card picked by a: a reader, the card of a
@@ -272,7 +300,10 @@ func (c *cards) withPIVOf(ctx context.Context, a protocol.CardArgs, f func(reade
 	err := c.eachCard(ctx, a.Reader, func(r string, p *card.PIV) (bool, error) {
 		return true, f(r, p)
 	})
-	if errors.Is(err, errNoMoreCards) {
+	if end := endOfSearch(err); end != nil {
+		if end.last != nil {
+			return end.last
+		}
 		return fmt.Errorf("pin: %w", pcsc.ErrNoCard)
 	}
 	return err
@@ -285,8 +316,12 @@ func canSign(k card.Certificate) bool {
 	return k.Usage == certinfo.UsageSignature || k.Usage == certinfo.UsageSignatureEncryption
 }
 
+// canDecrypt admits encryption-only keys: decryption is the raw RSA
+// private operation, and on a key that also signs, a page could turn its
+// answers (plaintext or ERR_DECRYPT_FAILED) into signatures, login tokens
+// included. Taiwan's cert2 is encryption-only.
 func canDecrypt(k card.Certificate) bool {
-	return k.Usage == certinfo.UsageEncryption || k.Usage == certinfo.UsageSignatureEncryption
+	return k.Usage == certinfo.UsageEncryption
 }
 
 func usageError(k card.Certificate, op string) error {
@@ -310,19 +345,20 @@ func (c *cards) sign(ctx context.Context, a *protocol.SignArgs) (any, error) {
 			hh.Write(a.Data)
 			digest = hh.Sum(nil)
 		}
-		var opts crypto.SignerOpts = h
-		pss := a.Padding == "PSS"
-		if pss {
-			if _, ok := k.Cert.PublicKey.(*rsa.PublicKey); !ok {
-				return fmt.Errorf("PSS with a non-RSA key: %w", card.ErrUnsupported)
-			}
-			opts = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: h}
+		// Raw signatures are RSA PKCS#1 v1.5 only. Tokens are RSA-PSS or
+		// ECDSA over SHA-256(SHA-256(origin) ‖ SHA-256(challenge)); were
+		// either available here over any digest (or over data the page
+		// chose), one site's signing permission would mint login tokens
+		// for every other site.
+		if _, ok := k.Cert.PublicKey.(*rsa.PublicKey); !ok {
+			return &protocol.Error{Code: protocol.ErrUnsupportedAlg, Details: map[string]any{"hint": "format cms"},
+				Err: fmt.Errorf("raw signature with a %s key: ECDSA keys sign with format cms: %w", k.Cert.PublicKeyAlgorithm, card.ErrUnsupported)}
 		}
-		alg, err := jwaName(k.Cert.PublicKey, h, pss)
+		alg, err := sigName(k.Cert.PublicKey, h)
 		if err != nil {
 			return err
 		}
-		sig, err := p.Sign(k.ID, digest, opts, a.PIN)
+		sig, err := p.Sign(k.ID, digest, h, a.PIN)
 		if err != nil {
 			return err
 		}
@@ -363,7 +399,7 @@ func (s *cardSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([
 // signCMS makes a detached SignedData over a.Data with signingTime, the
 // nonce and the card serial as signed attributes.
 func (c *cards) signCMS(p *card.PIV, k card.Certificate, h crypto.Hash, a *protocol.SignArgs, res *protocol.SignResult) error {
-	alg, err := jwaName(k.Cert.PublicKey, h, false)
+	alg, err := sigName(k.Cert.PublicKey, h)
 	if err != nil {
 		return err
 	}
@@ -389,7 +425,7 @@ func (c *cards) signCMS(p *card.PIV, k card.Certificate, h crypto.Hash, a *proto
 		}
 	}
 	if err := sd.AddSigner(k.Cert, &cardSigner{p: p, k: k, pin: a.PIN}, pkcs7.SignerInfoConfig{ExtraSignedAttributes: attrs}); err != nil {
-		return unwrapSignerError(err)
+		return fmt.Errorf("cms: %w", err) // the card's typed error (wrong PIN, removed) stays reachable
 	}
 	sd.Detach()
 	der, err := sd.Finish()
@@ -410,30 +446,15 @@ func (c *cards) signCMS(p *card.PIV, k card.Certificate, h crypto.Hash, a *proto
 	return nil
 }
 
-// unwrapSignerError keeps the card's typed error when the CMS library
-// wraps it (wrong PIN, card removed), so the right code reaches the page.
-func unwrapSignerError(err error) error {
-	return fmt.Errorf("cms: %w", err)
-}
-
-// curveHash is the hash JWA pairs with each curve size.
-var curveHash = map[int]crypto.Hash{256: crypto.SHA256, 384: crypto.SHA384, 521: crypto.SHA512}
-
-// jwaName names a signature in JWA terms: RS/PS/ES + hash size.
-func jwaName(pub crypto.PublicKey, h crypto.Hash, pss bool) (string, error) {
+// sigName names a sign result's signature: RS256/384/512 (JWA names) for
+// RSA PKCS#1 v1.5, ECDSA-SHA-256/384/512 for ECDSA in CMS, whose
+// signatures are DER, not the r‖s that the JWA name ES256 implies.
+func sigName(pub crypto.PublicKey, h crypto.Hash) (string, error) {
 	bits := map[crypto.Hash]string{crypto.SHA256: "256", crypto.SHA384: "384", crypto.SHA512: "512"}[h]
-	switch k := pub.(type) {
+	switch pub.(type) {
 	case *rsa.PublicKey:
-		if pss {
-			return "PS" + bits, nil
-		}
 		return "RS" + bits, nil
 	case *ecdsa.PublicKey:
-		// JWA pairs each curve with one hash (ES256 = P-256 + SHA-256);
-		// other pairs are valid ECDSA but have no JWA name.
-		if curveHash[k.Curve.Params().BitSize] == h {
-			return "ES" + bits, nil
-		}
 		return "ECDSA-SHA-" + bits, nil
 	}
 	return "", fmt.Errorf("key type %T: %w", pub, card.ErrUnsupported)
@@ -451,11 +472,17 @@ func (c *cards) authenticate(ctx context.Context, origin string, a *protocol.Aut
 		if k.Cert.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
 			return usageError(k, "authenticate")
 		}
-		alg, err := authtoken.Algorithm(k.Cert.PublicKey, false)
+		alg, err := authtoken.Algorithm(k.Cert.PublicKey)
 		if err != nil {
-			return fmt.Errorf("authenticate: %w", card.ErrUnsupported)
+			return fmt.Errorf("authenticate: %w: %w", err, card.ErrUnsupported)
 		}
-		sig, err := p.Sign(k.ID, authtoken.SignedDigest(origin, a.Challenge), crypto.SHA256, a.PIN)
+		// RSA keys sign tokens with PSS, which sign never produces (see
+		// sign), so no signature a page gets from sign verifies as a token.
+		var opts crypto.SignerOpts = crypto.SHA256
+		if alg == authtoken.PS256 {
+			opts = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
+		}
+		sig, err := p.Sign(k.ID, authtoken.SignedDigest(origin, a.Challenge), opts, a.PIN)
 		if err != nil {
 			return err
 		}

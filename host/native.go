@@ -49,6 +49,12 @@ func nativeCaller(args []string) (caller, bool) {
 	return caller{}, false
 }
 
+// trustDevExtension says whether the development extension ID is built in.
+// Its manifest key is public, so anyone can load an unpacked extension with
+// that ID: release builds set it to "false" (-ldflags "-X
+// main.trustDevExtension=false") and list the store IDs instead.
+var trustDevExtension = "true"
+
 // builtinAllowed reports whether c is one of CardBridge's own extensions.
 func builtinAllowed(c caller) bool {
 	switch c.Browser {
@@ -57,7 +63,7 @@ func builtinAllowed(c caller) bool {
 	case "firefox":
 		return c.ID == install.FirefoxAddonID
 	}
-	return c.ID == install.DevExtensionID
+	return c.ID == install.DevExtensionID && trustDevExtension == "true"
 }
 
 // Host limits.
@@ -170,17 +176,62 @@ func (n *native) setupLog(stderr io.Writer) (closeLog func()) {
 }
 
 // maxLogFile is the size at which the log file is moved to .1 and started
-// anew, so a host left running for months keeps at most twice this.
+// anew, so the log takes at most about twice this on disk however long
+// hosts run.
 const maxLogFile = 4 << 20
 
-func openLogFile(path string) (*os.File, error) {
-	if st, err := os.Stat(path); err == nil && st.Size() > maxLogFile {
-		_ = os.Rename(path, path+".1")
-	}
+// logFile appends to a file and rotates it when it passes maxLogFile.
+// Several hosts (one per browser port) may append to the same file; one
+// that rotates leaves the others writing to .1 until their next rotation
+// or restart, which loses nothing.
+type logFile struct {
+	mu   sync.Mutex
+	path string
+	f    *os.File
+	size int64
+}
+
+func openLogFile(path string) (*logFile, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	l := &logFile{path: path}
+	return l, l.open()
+}
+
+func (l *logFile) open() error {
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	l.f, l.size = f, st.Size()
+	return nil
+}
+
+func (l *logFile) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.size+int64(len(p)) > maxLogFile {
+		l.f.Close()
+		_ = os.Rename(l.path, l.path+".1")
+		if err := l.open(); err != nil {
+			return 0, err
+		}
+	}
+	n, err := l.f.Write(p)
+	l.size += int64(n)
+	return n, err
+}
+
+func (l *logFile) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Close()
 }
 
 // write sends one frame; frames from concurrent handlers never interleave.
@@ -207,7 +258,9 @@ func lineReader(r io.Reader) func() ([]byte, error) {
 				return bytes.Clone(line), nil
 			}
 		}
-		if err := sc.Err(); err != nil {
+		if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+			return nil, &protocol.FrameError{Size: protocol.MaxRequestSize + 1, Err: protocol.ErrFrameTooLarge}
+		} else if err != nil {
 			return nil, err
 		}
 		return nil, io.EOF
@@ -239,6 +292,7 @@ func (n *native) readLoop(ctx context.Context, stdin io.Reader) int {
 		req, err := protocol.ParseRequest(frame)
 		clear(frame) // a PIN may be in it
 		if err != nil {
+			clear(req.Args)
 			n.log.Warn("request refused", "id", string(req.ID), "command", req.Command, "code", protocol.CodeFor(err), "err", err)
 			n.write(protocol.ErrorReply(req.ID, err))
 			continue

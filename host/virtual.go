@@ -79,7 +79,7 @@ type directConn struct{ dc *softcard.DirectConn }
 func (d directConn) Transmit(cmd []byte) ([]byte, error) {
 	resp, err := d.dc.Transmit(cmd)
 	if errors.Is(err, softcard.ErrDirectCardGone) {
-		return nil, fmt.Errorf("%v: %w", err, pcsc.ErrCardRemoved)
+		return nil, fmt.Errorf("%w: %w", err, pcsc.ErrCardRemoved)
 	}
 	return resp, err
 }

@@ -22,6 +22,7 @@ import (
 	"slices"
 
 	"github.com/cardbridge/cardbridge/internal/install"
+	"github.com/cardbridge/cardbridge/internal/origin"
 	"github.com/cardbridge/cardbridge/internal/protocol"
 )
 
@@ -160,8 +161,8 @@ func Parse(data []byte) (Config, error) {
 func (c Config) Check() error {
 	var errs []error
 	for _, o := range c.ApprovedOrigins {
-		if err := protocol.CheckOrigin(o); err != nil {
-			errs = append(errs, fmt.Errorf("approvedOrigins: %q is not an https origin (e.g. https://edoc.example.gov.tw)", o))
+		if err := origin.Check(o); err != nil {
+			errs = append(errs, fmt.Errorf("approvedOrigins: %q is not an origin such as https://edoc.example.gov.tw: %w", o, err))
 		}
 	}
 	switch c.LogLevel {

@@ -343,16 +343,13 @@ func TestNativeSignRSA(t *testing.T) {
 			res := h.call("sign", pageOrigin, map[string]any{"certificateId": c.id, "pin": softcard.DefaultPIN, "hashAlgorithm": tc.name, "data": b64e(data)})
 			verifyRSA(t, c.cert, tc.h, digest, b64d(t, res["signature"]))
 		})
-		t.Run(tc.name+"/PSS", func(t *testing.T) {
+		// Raw signatures are PKCS#1 v1.5 only: PSS is what login tokens
+		// use, so there is no padding argument to ask for it.
+		t.Run(tc.name+"/PSS refused", func(t *testing.T) {
 			defer h.use(t)()
-			res := h.call("sign", pageOrigin, map[string]any{"certificateId": c.id, "pin": softcard.DefaultPIN, "hashAlgorithm": tc.name, "digest": b64e(digest), "padding": "PSS"})
-			if want := "PS" + tc.name[4:]; res["algorithm"] != want {
-				t.Errorf("algorithm = %v, want %s", res["algorithm"], want)
-			}
-			opts := &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}
-			if err := rsa.VerifyPSS(c.cert.PublicKey.(*rsa.PublicKey), tc.h, digest, b64d(t, res["signature"]), opts); err != nil {
-				t.Errorf("PSS signature does not verify: %v", err)
-			}
+			e := h.callErr("sign", pageOrigin, map[string]any{"certificateId": c.id, "pin": softcard.DefaultPIN, "hashAlgorithm": tc.name, "digest": b64e(digest), "padding": "PSS"})
+			wantCode(t, e, protocol.ErrBadArgument)
+			wantDetail(t, e, "argument", "padding")
 		})
 	}
 	h.noPIN(softcard.DefaultPIN)
@@ -369,35 +366,62 @@ func TestNativeSignECDSA(t *testing.T) {
 	}
 	data := []byte("公文")
 	digest := sha256.Sum256(data)
-	for name, args := range map[string]map[string]any{
-		"digest": {"digest": b64e(digest[:])},
-		"data":   {"data": b64e(data)},
+	// ECDSA keys sign only in CMS: an ECDSA signature over a digest of
+	// the page's choice would be an ES256 login token for any origin.
+	for _, tc := range []struct {
+		name string
+		args map[string]any
+	}{
+		{"digest", map[string]any{"digest": b64e(digest[:])}},
+		{"data", map[string]any{"data": b64e(data)}},
+		{"data format raw", map[string]any{"data": b64e(data), "format": "raw"}},
+		{"data SHA-512", map[string]any{"data": b64e(data), "hashAlgorithm": "SHA-512"}},
 	} {
-		t.Run(name, func(t *testing.T) {
+		t.Run(tc.name+" refused", func(t *testing.T) {
 			defer h.use(t)()
-			args["certificateId"], args["pin"], args["hashAlgorithm"] = c.id, softcard.DefaultPIN, "SHA-256"
-			res := h.call("sign", pageOrigin, args)
-			if res["algorithm"] != "ES256" {
-				t.Errorf("algorithm = %v, want ES256", res["algorithm"])
-			}
-			if !ecdsa.VerifyASN1(pub, digest[:], b64d(t, res["signature"])) {
-				t.Errorf("ECDSA signature (ASN.1 DER) does not verify")
-			}
+			args := map[string]any{"certificateId": c.id, "pin": softcard.DefaultPIN, "hashAlgorithm": "SHA-256"}
+			maps.Copy(args, tc.args)
+			e := h.callErr("sign", pageOrigin, args)
+			wantCode(t, e, protocol.ErrUnsupportedAlg)
+			wantDetail(t, e, "hint", "format cms")
 		})
+	}
+	// Refused before the PIN is presented: no try is used.
+	if st := h.call("pinStatus", pageOrigin, onReader); st["triesLeft"] != float64(3) {
+		t.Errorf("pinStatus after raw ECDSA refusals = %v, want 3 tries left", st)
 	}
 	t.Run("cms", func(t *testing.T) {
 		defer h.use(t)()
 		res := h.call("sign", pageOrigin, map[string]any{"certificateId": c.id, "pin": softcard.DefaultPIN, "hashAlgorithm": "SHA-256", "format": "cms", "data": b64e(data), "nonce": "n0nce"})
-		if res["algorithm"] != "ES256" {
-			t.Errorf("algorithm = %v, want ES256", res["algorithm"])
+		// DER signatures in CMS: not ES256, which names r‖s.
+		if res["algorithm"] != "ECDSA-SHA-256" {
+			t.Errorf("algorithm = %v, want ECDSA-SHA-256", res["algorithm"])
+		}
+		if res["signature"] != nil {
+			t.Errorf("cms result has a signature %v, want only cms", res["signature"])
 		}
 		der := b64d(t, res["cms"])
 		opensslVerifyCMS(t, der, data)
 		parseCMS(t, der, c.cert, data)
+		if !ecdsa.VerifyASN1(pub, cmsSignedAttrsDigest(t, der), cmsSignature(t, der)) {
+			t.Errorf("CMS ECDSA signature (ASN.1 DER) does not verify")
+		}
 	})
-	// PSS is for RSA keys.
+	for _, hashAlg := range []string{"SHA-384", "SHA-512"} {
+		t.Run("cms "+hashAlg, func(t *testing.T) {
+			defer h.use(t)()
+			res := h.call("sign", pageOrigin, map[string]any{"certificateId": c.id, "pin": softcard.DefaultPIN, "hashAlgorithm": hashAlg, "format": "cms", "data": b64e(data)})
+			if want := "ECDSA-" + hashAlg; res["algorithm"] != want {
+				t.Errorf("algorithm = %v, want %s", res["algorithm"], want)
+			}
+			opensslVerifyCMS(t, b64d(t, res["cms"]), data)
+		})
+	}
+	// There is no padding argument, for any key.
 	e := h.callErr("sign", pageOrigin, map[string]any{"certificateId": c.id, "pin": softcard.DefaultPIN, "hashAlgorithm": "SHA-256", "digest": b64e(digest[:]), "padding": "PSS"})
-	wantCode(t, e, protocol.ErrUnsupportedAlg)
+	wantCode(t, e, protocol.ErrBadArgument)
+	wantDetail(t, e, "argument", "padding")
+	h.noPIN(softcard.DefaultPIN)
 }
 
 // CMS structures (RFC 5652 §5), as far as the tests read them.
@@ -509,6 +533,39 @@ func parseCMS(t *testing.T, der []byte, cert *x509.Certificate, data []byte) map
 	return out
 }
 
+// cmsSigner returns the one SignerInfo of a SignedData.
+func cmsSigner(t *testing.T, der []byte) cmsSignerInfo {
+	t.Helper()
+	var ci cmsContentInfo
+	if _, err := asn1.Unmarshal(der, &ci); err != nil {
+		t.Fatalf("CMS ContentInfo: %v", err)
+	}
+	var sd cmsSignedData
+	if _, err := asn1.Unmarshal(ci.Content.Bytes, &sd); err != nil {
+		t.Fatalf("SignedData: %v", err)
+	}
+	if len(sd.SignerInfos) != 1 {
+		t.Fatalf("SignedData has %d signers, want 1", len(sd.SignerInfos))
+	}
+	return sd.SignerInfos[0]
+}
+
+// cmsSignature returns the signature of a SignedData's one signer.
+func cmsSignature(t *testing.T, der []byte) []byte {
+	t.Helper()
+	return cmsSigner(t, der).Signature
+}
+
+// cmsSignedAttrsDigest returns the SHA-256 of the signed attributes as a
+// SET, which is what the signer's signature covers (RFC 5652 §5.4).
+func cmsSignedAttrsDigest(t *testing.T, der []byte) []byte {
+	t.Helper()
+	signed := bytes.Clone(cmsSigner(t, der).SignedAttrs.FullBytes)
+	signed[0] = 0x31
+	sum := sha256.Sum256(signed)
+	return sum[:]
+}
+
 func TestNativeSignCMS(t *testing.T) {
 	insert(t, issued(t, "rsa", softcard.IssueOptions{}))
 	h := startHost(t, hostOptions{})
@@ -594,7 +651,7 @@ func TestNativeAuthenticate(t *testing.T) {
 		o          softcard.IssueOptions
 		alg        string
 	}{
-		{"RSA", "rsa", softcard.IssueOptions{}, "RS256"},
+		{"RSA", "rsa", softcard.IssueOptions{}, "PS256"},
 		{"P-256", "native-p256", softcard.IssueOptions{SignAlg: "p256"}, "ES256"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -617,7 +674,11 @@ func TestNativeAuthenticate(t *testing.T) {
 				d := authDigest(origin, challenge)
 				switch pub := c.cert.PublicKey.(type) {
 				case *rsa.PublicKey:
-					return rsa.VerifyPKCS1v15(pub, crypto.SHA256, d, sig) == nil
+					// PS256: RSASSA-PSS, SHA-256 and MGF1-SHA-256, salt 32.
+					if rsa.VerifyPKCS1v15(pub, crypto.SHA256, d, sig) == nil {
+						t.Errorf("RSA token signature is PKCS#1 v1.5, which raw sign gives any page; want PSS")
+					}
+					return rsa.VerifyPSS(pub, crypto.SHA256, d, sig, &rsa.PSSOptions{SaltLength: 32, Hash: crypto.SHA256}) == nil
 				case *ecdsa.PublicKey:
 					if len(sig) != 64 {
 						t.Fatalf("ES256 signature of %d bytes, want 64 (r‖s)", len(sig))

@@ -172,6 +172,9 @@ func TestNativeBadArguments(t *testing.T) {
 		{"reader not a string", "certificates", map[string]any{"reader": 5}, protocol.ErrBadArgument, "reader"},
 		{"digest not base64", "sign", map[string]any{"certificateId": id, "pin": "123456", "hashAlgorithm": "SHA-256", "digest": "not base64!"}, protocol.ErrBadArgument, "digest"},
 		{"withCardSerial not a bool", "sign", map[string]any{"certificateId": id, "pin": "123456", "hashAlgorithm": "SHA-256", "data": "AA==", "format": "cms", "withCardSerial": "yes"}, protocol.ErrBadArgument, "withCardSerial"},
+		// Raw signatures are PKCS#1 v1.5 only; PSS is for login tokens.
+		{"sign padding PSS", "sign", map[string]any{"certificateId": id, "pin": "123456", "hashAlgorithm": "SHA-256", "digest": b64e(digest[:]), "padding": "PSS"}, protocol.ErrBadArgument, "padding"},
+		{"sign padding PKCS1.5", "sign", map[string]any{"certificateId": id, "pin": "123456", "hashAlgorithm": "SHA-256", "data": "AA==", "padding": "PKCS1.5"}, protocol.ErrBadArgument, "padding"},
 		{"pin a number", "sign", map[string]any{"certificateId": id, "pin": 123456, "hashAlgorithm": "SHA-256", "digest": b64e(digest[:])}, protocol.ErrBadArgument, "pin"},
 		{"null value", "certificates", map[string]any{"reader": nil}, protocol.ErrBadArgument, "reader"},
 		{"unknown hash", "sign", map[string]any{"certificateId": id, "pin": "123456", "hashAlgorithm": "MD5", "digest": b64e(digest[:])}, protocol.ErrBadArgument, "hashAlgorithm"},

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -38,6 +39,11 @@ const (
 // machine to machine. (readers is left out of the transcript: the readers
 // present depend on the machine.)
 var volatile = map[string]bool{"signingTime": true, "cms": true, "daysLeft": true, "os": true, "arch": true}
+
+// randomized are the algorithms whose signatures differ on every run (PSS
+// salt, ECDSA nonce): the signature next to one is masked too. The
+// transcript test checks authenticate signatures before masking them.
+var randomized = map[string]bool{"PS256": true, "ES256": true}
 
 type exchange struct {
 	Note     string          `json:"note"`
@@ -101,9 +107,14 @@ func script(t *testing.T, st *softcard.State) []exchange {
 		}
 	}
 	digest := sha256.Sum256([]byte("公文 114 年第 1 號"))
-	ct, err := rsa.EncryptPKCS1v15(rand.Reader, encKey, []byte("session key 0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
+	// The ciphertext is random: keep the recorded one, so that -update
+	// shows only changes of behaviour.
+	ct := recordedCiphertext(t)
+	if ct == nil {
+		var err error
+		if ct, err = rsa.EncryptPKCS1v15(rand.Reader, encKey, []byte("session key 0123456789abcdef")); err != nil {
+			t.Fatal(err)
+		}
 	}
 	b64 := base64.StdEncoding.EncodeToString
 	site := "https://edoc.example.gov.tw"
@@ -169,7 +180,9 @@ func TestTranscript(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.sendRaw(frame(ex.Request))
-		got := mask(t, h.reply(id.ID, 30*time.Second))
+		reply := h.reply(id.ID, 30*time.Second)
+		checkTokenSignature(t, ex, reply)
+		got := mask(t, reply)
 		if *update {
 			recorded[i].Response = got
 			continue
@@ -194,6 +207,61 @@ func TestTranscript(t *testing.T) {
 	h.noPIN(softcard.DefaultPIN, "654321")
 }
 
+// recordedCiphertext returns the ciphertext of the recorded decrypt
+// exchange, or nil when there is none.
+func recordedCiphertext(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(transcriptDir, transcriptFile))
+	if err != nil {
+		return nil
+	}
+	var recorded []exchange
+	if err := json.Unmarshal(b, &recorded); err != nil {
+		return nil
+	}
+	for _, ex := range recorded {
+		var req struct {
+			Command string
+			Args    struct{ Ciphertext []byte }
+		}
+		if json.Unmarshal(ex.Request, &req) == nil && req.Command == "decrypt" && len(req.Args.Ciphertext) > 0 {
+			return req.Args.Ciphertext
+		}
+	}
+	return nil
+}
+
+// checkTokenSignature verifies the signature of an authenticate reply,
+// which mask hides when it is randomized: RSA-PSS with SHA-256 and a
+// 32-byte salt over SHA-256(SHA-256(origin) ‖ SHA-256(challenge)).
+func checkTokenSignature(t *testing.T, ex exchange, reply map[string]any) {
+	t.Helper()
+	var req struct {
+		Command string
+		Origin  string
+		Args    struct{ Challenge string }
+	}
+	if err := json.Unmarshal(ex.Request, &req); err != nil || req.Command != "authenticate" {
+		return
+	}
+	res, ok := reply["result"].(map[string]any)
+	if !ok {
+		return
+	}
+	cert, err := x509.ParseCertificate(b64d(t, res["certificate"]))
+	if err != nil {
+		t.Fatalf("%s: token certificate: %v", ex.Note, err)
+	}
+	pub, ok := cert.PublicKey.(*rsa.PublicKey)
+	if !ok || res["algorithm"] != "PS256" {
+		t.Fatalf("%s: token algorithm %v with a %T key, want PS256 with RSA", ex.Note, res["algorithm"], cert.PublicKey)
+	}
+	opts := &rsa.PSSOptions{SaltLength: 32, Hash: crypto.SHA256}
+	if err := rsa.VerifyPSS(pub, crypto.SHA256, authDigest(req.Origin, req.Args.Challenge), b64d(t, res["signature"]), opts); err != nil {
+		t.Errorf("%s: token signature does not verify: %v", ex.Note, err)
+	}
+}
+
 // mask replaces volatile values and returns canonical JSON.
 func mask(t *testing.T, m map[string]any) json.RawMessage {
 	t.Helper()
@@ -201,6 +269,11 @@ func mask(t *testing.T, m map[string]any) json.RawMessage {
 	walk = func(v any) any {
 		switch x := v.(type) {
 		case map[string]any:
+			if alg, _ := x["algorithm"].(string); randomized[alg] {
+				if _, ok := x["signature"]; ok {
+					x["signature"] = "<volatile>"
+				}
+			}
 			for k, e := range x {
 				if volatile[k] {
 					x[k] = "<volatile>"

@@ -64,11 +64,11 @@ type ReaderState struct {
 	ATR    []byte
 }
 
-// Present reports a card in the reader.
 // FlagPresent is the Flags bit of a present card, for readers that are not
 // PC/SC's (the host's virtual reader) to describe themselves.
 const FlagPresent = scard.StatePresent
 
+// Present reports a card in the reader.
 func (s ReaderState) Present() bool { return s.Flags&scard.StatePresent != 0 }
 
 // Mute reports a card that did not answer reset.

@@ -77,16 +77,16 @@ func signCases() []argCase {
 			want: &SignArgs{CertificateID: testCID, PIN: Secret(testPIN), HashAlgorithm: "SHA-256", Digest: seq(32)}},
 		{name: "sign/SHA-384 digest", raw: obj(mCID, mPIN, str("hashAlgorithm", "SHA-384"), str("digest", b64(48))), dst: sign,
 			want: &SignArgs{CertificateID: testCID, PIN: Secret(testPIN), HashAlgorithm: "SHA-384", Digest: seq(48)}},
-		{name: "sign/SHA-512 digest PSS", raw: obj(mCID, mPIN, str("hashAlgorithm", "SHA-512"), str("digest", b64(64)), str("padding", "PSS"), str("format", "raw")), dst: sign,
-			want: &SignArgs{CertificateID: testCID, PIN: Secret(testPIN), HashAlgorithm: "SHA-512", Digest: seq(64), Padding: "PSS", Format: "raw"}},
+		{name: "sign/SHA-512 digest raw", raw: obj(mCID, mPIN, str("hashAlgorithm", "SHA-512"), str("digest", b64(64)), str("format", "raw")), dst: sign,
+			want: &SignArgs{CertificateID: testCID, PIN: Secret(testPIN), HashAlgorithm: "SHA-512", Digest: seq(64), Format: "raw"}},
 		{name: "sign/raw data", raw: with(str("data", b64(100))), dst: sign,
 			want: &SignArgs{CertificateID: testCID, PIN: Secret(testPIN), HashAlgorithm: "SHA-256", Data: seq(100)}},
 		{name: "sign/empty data", raw: with(str("data", "")), dst: sign,
 			want: &SignArgs{CertificateID: testCID, PIN: Secret(testPIN), HashAlgorithm: "SHA-256", Data: Bytes{}}},
 		{name: "sign/cms with nonce and serial", raw: with(str("data", b64(3)), str("format", "cms"), str("nonce", "abcd"), `"withCardSerial":false`), dst: sign,
 			want: &SignArgs{CertificateID: testCID, PIN: Secret(testPIN), HashAlgorithm: "SHA-256", Data: seq(3), Format: "cms", Nonce: "abcd", WithCardSerial: no()}},
-		{name: "sign/cms withCardSerial true", raw: with(str("data", b64(3)), str("format", "cms"), `"withCardSerial":true`, str("padding", "PKCS1.5")), dst: sign,
-			want: &SignArgs{CertificateID: testCID, PIN: Secret(testPIN), HashAlgorithm: "SHA-256", Data: seq(3), Format: "cms", Padding: "PKCS1.5", WithCardSerial: yes()}},
+		{name: "sign/cms withCardSerial true", raw: with(str("data", b64(3)), str("format", "cms"), `"withCardSerial":true`), dst: sign,
+			want: &SignArgs{CertificateID: testCID, PIN: Secret(testPIN), HashAlgorithm: "SHA-256", Data: seq(3), Format: "cms", WithCardSerial: yes()}},
 		{name: "sign/data at MaxDataSize", raw: with(str("data", b64(MaxDataSize))), dst: sign,
 			want: &SignArgs{CertificateID: testCID, PIN: Secret(testPIN), HashAlgorithm: "SHA-256", Data: seq(MaxDataSize)}},
 		{name: "sign/nonce 128", raw: with(str("data", b64(1)), str("format", "cms"), str("nonce", strings.Repeat("n", 128))), dst: sign,
@@ -96,6 +96,11 @@ func signCases() []argCase {
 
 		// Keys.
 		bad("unknown key", with(digest, str("lang", "zh")), "lang"),
+		// padding is gone: raw signatures are PKCS#1 v1.5 only, and a PSS
+		// signature over a digest a page chose would be a login token.
+		bad("padding PSS is unknown", with(digest, str("padding", "PSS")), "padding"),
+		bad("padding PKCS1.5 is unknown", with(digest, str("padding", "PKCS1.5")), "padding"),
+		bad("padding with cms is unknown", with(str("data", b64(1)), str("format", "cms"), str("padding", "PKCS1.5")), "padding"),
 		bad("key in other case", obj(mCID, str("PIN", testPIN), sha256, digest), "PIN"),
 		bad("duplicate key", with(digest, digest), ""),
 		bad("duplicate pin", obj(mCID, mPIN, mPIN, sha256, digest), ""),
@@ -134,7 +139,6 @@ func signCases() []argCase {
 		bad("hashAlgorithm lower case", obj(mCID, mPIN, str("hashAlgorithm", "sha-256"), digest), "hashAlgorithm"),
 		bad("hashAlgorithm empty", obj(mCID, mPIN, str("hashAlgorithm", ""), digest), "hashAlgorithm"),
 		bad("format pdf", with(digest, str("format", "pdf")), "format"),
-		bad("padding OAEP", with(digest, str("padding", "OAEP")), "padding"),
 		bad("nonce 3", with(str("data", b64(1)), str("format", "cms"), str("nonce", "abc")), "nonce"),
 		bad("nonce 129", with(str("data", b64(1)), str("format", "cms"), str("nonce", strings.Repeat("n", 129))), "nonce"),
 		bad("pin 17", obj(mCID, str("pin", "12345678901234567"), sha256, digest), "pin"),
@@ -159,10 +163,9 @@ func signCases() []argCase {
 		bad("digest and data", with(digest, str("data", b64(1))), "digest"),
 		bad("neither digest nor data", with(), "digest"),
 		bad("cms without data", with(digest, str("format", "cms")), "data"),
-		bad("cms with PSS", with(str("data", b64(1)), str("format", "cms"), str("padding", "PSS")), "padding"),
 		bad("nonce without cms", with(digest, str("nonce", "abcd")), "nonce"),
 		bad("nonce with raw", with(str("data", b64(1)), str("format", "raw"), str("nonce", "abcd")), "nonce"),
-		bad("withCardSerial without cms", with(digest, `"withCardSerial":true`), "nonce"),
+		bad("withCardSerial without cms", with(digest, `"withCardSerial":true`), "withCardSerial"),
 	}
 	for _, alg := range []struct {
 		name string
@@ -310,6 +313,29 @@ func TestDecodeArgs(t *testing.T) {
 				t.Errorf("DecodeArgs error %q / details %v holds the PIN", err, d)
 			}
 		})
+	}
+}
+
+// TestSignPaddingUnknown: sign has no padding argument. Raw signatures are
+// RSA PKCS#1 v1.5 only, because a PSS signature over a digest of the
+// page's choice could be SignedDigest of another origin, i.e. a login
+// token for it. Any padding, even the PKCS#1 v1.5 one, is refused as an
+// unknown argument, before the PIN or the card is touched.
+func TestSignPaddingUnknown(t *testing.T) {
+	for _, padding := range []string{"PSS", "PKCS1.5", ""} {
+		for _, rest := range [][]string{
+			{str("digest", b64(32))},
+			{str("data", b64(5))},
+			{str("data", b64(5)), str("format", "cms")},
+		} {
+			raw := obj(append([]string{mCID, mPIN, str("hashAlgorithm", "SHA-256"), str("padding", padding)}, rest...)...)
+			err := DecodeArgs(json.RawMessage(raw), new(SignArgs))
+			d := Details(err)
+			if CodeFor(err) != ErrBadArgument || d["argument"] != "padding" || d["reason"] != "unknown argument" {
+				t.Errorf("DecodeArgs(%s) = %v, code %s, details %v; want %s, argument padding, reason unknown argument",
+					raw, err, CodeFor(err), d, ErrBadArgument)
+			}
+		}
 	}
 }
 

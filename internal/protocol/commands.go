@@ -40,11 +40,6 @@ const (
 	// MaxDataSize caps data to sign (decoded): a 公文 attachment-sized
 	// document; larger ones are hashed by the page and sent as a digest.
 	MaxDataSize = 4 << 20
-	// maxSecret caps PIN and PUK arguments; the card layer then checks
-	// the exact format (6–8 for a PIN, 8 for a PUK).
-	maxSecret = 16
-	// maxReader caps a reader name (PC/SC allows 128 bytes).
-	maxReader = 128
 )
 
 // NoArgs is the argument struct of commands without arguments.
@@ -70,7 +65,10 @@ func (a *CardArgs) Check() error {
 	return nil
 }
 
-// SignArgs are the arguments of sign.
+// SignArgs are the arguments of sign. A raw signature is RSA PKCS#1 v1.5
+// only: RSA-PSS and ECDSA are what authentication tokens use, and a page
+// that could get them over a digest of its choice could forge a token for
+// another site (ECDSA keys sign with format cms).
 type SignArgs struct {
 	CertificateID string `json:"certificateId" arg:"required,hex=64"`
 	PIN           Secret `json:"pin" arg:"required,max=16"`
@@ -84,8 +82,6 @@ type SignArgs struct {
 	// Format is "raw" (default: a bare signature) or "cms" (a detached
 	// CMS/PKCS#7 SignedData).
 	Format string `json:"format" arg:"oneof=raw|cms"`
-	// Padding is for RSA keys: "PKCS1.5" (default) or "PSS" (raw only).
-	Padding string `json:"padding" arg:"oneof=PKCS1.5|PSS"`
 	// Nonce is placed in the CMS signed attribute randomNonce
 	// (1.2.840.113549.1.9.25.3) as its UTF-8 bytes; cms only.
 	Nonce string `json:"nonce" arg:"min=4,max=128"`
@@ -101,10 +97,10 @@ func (a *SignArgs) Check() error {
 		return BadArg("digest", "give exactly one of digest and data")
 	case a.Format == "cms" && a.Data == nil:
 		return BadArg("data", "format cms signs data, not a digest")
-	case a.Format == "cms" && a.Padding == "PSS":
-		return BadArg("padding", "PSS is for raw signatures only")
-	case a.Format != "cms" && (a.Nonce != "" || a.WithCardSerial != nil):
-		return BadArg("nonce", "nonce and withCardSerial are for format cms only")
+	case a.Format != "cms" && a.Nonce != "":
+		return BadArg("nonce", "nonce is for format cms only")
+	case a.Format != "cms" && a.WithCardSerial != nil:
+		return BadArg("withCardSerial", "withCardSerial is for format cms only")
 	case a.Digest != nil && len(a.Digest) != HashSize(a.HashAlgorithm):
 		return BadArg("digest", "length does not match hashAlgorithm")
 	}
@@ -228,11 +224,10 @@ type PINStatusResult struct {
 
 // SignResult is the result of sign.
 type SignResult struct {
-	// Signature is the raw signature (format raw): RSA as is, ECDSA in
-	// ASN.1 DER as X.509 and CMS use it.
+	// Signature is the raw signature (format raw): RSA PKCS#1 v1.5.
 	Signature Bytes `json:"signature,omitempty"`
-	// Algorithm names the signature: RS256/384/512, PS256/384/512,
-	// ES256/384/512 (JWA names; the hash is hashAlgorithm).
+	// Algorithm names the signature: RS256/384/512 for RSA PKCS#1 v1.5,
+	// ECDSA-SHA-256/384/512 for an ECDSA key's CMS (DER signature).
 	Algorithm string `json:"algorithm"`
 	// CMS is the detached SignedData (format cms), DER.
 	CMS         Bytes      `json:"cms,omitempty"`

@@ -256,13 +256,12 @@ func argCaps(v any) error {
 			secret("pin", a.PIN),
 			oneof("hashAlgorithm", a.HashAlgorithm, "SHA-256", "SHA-384", "SHA-512"),
 			oneof("format", a.Format, "", "raw", "cms"),
-			oneof("padding", a.Padding, "", "PKCS1.5", "PSS"),
 			check(len(a.Data) <= MaxDataSize, "data over MaxDataSize"),
 			check((a.Digest == nil) != (a.Data == nil), "not exactly one of digest and data"),
 			check(a.Digest == nil || len(a.Digest) == size, "digest length does not match"),
 			check(a.Nonce == "" || len(a.Nonce) >= 4 && len(a.Nonce) <= 128, "nonce length"),
 			check(a.Format == "cms" || a.Nonce == "" && a.WithCardSerial == nil, "cms options without cms"),
-			check(a.Format != "cms" || a.Data != nil && a.Padding != "PSS", "cms without data or with PSS"),
+			check(a.Format != "cms" || a.Data != nil, "cms without data"),
 		)
 	case *AuthenticateArgs:
 		b, err := base64.StdEncoding.Strict().DecodeString(a.Challenge)

@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"strconv"
-	"strings"
 	"unicode/utf8"
+
+	"github.com/cardbridge/cardbridge/internal/origin"
 )
 
 // Version is the protocol version the host announces in hello. It changes
@@ -23,7 +23,7 @@ const (
 	maxIDLen      = 64
 	maxCommandLen = 32
 	// MaxOriginLen is the longest origin accepted, as Web eID does.
-	MaxOriginLen = 255
+	MaxOriginLen = origin.MaxLen
 )
 
 // Request is one request from the extension:
@@ -205,62 +205,18 @@ func walkObject(data []byte, fn func(key string, raw json.RawMessage) error) err
 	return nil
 }
 
-// CheckOrigin accepts an origin as browsers serialise it: https://host[:port],
-// or http:// for localhost, 127.0.0.1 and [::1] (development). No path,
-// query, fragment or user info; lower-case ASCII (browsers send IDNs as
-// punycode).
-func CheckOrigin(origin string) error {
-	bad := func(why string) error {
-		return &Error{Code: ErrBadOrigin, Details: map[string]any{"origin": clip(origin, 80)}, Err: errors.New(why)}
+// CheckOrigin accepts an origin as browsers serialise it (origin.Check):
+// https://host[:port], or http:// for localhost, 127.0.0.1 and [::1]
+// (development); anything else is ErrBadOrigin.
+func CheckOrigin(o string) error {
+	if err := origin.Check(o); err != nil {
+		return &Error{Code: ErrBadOrigin, Details: map[string]any{"origin": clip(o, 80)}, Err: err}
 	}
-	if origin == "" || len(origin) > MaxOriginLen {
-		return bad("origin empty or too long")
-	}
-	for i := 0; i < len(origin); i++ {
-		c := origin[i]
-		if c <= 0x20 || c >= 0x7f || (c >= 'A' && c <= 'Z') || c == '%' {
-			return bad("origin must be lower-case ASCII without spaces")
-		}
-	}
-	u, err := url.Parse(origin)
-	if err != nil {
-		return bad("origin does not parse")
-	}
-	if u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" || strings.ContainsAny(origin, "?#") {
-		return bad("origin must be scheme://host[:port] only")
-	}
-	host := u.Hostname()
-	if host == "" {
-		return bad("origin has no host")
-	}
-	if strings.ContainsAny(host, "<>[]^|\\") { // forbidden host code points (WHATWG URL)
-		return bad("origin has a bad host")
-	}
-	if p := u.Port(); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 1 || n > 65535 || p[0] == '0' {
-			return bad("origin has a bad port")
-		}
-	} else if strings.HasSuffix(u.Host, ":") {
-		return bad("origin has an empty port")
-	}
-	if p := u.Port(); p == "443" && u.Scheme == "https" || p == "80" && u.Scheme == "http" {
-		return bad("origin must not name its scheme's default port (browsers leave it out)")
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		if IsLoopback(host) {
-			return nil
-		}
-		return bad("only https pages may use the card (http only for localhost)")
-	}
-	return bad("origin scheme must be https")
+	return nil
 }
 
-// IsLoopback reports whether host names this machine: localhost,
-// 127.0.0.0/8 or ::1.
+// IsLoopback reports whether host names this machine (for addresses such
+// as the virtual reader's): localhost or a loopback IP.
 func IsLoopback(host string) bool {
 	if host == "localhost" {
 		return true

@@ -72,6 +72,9 @@ var ErrDirectCardGone = errors.New("softcard: virtual card removed")
 type DirectConn struct {
 	conn net.Conn
 	atr  []byte
+	// until, when set, is the deadline of the handshake (the caller's
+	// context); afterwards each exchange gets directTimeout.
+	until time.Time
 }
 
 // directTimeout bounds each exchange with the virtual card, so a stuck
@@ -84,13 +87,17 @@ func DialDirect(ctx context.Context, addr string) (*DirectConn, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoDirectCard, err)
+		return nil, fmt.Errorf("%w: %w", ErrNoDirectCard, err)
 	}
 	quickAck(conn)
 	dc := &DirectConn{conn: conn}
+	if dl, ok := ctx.Deadline(); ok {
+		dc.until = dl
+	}
+	defer func() { dc.until = time.Time{} }()
 	if err := dc.send([]byte{vpcdPowerOn}); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("%w: %v", ErrNoDirectCard, err)
+		return nil, fmt.Errorf("%w: %w", ErrNoDirectCard, err)
 	}
 	atr, err := dc.exchange([]byte{vpcdGetATR})
 	if err != nil || len(atr) == 0 {
@@ -111,7 +118,7 @@ func (d *DirectConn) Transmit(cmd []byte) ([]byte, error) {
 	}
 	resp, err := d.exchange(cmd)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrDirectCardGone, err)
+		return nil, fmt.Errorf("%w: %w", ErrDirectCardGone, err)
 	}
 	return resp, nil
 }
@@ -121,7 +128,11 @@ func (d *DirectConn) Transmit(cmd []byte) ([]byte, error) {
 func (d *DirectConn) Close() error { return d.conn.Close() }
 
 func (d *DirectConn) send(msg []byte) error {
-	d.conn.SetDeadline(time.Now().Add(directTimeout))
+	if d.until.IsZero() {
+		d.conn.SetDeadline(time.Now().Add(directTimeout))
+	} else {
+		d.conn.SetDeadline(d.until)
+	}
 	out := make([]byte, 2+len(msg))
 	binary.BigEndian.PutUint16(out, uint16(len(msg)))
 	copy(out[2:], msg)
