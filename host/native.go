@@ -141,6 +141,11 @@ func serve(c caller, plain bool, stdin io.Reader, stdout, stderr io.Writer) int 
 		n.watch(ctx)
 	}()
 	status := n.readLoop(ctx, stdin)
+	if plain {
+		// A person or script piping requests in expects every answer:
+		// finish them before cancelling, unlike a browser that has gone.
+		n.wg.Wait()
+	}
 	cancel()
 	n.wg.Wait()
 	<-watchDone
