@@ -13,6 +13,9 @@ deps:
 build: deps
 	$(GO) build -o out/cardbridge ./host
 
+# The virtual TEST card, the CLI and a native-protocol session, then the
+# demo site (demo/) with the extension: in Chromium when $DISPLAY is set,
+# else headless through extension/e2e/demo-walk.mjs when it exists.
 demo:
 	bash scripts/demo.sh
 
