@@ -1,0 +1,142 @@
+// @ts-check
+/**
+ * The PIN window's decisions, without the DOM (unit-tested in
+ * test/pin.test.js): what to show for a session, and whether the form may be
+ * sent. docs/extension.md §5.
+ */
+
+/**
+ * chrome.i18n.getMessage, or a stand-in in tests.
+ * @typedef {(key: string, subs?: string[]) => string} Translate
+ */
+
+/**
+ * The PIN characters the host accepts: printable ASCII without space, `"`
+ * and `\` (docs/protocol.md §4.14).
+ */
+const PIN_CHARS = /^[\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/**
+ * Whether a PIN may be sent: length in [min, max] and only allowed characters.
+ * @param {string} pin
+ * @param {number} min
+ * @param {number} max
+ * @returns {boolean}
+ */
+export function pinOk(pin, min, max) {
+  return pin.length >= min && pin.length <= max && PIN_CHARS.test(pin);
+}
+
+/**
+ * Whether the typed value holds characters the host refuses.
+ * @param {string} pin
+ * @returns {boolean}
+ */
+export function badChars(pin) {
+  return !PIN_CHARS.test(pin);
+}
+
+/**
+ * @typedef {object} Fields
+ * @property {string} pin
+ * @property {string} [newPin]
+ * @property {string} [confirm]
+ */
+
+/**
+ * Whether the form may be submitted, and the problem to show if not (a
+ * translation key; "" while the user is still typing).
+ * @param {"sign" | "authenticate" | "decrypt" | "changePin"} mode
+ * @param {Fields} f
+ * @param {{minLength: number, maxLength: number}} limits
+ * @returns {{ok: boolean, problem: string}}
+ */
+export function formState(mode, f, limits) {
+  const { minLength: min, maxLength: max } = limits;
+  const all = mode === "changePin" ? [f.pin, f.newPin ?? "", f.confirm ?? ""] : [f.pin];
+  if (all.some(badChars)) return { ok: false, problem: "pin_badChars" };
+  if (!pinOk(f.pin, min, max)) return { ok: false, problem: "" };
+  if (mode !== "changePin") return { ok: true, problem: "" };
+  const newPin = f.newPin ?? "";
+  const confirm = f.confirm ?? "";
+  if (!pinOk(newPin, min, max)) return { ok: false, problem: "" };
+  if (confirm.length >= newPin.length && confirm !== newPin) return { ok: false, problem: "pin_mismatch" };
+  if (confirm !== newPin) return { ok: false, problem: "" };
+  if (newPin === f.pin) return { ok: false, problem: "pin_sameAsOld" };
+  return { ok: true, problem: "" };
+}
+
+/**
+ * What the window shows for a session view.
+ * @typedef {object} Display
+ * @property {string} origin the requesting origin, or the text for "CardBridge itself"
+ * @property {boolean} fromSite
+ * @property {string} action
+ * @property {Array<[string, string]>} facts label, value: holder, 統一編號, CA, validity…
+ * @property {string[]} warnings red warnings (expired, last try)
+ * @property {string[]} notes quiet notes (test certificate)
+ * @property {string} tries the tries-left line
+ * @property {boolean} blocked
+ */
+
+/**
+ * @param {import("../src/background.js").SessionView} view
+ * @param {Translate} t
+ * @param {"zh" | "en"} lang
+ * @returns {Display}
+ */
+export function describe(view, t, lang) {
+  const info = view.certificate?.info ?? null;
+  /** @type {Array<[string, string]>} */
+  const facts = [];
+  /** @type {string[]} */
+  const warnings = [];
+  /** @type {string[]} */
+  const notes = [];
+  if (info) {
+    facts.push([t("pin_holder"), String(info.holder ?? "")]);
+    if (info.ubn) facts.push([t("pin_ubn"), String(info.ubn)]);
+    if (info.orgCode) facts.push([t("pin_orgCode"), String(info.orgCode)]);
+    if (info.idLast4) facts.push([t("pin_idLast4"), String(info.idLast4)]);
+    const ca = lang === "en" ? info.caNameEn || info.caName : info.caNameZh || info.caName;
+    facts.push([t("pin_ca"), String(ca ?? info.ca ?? "")]);
+    const from = day(info.notBefore);
+    const to = day(info.notAfter);
+    const expired = info.status === "expired" || (typeof info.daysLeft === "number" && info.daysLeft < 0);
+    facts.push([
+      t("pin_validity"),
+      expired ? t("pin_validityExpired", [from, to]) : t("pin_validityRange", [from, to, String(info.daysLeft ?? "")]),
+    ]);
+    if (expired) warnings.push(t("pin_expired"));
+    if (info.status === "not-yet-valid") warnings.push(t("pin_notYetValid"));
+    if (info.test) notes.push(t("pin_testCert"));
+  } else if (view.mode !== "consent") {
+    facts.push([t("pin_holder"), t("pin_noCertificate")]);
+  }
+  const st = view.pinStatus;
+  const blocked = !!st?.blocked;
+  let tries = "";
+  if (st && !blocked) {
+    tries = st.triesLeft >= 0 ? t("pin_triesLeft", [String(st.triesLeft)]) : t("pin_triesUnknown");
+    if (st.triesLeft === 1) warnings.push(t("pin_lastTry"));
+  }
+  return {
+    origin: view.origin ?? t("pin_noOrigin"),
+    fromSite: view.origin !== null,
+    action: view.mode === "consent" ? t("pin_consentQuestion") : t(`pin_action_${view.mode}`),
+    facts,
+    warnings,
+    notes,
+    tries,
+    blocked,
+  };
+}
+
+/**
+ * The date part of an RFC 3339 time.
+ * @param {unknown} s
+ * @returns {string}
+ */
+function day(s) {
+  return typeof s === "string" ? s.slice(0, 10) : "";
+}

@@ -1,0 +1,244 @@
+// @ts-check
+/**
+ * The trusted PIN window (docs/extension.md §5). It asks the background for
+ * its session, shows who asks and for what, reads the PIN and sends it once
+ * to the background. The PIN stays in this window's inputs and in the one
+ * pin-submit message; it is never stored or logged, and the fields are
+ * cleared as soon as it is sent.
+ */
+
+import { describe, formState } from "./form.js";
+
+/** @type {any} */
+const chrome = /** @type {any} */ (globalThis).chrome;
+
+/** @param {string} key @param {string[]} [subs] */
+const t = (key, subs) => chrome.i18n.getMessage(key, subs) || key;
+const lang = String(chrome.i18n.getUILanguage()).toLowerCase().startsWith("zh") ? "zh" : "en";
+const session = new URLSearchParams(location.search).get("session") ?? "";
+
+/** @param {string} id @returns {HTMLElement} */
+function $(id) {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`pin: no #${id}`);
+  return el;
+}
+/** @param {string} id @returns {HTMLInputElement} */
+const input = (id) => /** @type {HTMLInputElement} */ ($(id));
+/** @param {string} id @returns {HTMLButtonElement} */
+const button = (id) => /** @type {HTMLButtonElement} */ ($(id));
+
+/**
+ * @param {Record<string, unknown>} msg
+ * @returns {Promise<any>}
+ */
+async function send(msg) {
+  try {
+    return await chrome.runtime.sendMessage({ ...msg, session });
+  } catch {
+    return { error: { code: "ERR_BAD_REQUEST" } };
+  }
+}
+
+/** @param {{message?: string, messageZh?: string, code?: string}} e */
+const errorText = (e) => (lang === "en" ? e.message : e.messageZh) || e.message || e.code || "";
+
+let finished = false;
+/** A PIN is on its way to the card: cancelling now would lose the answer. */
+let busyNow = false;
+
+function localize() {
+  document.documentElement.lang = lang === "zh" ? "zh-Hant" : "en";
+  for (const el of document.querySelectorAll("[data-i18n]")) {
+    const key = el.getAttribute("data-i18n");
+    if (key) el.textContent = t(key);
+  }
+}
+
+/** @param {string} text */
+function showFailed(text) {
+  finished = true;
+  $("consent").hidden = true;
+  $("request").hidden = true;
+  busyNow = false;
+  $("failedText").textContent = text;
+  $("failed").hidden = false;
+  button("failedClose").focus();
+}
+
+function cancel() {
+  if (busyNow) return;
+  if (finished) {
+    window.close();
+    return;
+  }
+  finished = true;
+  send({ kind: "pin-cancel" }).finally(() => window.close());
+}
+
+/** @param {import("../src/background.js").SessionView} view */
+function render(view) {
+  const d = describe(view, t, lang);
+  $("origin").textContent = d.origin;
+  $("checkSite").hidden = !d.fromSite || view.mode === "consent";
+  document.title = `${d.fromSite ? d.origin : "CardBridge"} – ${t("pin_title")}`;
+
+  if (view.mode === "consent") {
+    $("consent").hidden = false;
+    const answer = (/** @type {boolean} */ allow) => {
+      if (finished) return;
+      finished = true;
+      send({ kind: "pin-consent", allow }).finally(() => window.close());
+    };
+    button("allow").addEventListener("click", () => answer(true));
+    button("deny").addEventListener("click", () => answer(false));
+    button("deny").focus();
+    return;
+  }
+
+  $("request").hidden = false;
+  $("action").textContent = d.action;
+  const facts = $("facts");
+  for (const [label, value] of d.facts) {
+    const dt = document.createElement("dt");
+    dt.textContent = label;
+    const dd = document.createElement("dd");
+    dd.textContent = value;
+    facts.append(dt, dd);
+  }
+  showWarnings(d.warnings);
+  const notes = $("notes");
+  for (const n of d.notes) {
+    const p = document.createElement("p");
+    p.className = "note";
+    p.textContent = n;
+    notes.append(p);
+  }
+
+  if (d.blocked) {
+    showBlocked();
+    return;
+  }
+  $("tries").textContent = d.tries;
+
+  const st = view.pinStatus ?? { triesLeft: -1, blocked: false, minLength: 6, maxLength: 8 };
+  const limits = { minLength: st.minLength || 6, maxLength: st.maxLength || 8 };
+  const change = view.mode === "changePin";
+  $("changeFields").hidden = !change;
+  $("pinLabel").textContent = t(change ? "pin_currentPinLabel" : "pin_pinLabel");
+  $("hint").textContent = t("pin_lengthHint", [String(limits.minLength), String(limits.maxLength)]);
+  const fields = change ? [input("pin"), input("newPin"), input("confirmPin")] : [input("pin")];
+  for (const f of fields) f.maxLength = 16;
+
+  const update = () => {
+    const s = formState(view.mode === "consent" ? "sign" : view.mode, { pin: input("pin").value, newPin: input("newPin").value, confirm: input("confirmPin").value }, limits);
+    button("submit").disabled = !s.ok;
+    if (s.problem) $("message").textContent = t(s.problem);
+    else if ($("message").dataset.kind === "local") $("message").textContent = "";
+    $("message").dataset.kind = s.problem ? "local" : "";
+  };
+  for (const f of fields) f.addEventListener("input", update);
+
+  const form = /** @type {HTMLFormElement} */ ($("pinForm"));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (button("submit").disabled || finished) return;
+    const pin = input("pin").value;
+    const newPin = change ? input("newPin").value : undefined;
+    // The PIN leaves the fields now; it lives on only in the message below.
+    for (const f of fields) f.value = "";
+    setBusy(fields, true);
+    $("message").textContent = t("pin_working");
+    $("message").dataset.kind = "";
+    const r = await send(change ? { kind: "pin-submit", pin, newPin } : { kind: "pin-submit", pin });
+    if (r?.ok) {
+      finished = true;
+      window.close();
+      return;
+    }
+    const e = r?.error ?? {};
+    switch (e.code) {
+      case "ERR_PIN_INCORRECT": {
+        const left = typeof r.pinStatus?.triesLeft === "number" ? r.pinStatus.triesLeft : e.details?.triesLeft;
+        $("message").textContent = typeof left === "number" && left >= 0 ? t("pin_wrong", [String(left)]) : t("pin_wrongUnknown");
+        $("tries").textContent = typeof left === "number" && left >= 0 ? t("pin_triesLeft", [String(left)]) : "";
+        if (left === 1) showWarnings([...d.warnings.filter((w) => w !== t("pin_lastTry")), t("pin_lastTry")]);
+        setBusy(fields, false);
+        update();
+        input("pin").focus();
+        return;
+      }
+      case "ERR_PIN_FORMAT":
+        $("message").textContent = errorText(e);
+        setBusy(fields, false);
+        update();
+        input("pin").focus();
+        return;
+      case "ERR_PIN_BLOCKED":
+        busyNow = false;
+        finished = true;
+        showBlocked();
+        return;
+      case "ERR_BAD_REQUEST":
+        showFailed(t("pin_sessionGone"));
+        return;
+      default:
+        showFailed(errorText(e));
+    }
+  });
+  button("cancel").addEventListener("click", cancel);
+  update();
+  input("pin").focus();
+}
+
+/** @param {string[]} warnings */
+function showWarnings(warnings) {
+  const box = $("warnings");
+  box.replaceChildren();
+  for (const w of warnings) {
+    const p = document.createElement("p");
+    p.className = "warn";
+    p.textContent = w;
+    box.append(p);
+  }
+}
+
+function showBlocked() {
+  $("pinForm").hidden = true;
+  $("blocked").hidden = false;
+  button("blockedClose").focus();
+}
+
+/**
+ * @param {HTMLInputElement[]} fields
+ * @param {boolean} busy
+ */
+function setBusy(fields, busy) {
+  busyNow = busy;
+  for (const f of fields) f.disabled = busy;
+  button("submit").disabled = busy;
+  button("cancel").disabled = busy;
+}
+
+async function main() {
+  localize();
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") {
+      ev.preventDefault();
+      cancel();
+    }
+  });
+  button("blockedClose").addEventListener("click", cancel);
+  button("failedClose").addEventListener("click", () => window.close());
+  const view = await send({ kind: "pin-session" });
+  $("loading").hidden = true;
+  $("app").hidden = false;
+  if (!view || view.error || typeof view.mode !== "string") {
+    $("origin").textContent = "";
+    showFailed(t("pin_sessionGone"));
+    return;
+  }
+  render(view);
+}
+
+main();

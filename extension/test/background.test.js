@@ -1,0 +1,555 @@
+// @ts-check
+// The background's routing with a fake chrome and a fake host: origin from
+// the sender, insecure pages refused, consent, one pending request per action
+// per tab, the PIN window sessions, and the popup / overlay / options kinds.
+import { test as nodeTest } from "node:test";
+import assert from "node:assert/strict";
+import { createBackground, senderOrigin, isAllowedOrigin, chooseCertificate, hostArgs, PAGE_ACTIONS } from "../src/background.js";
+import { CONSENT_KEY } from "../src/consent.js";
+import { NativeHost } from "../src/native.js";
+
+/** Every test is bounded: a hang is a failure. @type {(name: string, fn: () => any) => void} */
+const test = (name, fn) => nodeTest(name, { timeout: 10_000 }, fn);
+
+const tick = () => new Promise((r) => setImmediate(r));
+/** @param {() => boolean} cond */
+async function until(cond, what = "condition") {
+  for (let i = 0; i < 200; i++) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+const EXT = "chrome-extension://fnelgdaolebahileglgckdchfgcenipo/";
+const SITE = "https://edoc.example.gov.tw";
+const PIN = "123456";
+
+const SIGN_CERT = {
+  id: "a".repeat(64),
+  reader: "R1",
+  slot: "9A",
+  certificate: "MII…",
+  info: { holder: "測試國民小學", ubn: "12345676", usage: "signature", keyUsage: ["digitalSignature", "nonRepudiation"], keyAlgorithm: "RSA-2048", status: "valid", daysLeft: 700 },
+};
+const ENC_CERT = {
+  id: "b".repeat(64),
+  reader: "R1",
+  slot: "9D",
+  certificate: "MII…",
+  info: { holder: "測試國民小學", usage: "encryption", keyUsage: ["keyEncipherment"], keyAlgorithm: "RSA-2048", status: "valid", daysLeft: 700 },
+};
+
+/**
+ * A fake host: answers each request with handler(request) after hello.
+ * @param {{approved?: string[], tries?: number, blocked?: boolean, certificates?: any[], down?: boolean}} [o]
+ */
+function fakeHost(o = {}) {
+  /** @type {any[]} */
+  const requests = [];
+  let tries = o.tries ?? 3;
+  /** @param {any} req */
+  const handler = (req) => {
+    const a = req.args ?? {};
+    switch (req.command) {
+      case "version":
+        return { result: { version: "0.1.0-dev", protocol: 1 } };
+      case "readers":
+        return { result: { readers: [{ name: "R1", card: true }] } };
+      case "config":
+        return { result: { approvedOrigins: o.approved ?? [], virtualReader: false } };
+      case "certificates":
+        return { result: { certificates: o.certificates ?? [SIGN_CERT, ENC_CERT] } };
+      case "check":
+        return { result: { items: [], overall: "pass", certificates: [SIGN_CERT.info], pinTriesLeft: tries } };
+      case "pinStatus":
+        return { result: { reader: "R1", triesLeft: o.blocked ? 0 : tries, blocked: !!o.blocked, minLength: 6, maxLength: 8, pukLength: 8 } };
+      case "sign":
+      case "authenticate":
+      case "decrypt":
+      case "changePin":
+        if (a.pin !== PIN) {
+          tries--;
+          if (tries <= 0) return { error: { code: "ERR_PIN_BLOCKED", message: "blocked", messageZh: "鎖住", details: { triesLeft: 0, reference: "PIN" } } };
+          return { error: { code: "ERR_PIN_INCORRECT", message: "Wrong PIN.", messageZh: "PIN 碼錯誤。", details: { triesLeft: tries, reference: "PIN" } } };
+        }
+        tries = 3;
+        if (req.command === "changePin") return { result: { reader: "R1", triesLeft: 3 } };
+        if (req.command === "decrypt") return { result: { plaintext: "AAAA" } };
+        return { result: { signature: "sig", algorithm: "RS256", certificate: "MII…" } };
+      default:
+        return { error: { code: "ERR_UNKNOWN_COMMAND", message: "unknown", messageZh: "未知" } };
+    }
+  };
+  let connects = 0;
+  const connectNative = (/** @type {string} */ name) => {
+    assert.equal(name, "tw.cardbridge.host");
+    connects++;
+    if (o.down) throw new Error("Specified native messaging host not found.");
+    /** @type {Array<(m: any) => void>} */
+    const listeners = [];
+    const port = {
+      /** @param {any} req */
+      postMessage(req) {
+        requests.push(structuredClone(req));
+        const reply = handler(req);
+        setImmediate(() => listeners.forEach((f) => f({ id: req.id, ...reply })));
+      },
+      disconnect() {},
+      onMessage: { addListener: (/** @type {any} */ f) => listeners.push(f) },
+      onDisconnect: { addListener() {} },
+    };
+    setImmediate(() => listeners.forEach((f) => f({ event: "hello", data: { version: "0.1.0-dev", protocol: 1 } })));
+    return port;
+  };
+  return { requests, connectNative, connects: () => connects, commands: () => requests.map((r) => r.command) };
+}
+
+/**
+ * A storage area over a plain object.
+ * @param {Record<string, any>} data
+ */
+function area(data) {
+  return {
+    data,
+    /** @param {string | string[]} keys */
+    async get(keys) {
+      /** @type {Record<string, any>} */
+      const out = {};
+      for (const k of Array.isArray(keys) ? keys : [keys]) if (k in data) out[k] = structuredClone(data[k]);
+      return out;
+    },
+    /** @param {Record<string, any>} items */
+    async set(items) {
+      Object.assign(data, structuredClone(items));
+    },
+  };
+}
+
+/**
+ * @param {Parameters<typeof fakeHost>[0] & {managed?: string[], local?: Record<string, any>}} [o]
+ */
+function setup(o = {}) {
+  const host = fakeHost(o);
+  /** @type {any[]} */
+  const windows = [];
+  /** @type {number[]} */
+  const removed = [];
+  /** @type {any[]} */
+  const tabMessages = [];
+  let nextWindow = 100;
+  const local = area(o.local ?? {});
+  const chrome = {
+    runtime: {
+      id: "fnelgdaolebahileglgckdchfgcenipo",
+      getURL: (/** @type {string} */ p) => EXT + p,
+      getManifest: () => ({ version: "0.1.0" }),
+      connectNative: host.connectNative,
+      lastError: undefined,
+    },
+    storage: { local, managed: area({ approvedOrigins: o.managed ?? [] }) },
+    windows: {
+      create: async (/** @type {any} */ opts) => {
+        const w = { id: nextWindow++, ...opts };
+        windows.push(w);
+        return { id: w.id };
+      },
+      remove: async (/** @type {number} */ id) => {
+        removed.push(id);
+      },
+    },
+    tabs: {
+      sendMessage: async (/** @type {number} */ tabId, /** @type {any} */ msg, /** @type {any} */ opts) => {
+        tabMessages.push({ tabId, msg, opts });
+      },
+    },
+  };
+  let n = 0;
+  // A short idle time, so no port outlives the test.
+  const native = new NativeHost({ connect: () => chrome.runtime.connectNative("tw.cardbridge.host"), idleMs: 20 });
+  const bg = createBackground(chrome, { native, newId: () => `s${++n}`, sessionMs: 5000 });
+  return { bg, host, chrome, windows, removed, tabMessages, local };
+}
+
+/** A content script's sender on url in tab. */
+function pageSender(url = `${SITE}/form`, tab = 7, withOrigin = true) {
+  return { id: "fnelgdaolebahileglgckdchfgcenipo", url, ...(withOrigin ? { origin: new URL(url).origin } : {}), frameId: 0, tab: { id: tab, windowId: 1 } };
+}
+/** An extension page's sender. */
+const extSender = (path = "popup/popup.html") => ({ id: "fnelgdaolebahileglgckdchfgcenipo", url: EXT + path });
+/** The sender of the PIN window of session id. */
+const pinSender = (/** @type {string} */ id, windowId = 100) => ({ id: "fnelgdaolebahileglgckdchfgcenipo", url: `${EXT}pin/pin.html?session=${id}`, tab: { id: 50, windowId } });
+
+/**
+ * Sends a page request and returns its reply promise.
+ * @param {ReturnType<typeof setup>} s
+ * @param {string} action
+ * @param {any} [args]
+ * @param {any} [sender]
+ */
+const page = (s, action, args, sender = pageSender()) => s.bg.handle({ kind: "page", id: `r-${action}`, action, args }, sender);
+
+test("senderOrigin: sender.origin, else the origin of sender.url", () => {
+  assert.equal(senderOrigin({ origin: "https://a.example", url: "https://b.example/x" }), "https://a.example");
+  assert.equal(senderOrigin({ url: "https://b.example:8443/x?y#z" }), "https://b.example:8443");
+  assert.equal(senderOrigin({ url: "not a url" }), null);
+  assert.equal(senderOrigin({}), null);
+});
+
+test("isAllowedOrigin: https, or http on localhost / 127.0.0.1", () => {
+  /** @type {Array<[string | null, boolean]>} */
+  const cases = [
+    ["https://edoc.example.gov.tw", true],
+    ["https://edoc.example.gov.tw:8443", true],
+    ["http://localhost:3000", true],
+    ["http://127.0.0.1:8080", true],
+    ["http://localhost", true],
+    ["http://edoc.example.gov.tw", false],
+    ["http://localhost.example.com", false],
+    ["http://[::1]:8080", false],
+    ["null", false],
+    [null, false],
+    ["", false],
+    ["chrome-extension://fnelgdaolebahileglgckdchfgcenipo", false],
+    ["file://", false],
+    ["https://edoc.example.gov.tw/", false],
+  ];
+  for (const [o, want] of cases) assert.equal(isAllowedOrigin(o), want, String(o));
+});
+
+test("the origin sent to the host is the sender's, never the page's", async () => {
+  const s = setup({ managed: [SITE] });
+  const r = await s.bg.handle({ kind: "page", id: "x", action: "getCertificates", origin: "https://evil.example", args: {} }, pageSender());
+  assert.ok(r.result, JSON.stringify(r));
+  const certs = s.host.requests.find((q) => q.command === "certificates");
+  assert.equal(certs.origin, SITE);
+  // Without sender.origin (Firefox), the URL's origin.
+  const s2 = setup({ managed: ["https://ff.example:8443"] });
+  await page(s2, "getCertificates", {}, pageSender("https://ff.example:8443/a/b?c", 3, false));
+  assert.equal(s2.host.requests.find((q) => q.command === "certificates").origin, "https://ff.example:8443");
+});
+
+test("insecure pages are refused before the host is asked", async () => {
+  const s = setup();
+  for (const url of ["http://edoc.example.gov.tw/", "http://192.168.1.2/", "file:///tmp/x.html"]) {
+    const r = await page(s, "status", undefined, pageSender(url));
+    assert.equal(r.error?.code, "ERR_INSECURE_CONTEXT", url);
+  }
+  const r = await page(s, "status", undefined, { ...pageSender(), origin: "null" });
+  assert.equal(r.error?.code, "ERR_INSECURE_CONTEXT", "opaque origin");
+  assert.equal(s.host.connects(), 0);
+});
+
+test("malformed page requests and foreign senders are refused", async () => {
+  const s = setup({ managed: [SITE] });
+  /** @type {Array<[string, any, any]>} */
+  const cases = [
+    ["unknown action", { kind: "page", action: "config" }, pageSender()],
+    ["args not an object", { kind: "page", action: "sign", args: [1] }, pageSender()],
+    ["pin from the page", { kind: "page", action: "sign", args: { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: "x", pin: PIN } }, pageSender()],
+    ["newPin from the page", { kind: "page", action: "changePin", args: { newPin: PIN } }, pageSender()],
+    ["reader for changePin", { kind: "page", action: "changePin", args: { reader: "R1" } }, pageSender()],
+    ["another extension", { kind: "page", action: "status" }, { ...pageSender(), id: "other" }],
+    ["no tab", { kind: "page", action: "status" }, { ...pageSender(), tab: undefined }],
+    ["unknown kind", { kind: "host", command: "sign" }, pageSender()],
+    ["not an object", "status", pageSender()],
+  ];
+  for (const [name, msg, sender] of cases) {
+    const r = await s.bg.handle(msg, sender);
+    assert.equal(r.error?.code, "ERR_BAD_REQUEST", name);
+  }
+  assert.equal(s.host.requests.length, 0, "the host was asked");
+});
+
+test("status: extension and host versions and readers, without consent", async () => {
+  const s = setup();
+  const r = await page(s, "status");
+  assert.deepEqual(r, { result: { extension: "0.1.0", host: { version: "0.1.0-dev", protocol: 1 }, readers: [{ name: "R1", card: true }] } });
+  assert.equal(s.windows.length, 0);
+});
+
+test("host missing: ERR_HOST_UNAVAILABLE", async () => {
+  const s = setup({ down: true });
+  const r = await page(s, "status");
+  assert.equal(r.error?.code, "ERR_HOST_UNAVAILABLE");
+});
+
+test("first use asks in the consent window and remembers the answer", async () => {
+  const s = setup();
+  const p = page(s, "getCertificates");
+  await until(() => s.windows.length === 1, "consent window");
+  const w = s.windows[0];
+  assert.equal(w.url, `${EXT}pin/pin.html?session=s1`);
+  assert.equal(w.type, "popup");
+  assert.deepEqual([w.width, w.height], [440, 560]);
+  const view = await s.bg.handle({ kind: "pin-session", session: "s1" }, pinSender("s1"));
+  assert.deepEqual(view, { mode: "consent", origin: SITE, certificate: null, pinStatus: null });
+  await until(() => s.tabMessages.length === 1, "progress");
+  assert.deepEqual(s.tabMessages[0], { tabId: 7, msg: { kind: "progress", id: "r-getCertificates" }, opts: { frameId: 0 } });
+  assert.deepEqual(await s.bg.handle({ kind: "pin-consent", session: "s1", allow: true }, pinSender("s1")), { ok: true });
+  const r = await p;
+  assert.deepEqual(r.result.certificates.map((/** @type {any} */ c) => c.id), [SIGN_CERT.id, ENC_CERT.id]);
+  assert.equal(s.local.data[CONSENT_KEY][SITE].allowed, true);
+  assert.deepEqual(s.removed, [100], "the consent window was not closed");
+  // Remembered: no second window.
+  await page(s, "getCertificates");
+  assert.equal(s.windows.length, 1);
+});
+
+test("a refusal is remembered: ERR_CONSENT_DENIED now and later, without asking again", async () => {
+  const s = setup();
+  const p = page(s, "getCertificates");
+  await until(() => s.windows.length === 1);
+  await s.bg.handle({ kind: "pin-consent", session: "s1", allow: false }, pinSender("s1"));
+  assert.equal((await p).error?.code, "ERR_CONSENT_DENIED");
+  assert.equal((await page(s, "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: "x" })).error?.code, "ERR_CONSENT_DENIED");
+  assert.equal(s.windows.length, 1);
+  assert.ok(!s.host.commands().includes("certificates"));
+});
+
+test("closing the consent window cancels and remembers nothing", async () => {
+  const s = setup();
+  const p = page(s, "getCertificates");
+  await until(() => s.windows.length === 1);
+  s.bg.onWindowRemoved(100);
+  assert.equal((await p).error?.code, "ERR_USER_CANCELLED");
+  assert.equal(s.local.data[CONSENT_KEY], undefined);
+});
+
+test("pre-approved by the host's configuration: no consent window", async () => {
+  const s = setup({ approved: [SITE] });
+  const r = await page(s, "getCertificates");
+  assert.ok(r.result);
+  assert.equal(s.windows.length, 0);
+  const cfg = s.host.requests.find((q) => q.command === "config");
+  assert.equal(cfg.origin, undefined, "config must go without an origin");
+});
+
+test("one pending request per action per tab; other tabs and actions go on", async () => {
+  const s = setup();
+  const first = page(s, "getCertificates");
+  await until(() => s.windows.length === 1);
+  assert.equal((await page(s, "getCertificates")).error?.code, "ERR_ACTION_PENDING");
+  // Another tab of the same origin waits for the same consent window.
+  const other = page(s, "getCertificates", undefined, pageSender(`${SITE}/x`, 8));
+  // Another action in the same tab is not blocked.
+  assert.ok((await page(s, "status")).result);
+  await tick();
+  assert.equal(s.windows.length, 1, "a second consent window for the same origin");
+  await s.bg.handle({ kind: "pin-consent", session: "s1", allow: true }, pinSender("s1"));
+  assert.ok((await first).result);
+  assert.ok((await other).result);
+  // Free again.
+  assert.ok((await page(s, "getCertificates")).result);
+});
+
+test("sign: PIN window with the certificate and tries; a wrong PIN keeps it open; the right one signs", async () => {
+  const s = setup({ managed: [SITE] });
+  const p = page(s, "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: "GsJ5" });
+  await until(() => s.windows.length === 1, "PIN window");
+  const view = await s.bg.handle({ kind: "pin-session", session: "s1" }, pinSender("s1"));
+  assert.equal(view.mode, "sign");
+  assert.equal(view.origin, SITE);
+  assert.deepEqual(view.certificate, { id: SIGN_CERT.id, info: SIGN_CERT.info });
+  assert.deepEqual(view.pinStatus, { triesLeft: 3, blocked: false, minLength: 6, maxLength: 8 });
+  const ps = s.host.requests.find((q) => q.command === "pinStatus");
+  assert.deepEqual(ps.args, { certificateId: SIGN_CERT.id });
+
+  const wrong = await s.bg.handle({ kind: "pin-submit", session: "s1", pin: "000000" }, pinSender("s1"));
+  assert.equal(wrong.error.code, "ERR_PIN_INCORRECT");
+  assert.deepEqual(wrong.pinStatus, { triesLeft: 2, blocked: false });
+  assert.deepEqual(s.removed, [], "closed after a wrong PIN");
+  assert.equal(s.host.commands().filter((c) => c === "sign").length, 1, "retried on its own");
+
+  const ok = await s.bg.handle({ kind: "pin-submit", session: "s1", pin: PIN }, pinSender("s1"));
+  assert.deepEqual(ok, { ok: true });
+  const r = await p;
+  assert.deepEqual(r, { result: { signature: "sig", algorithm: "RS256", certificate: "MII…" } });
+  assert.deepEqual(s.removed, [100]);
+  const signReq = s.host.requests.filter((q) => q.command === "sign").at(-1);
+  assert.deepEqual(signReq, { id: signReq.id, command: "sign", origin: SITE, args: { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: "GsJ5", pin: PIN } });
+  assert.ok(!JSON.stringify(r).includes(PIN), "the PIN reached the page's reply");
+  // The session is gone.
+  assert.equal((await s.bg.handle({ kind: "pin-session", session: "s1" }, pinSender("s1"))).error?.code, "ERR_BAD_REQUEST");
+});
+
+test("only the session's own window may read or answer it", async () => {
+  const s = setup({ managed: [SITE] });
+  const p = page(s, "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: "x" });
+  await until(() => s.windows.length === 1);
+  await tick();
+  /** @type {Array<[string, any]>} */
+  const bad = [
+    ["content script", pageSender()],
+    ["popup", extSender()],
+    ["another session's URL", pinSender("s2")],
+    ["another window", { ...pinSender("s1"), tab: { id: 1, windowId: 999 } }],
+  ];
+  for (const [name, sender] of bad) {
+    const r = await s.bg.handle({ kind: "pin-submit", session: "s1", pin: PIN }, sender);
+    assert.equal(r.error?.code, "ERR_BAD_REQUEST", name);
+  }
+  assert.ok(!s.host.commands().includes("sign"));
+  await s.bg.handle({ kind: "pin-cancel", session: "s1" }, pinSender("s1"));
+  assert.equal((await p).error?.code, "ERR_USER_CANCELLED");
+});
+
+test("cancel, closing the window and closing the tab give ERR_USER_CANCELLED", async () => {
+  const s = setup({ managed: [SITE] });
+  const args = { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: "x" };
+  let p = page(s, "sign", args);
+  await until(() => s.windows.length === 1);
+  assert.deepEqual(await s.bg.handle({ kind: "pin-cancel", session: "s1" }, pinSender("s1")), { ok: true });
+  assert.equal((await p).error?.code, "ERR_USER_CANCELLED");
+
+  p = page(s, "sign", args);
+  await until(() => s.windows.length === 2);
+  await tick();
+  s.bg.onWindowRemoved(101);
+  assert.equal((await p).error?.code, "ERR_USER_CANCELLED");
+
+  p = page(s, "sign", args);
+  await until(() => s.windows.length === 3);
+  s.bg.onTabRemoved(7);
+  assert.equal((await p).error?.code, "ERR_USER_CANCELLED");
+  assert.equal(s.bg.sessions.size, 0);
+});
+
+test("a blocked PIN: the window explains, no PIN is accepted, closing gives ERR_PIN_BLOCKED", async () => {
+  const s = setup({ managed: [SITE], blocked: true });
+  const p = page(s, "authenticate", { challenge: "c".repeat(44) });
+  await until(() => s.windows.length === 1);
+  const view = await s.bg.handle({ kind: "pin-session", session: "s1" }, pinSender("s1"));
+  assert.equal(view.pinStatus.blocked, true);
+  assert.equal((await s.bg.handle({ kind: "pin-submit", session: "s1", pin: PIN }, pinSender("s1"))).error?.code, "ERR_BAD_REQUEST");
+  await s.bg.handle({ kind: "pin-cancel", session: "s1" }, pinSender("s1"));
+  assert.equal((await p).error?.code, "ERR_PIN_BLOCKED");
+  assert.ok(!s.host.commands().includes("authenticate"));
+});
+
+test("the last wrong PIN blocks: the request ends with ERR_PIN_BLOCKED and the window stays to explain", async () => {
+  const s = setup({ managed: [SITE], tries: 1 });
+  const p = page(s, "decrypt", { ciphertext: "AAAA" });
+  await until(() => s.windows.length === 1);
+  const view = await s.bg.handle({ kind: "pin-session", session: "s1" }, pinSender("s1"));
+  assert.equal(view.certificate.id, ENC_CERT.id, "decrypt's default is the encryption certificate");
+  assert.equal(view.pinStatus.triesLeft, 1);
+  const r = await s.bg.handle({ kind: "pin-submit", session: "s1", pin: "999999" }, pinSender("s1"));
+  assert.equal(r.error.code, "ERR_PIN_BLOCKED");
+  assert.equal((await p).error?.code, "ERR_PIN_BLOCKED");
+  assert.deepEqual(s.removed, [], "the window closed before the user read why");
+});
+
+test("certificate checks happen before the PIN window", async () => {
+  const s = setup({ managed: [SITE] });
+  /** @type {Array<[string, any, string]>} */
+  const cases = [
+    ["sign with the encryption certificate", { certificateId: ENC_CERT.id, hashAlgorithm: "SHA-256", digest: "x" }, "ERR_CERTIFICATE_USAGE"],
+    ["sign with an unknown certificate", { certificateId: "c".repeat(64), hashAlgorithm: "SHA-256", digest: "x" }, "ERR_UNKNOWN_CERTIFICATE"],
+    ["sign without a certificate", { hashAlgorithm: "SHA-256", digest: "x" }, "ERR_MISSING_ARGUMENT"],
+    ["sign without digest or data", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256" }, "ERR_MISSING_ARGUMENT"],
+  ];
+  for (const [name, args, code] of cases) {
+    const r = await page(s, "sign", args);
+    assert.equal(r.error?.code, code, name);
+  }
+  assert.equal((await page(s, "decrypt", { certificateId: SIGN_CERT.id, ciphertext: "x" })).error?.code, "ERR_CERTIFICATE_USAGE");
+  assert.equal((await page(s, "authenticate", {})).error?.code, "ERR_MISSING_ARGUMENT");
+  assert.equal(s.windows.length, 0);
+});
+
+test("chooseCertificate and hostArgs", () => {
+  const list = [ENC_CERT, SIGN_CERT];
+  assert.equal(chooseCertificate("authenticate", list, {}).id, SIGN_CERT.id);
+  assert.equal(chooseCertificate("decrypt", list, {}).id, ENC_CERT.id);
+  assert.equal(chooseCertificate("changePin", list, {}).id, ENC_CERT.id);
+  assert.equal(chooseCertificate("changePin", list, { reader: "nowhere" }), null);
+  const ecc = { ...SIGN_CERT, info: { ...SIGN_CERT.info, keyAlgorithm: "ECC P-256" } };
+  assert.throws(() => chooseCertificate("sign", [ecc], { certificateId: ecc.id }), { code: "ERR_UNSUPPORTED_ALGORITHM" });
+  assert.equal(chooseCertificate("sign", [ecc], { certificateId: ecc.id, format: "cms" }).id, ecc.id);
+  const nonRep = { ...SIGN_CERT, info: { ...SIGN_CERT.info, keyUsage: ["nonRepudiation"] } };
+  assert.throws(() => chooseCertificate("authenticate", [nonRep], { certificateId: nonRep.id }), { code: "ERR_CERTIFICATE_USAGE" });
+  assert.throws(() => chooseCertificate("authenticate", [nonRep], {}), { code: "ERR_UNKNOWN_CERTIFICATE" });
+
+  assert.deepEqual(hostArgs("authenticate", { challenge: "c" }, SIGN_CERT, { pin: PIN }), { certificateId: SIGN_CERT.id, challenge: "c", pin: PIN });
+  assert.deepEqual(hostArgs("decrypt", { ciphertext: "x", padding: "OAEP" }, ENC_CERT, { pin: PIN }), { certificateId: ENC_CERT.id, ciphertext: "x", padding: "OAEP", pin: PIN });
+  assert.deepEqual(hostArgs("changePin", {}, SIGN_CERT, { pin: PIN, newPin: "654321" }), { certificateId: SIGN_CERT.id, pin: PIN, newPin: "654321" });
+  assert.deepEqual(hostArgs("changePin", { reader: "R1" }, null, { pin: PIN, newPin: "654321" }), { reader: "R1", pin: PIN, newPin: "654321" });
+  // Every page action's keys exclude the secrets.
+  for (const keys of Object.values(PAGE_ACTIONS)) for (const k of ["pin", "newPin", "puk"]) assert.ok(!keys.includes(k));
+});
+
+test("checkEnvironment leaves the certificates out unless the site is allowed", async () => {
+  const s = setup();
+  const r = await page(s, "checkEnvironment");
+  assert.equal(r.result.overall, "pass");
+  assert.equal(r.result.certificates, undefined);
+  assert.equal(s.windows.length, 0, "checkEnvironment asked for consent");
+  const s2 = setup({ managed: [SITE] });
+  assert.deepEqual((await page(s2, "checkEnvironment")).result.certificates, [SIGN_CERT.info]);
+});
+
+test("popup: only from extension pages; host requests carry no origin", async () => {
+  const s = setup();
+  assert.equal((await s.bg.handle({ kind: "popup", op: "check" }, pageSender())).error?.code, "ERR_BAD_REQUEST");
+  assert.equal((await s.bg.handle({ kind: "popup", op: "check" }, { ...extSender(), url: "https://evil.example/popup/popup.html" })).error?.code, "ERR_BAD_REQUEST");
+  assert.equal(s.host.requests.length, 0);
+  assert.equal((await s.bg.handle({ kind: "popup", op: "check" }, extSender())).result.overall, "pass");
+  assert.equal((await s.bg.handle({ kind: "popup", op: "certificates" }, extSender())).result.certificates.length, 2);
+  assert.deepEqual((await s.bg.handle({ kind: "popup", op: "readers" }, extSender())).result, { readers: [{ name: "R1", card: true }] });
+  const st = await s.bg.handle({ kind: "popup", op: "status" }, extSender());
+  assert.deepEqual(Object.keys(st.result).sort(), ["certificates", "host", "readers"]);
+  assert.equal(st.result.certificates.length, 2);
+  assert.equal((await s.bg.handle({ kind: "popup", op: "sign" }, extSender())).error?.code, "ERR_BAD_REQUEST");
+  for (const q of s.host.requests) assert.equal(q.origin, undefined, q.command);
+  assert.equal(s.windows.length, 0, "popup ops asked for consent");
+});
+
+test("popup changePin: PIN window in change mode without an origin", async () => {
+  const s = setup();
+  const p = s.bg.handle({ kind: "popup", op: "changePin", args: { certificateId: SIGN_CERT.id } }, extSender());
+  await until(() => s.windows.length === 1);
+  assert.equal((await s.bg.handle({ kind: "popup", op: "changePin" }, extSender())).error?.code, "ERR_ACTION_PENDING");
+  const view = await s.bg.handle({ kind: "pin-session", session: "s1" }, pinSender("s1"));
+  assert.equal(view.mode, "changePin");
+  assert.equal(view.origin, null);
+  assert.equal((await s.bg.handle({ kind: "pin-submit", session: "s1", pin: PIN }, pinSender("s1"))).error?.code, "ERR_BAD_REQUEST", "no newPin");
+  assert.deepEqual(await s.bg.handle({ kind: "pin-submit", session: "s1", pin: PIN, newPin: "24680135" }, pinSender("s1")), { ok: true });
+  assert.deepEqual((await p).result, { reader: "R1", triesLeft: 3 });
+  const req = s.host.requests.find((q) => q.command === "changePin");
+  assert.equal(req.origin, undefined);
+  assert.deepEqual(req.args, { certificateId: SIGN_CERT.id, pin: PIN, newPin: "24680135" });
+});
+
+test("overlay: https content scripts; localhost only with overlayOnLocalhost", async () => {
+  const s = setup();
+  assert.ok((await s.bg.handle({ kind: "overlay", op: "readers" }, pageSender("https://xca.nat.gov.tw/"))).result);
+  const local = pageSender("http://localhost:8080/demo");
+  assert.equal((await s.bg.handle({ kind: "overlay", op: "readers" }, local)).error?.code, "ERR_INSECURE_CONTEXT");
+  s.local.data.overlayOnLocalhost = true;
+  assert.ok((await s.bg.handle({ kind: "overlay", op: "status" }, local)).result);
+  assert.equal((await s.bg.handle({ kind: "overlay", op: "readers" }, pageSender("http://example.com/"))).error?.code, "ERR_INSECURE_CONTEXT");
+  assert.equal((await s.bg.handle({ kind: "overlay", op: "readers" }, extSender())).error?.code, "ERR_INSECURE_CONTEXT");
+  for (const q of s.host.requests) assert.equal(q.origin, undefined, q.command);
+});
+
+test("options: list and revoke, only from extension pages", async () => {
+  const s = setup({ managed: ["https://m.example"], local: { [CONSENT_KEY]: { [SITE]: { allowed: true, at: "t" } } } });
+  assert.equal((await s.bg.handle({ kind: "options", op: "listConsent" }, pageSender())).error?.code, "ERR_BAD_REQUEST");
+  const l = await s.bg.handle({ kind: "options", op: "listConsent" }, extSender("options/options.html"));
+  assert.deepEqual(l.result, { remembered: [{ origin: SITE, allowed: true, at: "t" }], preApproved: [{ origin: "https://m.example", source: "managed" }] });
+  assert.equal((await s.bg.handle({ kind: "options", op: "revoke" }, extSender("options/options.html"))).error?.code, "ERR_BAD_REQUEST");
+  assert.deepEqual((await s.bg.handle({ kind: "options", op: "revoke", origin: SITE }, extSender("options/options.html"))).result, { revoked: true });
+  assert.deepEqual((await s.bg.handle({ kind: "options", op: "revoke", origin: SITE }, extSender("options/options.html"))).result, { revoked: false });
+  assert.deepEqual(s.local.data[CONSENT_KEY], {});
+});
+
+test("onMessage answers asynchronously through sendResponse", async () => {
+  const s = setup();
+  /** @type {any} */
+  let reply = null;
+  const ret = s.bg.onMessage({ kind: "page", action: "status" }, pageSender(), (/** @type {any} */ r) => (reply = r));
+  assert.equal(ret, true);
+  await until(() => reply !== null);
+  assert.ok(reply.result);
+});

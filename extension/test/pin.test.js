@@ -1,0 +1,120 @@
+// @ts-check
+// The PIN window's decisions (pin/form.js): length and character checks,
+// change-mode confirmation, and what the window shows before typing.
+import { test as nodeTest } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import { pinOk, formState, describe } from "../pin/form.js";
+
+/** Every test is bounded: a hang is a failure. @type {(name: string, fn: () => any) => void} */
+const test = (name, fn) => nodeTest(name, { timeout: 10_000 }, fn);
+
+const zh = JSON.parse(fs.readFileSync(new URL("../_locales/zh_TW/messages.json", import.meta.url), "utf8"));
+/** chrome.i18n.getMessage over the zh_TW file. @type {(key: string, subs?: string[]) => string} */
+const t = (key, subs = []) => {
+  const m = zh[key];
+  if (!m) return "";
+  let s = m.message;
+  for (const [name, ph] of Object.entries(m.placeholders ?? {})) {
+    const n = Number(/** @type {any} */ (ph).content.slice(1)) - 1;
+    s = s.replaceAll(`$${name.toUpperCase()}$`, subs[n] ?? "");
+  }
+  return s;
+};
+const limits = { minLength: 6, maxLength: 8 };
+
+test("pinOk: 6 to 8 printable characters, no space, quote or backslash", () => {
+  /** @type {Array<[string, boolean]>} */
+  const cases = [
+    ["12345", false],
+    ["123456", true],
+    ["12345678", true],
+    ["123456789", false],
+    ["abcDEF", true],
+    ["12 456", false],
+    ['12"456', false],
+    ["12\\456", false],
+    ["123456\n", false],
+    ["１２３４５６", false],
+  ];
+  for (const [pin, want] of cases) assert.equal(pinOk(pin, 6, 8), want, JSON.stringify(pin));
+});
+
+test("formState: the button waits for a valid PIN", () => {
+  assert.deepEqual(formState("sign", { pin: "" }, limits), { ok: false, problem: "" });
+  assert.deepEqual(formState("sign", { pin: "12345" }, limits), { ok: false, problem: "" });
+  assert.deepEqual(formState("sign", { pin: "123456" }, limits), { ok: true, problem: "" });
+  assert.deepEqual(formState("sign", { pin: "12 34" }, limits), { ok: false, problem: "pin_badChars" });
+});
+
+test("formState: change mode needs a new PIN typed twice, different from the old", () => {
+  const f = (/** @type {string} */ pin, /** @type {string} */ newPin, /** @type {string} */ confirm) => formState("changePin", { pin, newPin, confirm }, limits);
+  assert.deepEqual(f("123456", "", ""), { ok: false, problem: "" });
+  assert.deepEqual(f("123456", "24680135", "2468"), { ok: false, problem: "" }, "still typing the confirmation");
+  assert.deepEqual(f("123456", "24680135", "24680136"), { ok: false, problem: "pin_mismatch" });
+  assert.deepEqual(f("123456", "123456", "123456"), { ok: false, problem: "pin_sameAsOld" });
+  assert.deepEqual(f("123456", "24680135", "24680135"), { ok: true, problem: "" });
+  assert.deepEqual(f("12345", "24680135", "24680135"), { ok: false, problem: "" }, "current PIN too short");
+});
+
+const CERT = {
+  id: "a".repeat(64),
+  info: {
+    holder: "測試國民小學", ubn: "12345676", orgCode: "TEST0001", ca: "XCA", caNameZh: "組織及團體憑證管理中心", caNameEn: "Organization and Group CA (XCA)",
+    notBefore: "2026-11-28T18:53:58Z", notAfter: "2028-11-27T19:53:58Z", daysLeft: 729, status: "valid", test: true,
+  },
+};
+
+test("describe: origin first, holder, 統一編號, CA, validity and tries before typing", () => {
+  /** @type {import("../src/background.js").SessionView} */
+  const view = { mode: "sign", origin: "https://edoc.example.gov.tw", certificate: CERT, pinStatus: { triesLeft: 3, blocked: false, minLength: 6, maxLength: 8 } };
+  const d = describe(view, t, "zh");
+  assert.equal(d.origin, "https://edoc.example.gov.tw");
+  assert.equal(d.fromSite, true);
+  assert.equal(d.action, "簽署文件");
+  assert.deepEqual(d.facts, [
+    ["憑證持有者", "測試國民小學"],
+    ["統一編號", "12345676"],
+    ["機關代碼", "TEST0001"],
+    ["發證單位", "組織及團體憑證管理中心"],
+    ["有效期間", "2026-11-28 至 2028-11-27（剩 729 天）"],
+  ]);
+  assert.equal(d.tries, "PIN 碼還可以輸入 3 次。");
+  assert.deepEqual(d.warnings, []);
+  assert.deepEqual(d.notes, ["這是測試用憑證，不具法律效力。"]);
+  assert.equal(describe(view, t, "en").facts[3][1], "Organization and Group CA (XCA)");
+});
+
+test("describe: a red warning at 1 try left and for an expired certificate", () => {
+  const expired = { ...CERT, info: { ...CERT.info, status: "expired", daysLeft: -3, test: false } };
+  /** @type {import("../src/background.js").SessionView} */
+  const view = { mode: "authenticate", origin: "https://a.example", certificate: expired, pinStatus: { triesLeft: 1, blocked: false, minLength: 6, maxLength: 8 } };
+  const d = describe(view, t, "zh");
+  assert.equal(d.action, "登入網站");
+  assert.deepEqual(d.warnings, [t("pin_expired"), t("pin_lastTry")]);
+  assert.match(d.facts.at(-1)?.[1] ?? "", /已過期/);
+  assert.equal(d.tries, "PIN 碼還可以輸入 1 次。");
+});
+
+test("describe: blocked PIN, unknown tries, no origin (the popup's change PIN)", () => {
+  /** @type {import("../src/background.js").SessionView} */
+  const blocked = { mode: "decrypt", origin: "https://a.example", certificate: CERT, pinStatus: { triesLeft: 0, blocked: true, minLength: 6, maxLength: 8 } };
+  const b = describe(blocked, t, "zh");
+  assert.equal(b.blocked, true);
+  assert.equal(b.tries, "");
+  /** @type {import("../src/background.js").SessionView} */
+  const own = { mode: "changePin", origin: null, certificate: null, pinStatus: { triesLeft: -1, blocked: false, minLength: 6, maxLength: 8 } };
+  const o = describe(own, t, "zh");
+  assert.equal(o.fromSite, false);
+  assert.equal(o.origin, t("pin_noOrigin"));
+  assert.equal(o.action, "變更 PIN 碼");
+  assert.equal(o.tries, t("pin_triesUnknown"));
+  assert.deepEqual(o.facts, [["憑證持有者", t("pin_noCertificate")]]);
+});
+
+test("describe: consent mode asks about the origin", () => {
+  const d = describe({ mode: "consent", origin: "https://a.example", certificate: null, pinStatus: null }, t, "zh");
+  assert.equal(d.action, t("pin_consentQuestion"));
+  assert.deepEqual(d.facts, []);
+  assert.equal(d.origin, "https://a.example");
+});
