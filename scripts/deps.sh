@@ -4,6 +4,11 @@
 # installs; never prompts.
 set -euo pipefail
 pkgs=(gcc pkg-config libpcsclite-dev pcscd vsmartcard-vpcd opensc openssl curl ca-certificates)
+# The extension's tests and the demo run Debian's browsers (never downloaded
+# by test tools) and need Node.js with npm (Node 20 is on the build machines;
+# Debian's nodejs is the fallback).
+pkgs+=(chromium chromium-l10n firefox-esr firefox-esr-l10n-zh-tw)
+command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -201,11 +201,11 @@ func (r *run) check() {
 			Text{"請取出卡片，確認晶片朝上後重新插入；必要時以乾布輕擦晶片。", "Take the card out, check that the chip faces up and insert it again; wipe the chip gently with a dry cloth if needed."})
 		return
 	}
-	if withCard > 1 {
+	if withCard > 1 && r.opts.Reader == "" { // a named reader is a choice already made
 		r.set(IDCard, Warn, Text{fmt.Sprintf("有 %d 台讀卡機插著卡片，將使用「%s」。", withCard, chosen.Reader), fmt.Sprintf("%d readers hold a card; using %q.", withCard, chosen.Reader)},
 			Text{"若要使用另一張卡，請先取出不用的卡片。", "To use another card, take out the cards you do not need."})
 	} else {
-		r.set(IDCard, Pass, Text{"已偵測到 IC 卡（ATR " + r.rep.ATR + "）。", "Card detected (ATR " + r.rep.ATR + ")."}, Text{})
+		r.set(IDCard, Pass, Text{"已偵測到 IC 卡。", "A card is in the reader."}, Text{})
 	}
 
 	piv, conn, err := card.Open(x, chosen.Reader, r.opts.Cache)
