@@ -3,7 +3,7 @@
 # packages first (root, or sudo).
 GO ?= go
 
-.PHONY: all build demo test check unit fuzz bench deps clean
+.PHONY: all build demo test check unit fuzz bench deps clean extension e2e
 
 all: build
 
@@ -22,7 +22,7 @@ demo:
 # Static checks, the Windows build, a brief fuzz of every parser, then all
 # tests; the PC/SC integration tests start (and stop) pcscd themselves and
 # must not skip here.
-test: deps check fuzz unit
+test: deps check fuzz unit extension e2e
 
 check:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
@@ -34,6 +34,15 @@ fuzz:
 
 unit:
 	CARDBRIDGE_REQUIRE_PCSC=1 $(GO) test -count=1 ./...
+
+# The extension: npm ci, type check (tsc over // @ts-check JavaScript) and
+# node:test unit tests; then end to end in Debian's chromium and firefox-esr
+# with the host installed in the test profiles and the virtual card.
+extension:
+	cd extension && npm ci --no-audit --no-fund --loglevel=error && npm run check && npm test
+
+e2e: build
+	cd extension && npm run e2e
 
 bench: deps
 	bash scripts/bench.sh
