@@ -221,11 +221,13 @@ function renderStatus(st) {
   if (readers.length === 0) {
     list.append(el("li", {}, el("span", { class: "dot warn" }), "找不到讀卡機 / No card reader found"));
   }
-  for (const r of readers) {
+  readers.forEach((r, i) => {
+    // Before the site is allowed, the extension gives no reader names.
+    const name = r.name || `讀卡機 ${i + 1} / reader ${i + 1}`;
     list.append(el("li", {},
       el("span", { class: r.card ? "dot ok" : "dot warn" }),
-      `${r.name}：`, r.card ? "已插入卡片 / card inserted" : "沒有卡片 / no card"));
-  }
+      `${name}：`, r.card ? "已插入卡片 / card inserted" : "沒有卡片 / no card"));
+  });
   const host = st && st.host ? st.host.version : "";
   setOk($("status"), "CardBridge 已就緒", "CardBridge is ready",
     el("p", { class: "versions" }, `擴充功能 Extension ${(st && st.extension) || ""}　・　CardBridge 程式 Host ${host}`),
@@ -296,6 +298,12 @@ async function refresh() {
     await loadCertificates();
   } catch (e) {
     setError($("certs"), "無法讀取憑證", "Cannot read the certificates", e);
+    return;
+  }
+  try {
+    renderStatus(await call("status")); // allowed now: the readers' names too
+  } catch {
+    // the first status stays on the page
   }
 }
 

@@ -514,7 +514,20 @@ export async function submitPin(page, pin) {
   const f = page.locator('#pin');
   await f.waitFor({ state: 'visible', timeout: T.medium });
   await f.fill(pin);
+  await waitArmed(page);
   await f.press('Enter');
+}
+
+/**
+ * Waits until the window's 確定 button is enabled: the PIN window arms its
+ * buttons 750 ms after it is visible and focused (against clickjacking).
+ * @param {any} page
+ */
+async function waitArmed(page) {
+  await page.waitForFunction(() => {
+    const b = /** @type {HTMLButtonElement | null} */ (document.querySelector('#submit'));
+    return !!b && !b.disabled;
+  }, null, { timeout: T.medium });
 }
 
 /** Change mode: current, new, confirm; Enter. @param {any} page @param {string} oldPin @param {string} newPin */
@@ -523,6 +536,7 @@ export async function submitChangePin(page, oldPin, newPin) {
   await page.locator('#pin').fill(oldPin);
   await page.locator('#newPin').fill(newPin);
   await page.locator('#confirmPin').fill(newPin);
+  await waitArmed(page);
   await page.locator('#confirmPin').press('Enter');
 }
 

@@ -75,6 +75,10 @@ const LOCAL_TEXTS = {
     "The CardBridge extension was not found. Install and enable it, then reload the page.",
     "找不到 CardBridge 擴充功能。請安裝並啟用後重新整理頁面。",
   ],
+  ERR_INSECURE_CONTEXT: [
+    "This page is not on a secure connection (https), so it may not use the card.",
+    "這個網頁不是安全連線（https），不能使用憑證卡。",
+  ],
   ERR_ACTION_PENDING: ["The same request is still in progress. Please wait.", "上一個相同的要求還在進行中，請稍候。"],
   ERR_ACTION_TIMEOUT: ["The request timed out. Please try again.", "等候逾時，請再試一次。"],
   ERR_BAD_REQUEST: ["The page sent a malformed request. Tell the site's administrator.", "網頁送出的要求格式不正確。請通知網站管理者。"],
@@ -313,6 +317,10 @@ export function createClient(opts = {}) {
    */
   async function call(action, args, options = {}) {
     if (!win || typeof win.postMessage !== "function") throw localError("ERR_EXTENSION_UNAVAILABLE", { reason: "no window" });
+    // Requests go only to this page's own origin, never to "*": an opaque
+    // origin (sandboxed frame, data: URL) cannot be named, so it may not ask.
+    const target = win.location?.origin;
+    if (typeof target !== "string" || target === "" || target === "null") throw localError("ERR_INSECURE_CONTEXT", { reason: "opaque origin" });
     if (args !== undefined && (typeof args !== "object" || args === null || Array.isArray(args))) {
       throw localError("ERR_BAD_REQUEST", { argument: "args" });
     }
@@ -344,7 +352,7 @@ export function createClient(opts = {}) {
       const msg = { cardbridge: "request", id, action };
       if (args !== undefined) msg.args = args;
       try {
-        win.postMessage(msg, win.location?.origin && win.location.origin !== "null" ? win.location.origin : "*");
+        win.postMessage(msg, target);
       } catch (e) {
         // Not cloneable (a function, a DOM node in args).
         settle(c, id);

@@ -71,6 +71,7 @@ export function formState(mode, f, limits) {
  * @typedef {object} Display
  * @property {string} origin the requesting origin, or the text for "CardBridge itself"
  * @property {boolean} fromSite
+ * @property {boolean} embedded the request came from a frame embedded in the page (show pin_embedded)
  * @property {string} action
  * @property {Array<[string, string]>} facts label, value: holder, 統一編號, CA, validity…
  * @property {string[]} warnings red warnings (expired, last try)
@@ -123,6 +124,7 @@ export function describe(view, t, lang) {
   return {
     origin: view.origin ?? t("pin_noOrigin"),
     fromSite: view.origin !== null,
+    embedded: view.origin !== null && view.embedded === true,
     action: view.mode === "consent" ? t("pin_consentQuestion") : t(`pin_action_${view.mode}`),
     facts,
     warnings,
@@ -139,4 +141,58 @@ export function describe(view, t, lang) {
  */
 function day(s) {
   return typeof s === "string" ? s.slice(0, 10) : "";
+}
+
+/** The Allow and submit buttons stay off this long after the window is visible and focused. */
+export const ARM_MS = 750;
+
+/**
+ * Whether the window may take a click or Enter on Allow / 確定: it must have
+ * been visible and focused for ARM_MS without a break, so a page cannot
+ * pop the window up under the user's pointer or keystroke (clickjacking).
+ * @typedef {object} Arming
+ * @property {boolean} visible
+ * @property {boolean} focused
+ * @property {number | null} since when it last became both visible and focused
+ */
+
+/**
+ * The arming state at the start.
+ * @param {boolean} visible
+ * @param {boolean} focused
+ * @param {number} now
+ * @returns {Arming}
+ */
+export function initialArming(visible, focused, now) {
+  return { visible, focused, since: visible && focused ? now : null };
+}
+
+/**
+ * The next arming state after a window event. Every return to
+ * visible-and-focused (blur → focus, hidden → visible) starts the delay again.
+ * @param {Arming} a
+ * @param {"focus" | "blur" | "show" | "hide"} event
+ * @param {number} now
+ * @returns {Arming}
+ */
+export function nextArming(a, event, now) {
+  const visible = event === "show" ? true : event === "hide" ? false : a.visible;
+  const focused = event === "focus" ? true : event === "blur" ? false : a.focused;
+  const both = visible && focused;
+  const since = !both ? null : a.since !== null && a.visible && a.focused ? a.since : now;
+  return { visible, focused, since };
+}
+
+/**
+ * Whether the buttons may act now, and if not, how long until they may
+ * (null: not until the window is visible and focused again).
+ * @param {Arming} a
+ * @param {number} now
+ * @param {number} [delay] ARM_MS
+ * @returns {{armed: boolean, wait: number | null}}
+ */
+export function armed(a, now, delay = ARM_MS) {
+  if (a.since === null || !a.visible || !a.focused) return { armed: false, wait: null };
+  const left = a.since + delay - now;
+  return left <= 0 ? { armed: true, wait: 0 } : { armed: false, wait: left };
 }

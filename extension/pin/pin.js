@@ -7,7 +7,7 @@
  * cleared as soon as it is sent.
  */
 
-import { describe, formState } from "./form.js";
+import { describe, formState, initialArming, nextArming, armed } from "./form.js";
 
 /** @type {any} */
 const chrome = /** @type {any} */ (globalThis).chrome;
@@ -47,6 +47,31 @@ let finished = false;
 /** A PIN is on its way to the card: cancelling now would lose the answer. */
 let busyNow = false;
 
+/** Allow / 確定 act only once the window has been visible and focused for ARM_MS (form.js). */
+let arming = initialArming(document.visibilityState === "visible", document.hasFocus(), performance.now());
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let armTimer;
+/** Called whenever the armed state may have changed; set by render. */
+let onArmChange = () => {};
+const isArmed = () => armed(arming, performance.now()).armed;
+
+/** @param {"focus" | "blur" | "show" | "hide"} event */
+function armEvent(event) {
+  arming = nextArming(arming, event, performance.now());
+  scheduleArm();
+}
+
+function scheduleArm() {
+  clearTimeout(armTimer);
+  const a = armed(arming, performance.now());
+  onArmChange();
+  if (!a.armed && a.wait !== null) armTimer = setTimeout(scheduleArm, a.wait + 10);
+}
+
+window.addEventListener("focus", () => armEvent("focus"));
+window.addEventListener("blur", () => armEvent("blur"));
+document.addEventListener("visibilitychange", () => armEvent(document.visibilityState === "visible" ? "show" : "hide"));
+
 function localize() {
   document.documentElement.lang = lang === "zh" ? "zh-Hant" : "en";
   for (const el of document.querySelectorAll("[data-i18n]")) {
@@ -81,17 +106,22 @@ function render(view) {
   const d = describe(view, t, lang);
   $("origin").textContent = d.origin;
   $("checkSite").hidden = !d.fromSite || view.mode === "consent";
+  $("embedded").hidden = !d.embedded;
   document.title = `${d.fromSite ? d.origin : "CardBridge"} – ${t("pin_title")}`;
 
   if (view.mode === "consent") {
     $("consent").hidden = false;
     const answer = (/** @type {boolean} */ allow) => {
-      if (finished) return;
+      if (finished || (allow && !isArmed())) return;
       finished = true;
       send({ kind: "pin-consent", allow }).finally(() => window.close());
     };
     button("allow").addEventListener("click", () => answer(true));
     button("deny").addEventListener("click", () => answer(false));
+    onArmChange = () => {
+      button("allow").disabled = !isArmed();
+    };
+    scheduleArm();
     button("deny").focus();
     return;
   }
@@ -132,7 +162,7 @@ function render(view) {
 
   const update = () => {
     const s = formState(view.mode === "consent" ? "sign" : view.mode, { pin: input("pin").value, newPin: input("newPin").value, confirm: input("confirmPin").value }, limits);
-    button("submit").disabled = !s.ok;
+    button("submit").disabled = !s.ok || !isArmed() || busyNow;
     if (s.problem) $("message").textContent = t(s.problem);
     else if ($("message").dataset.kind === "local") $("message").textContent = "";
     $("message").dataset.kind = s.problem ? "local" : "";
@@ -142,7 +172,7 @@ function render(view) {
   const form = /** @type {HTMLFormElement} */ ($("pinForm"));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    if (button("submit").disabled || finished) return;
+    if (button("submit").disabled || finished || !isArmed()) return;
     const pin = input("pin").value;
     const newPin = change ? input("newPin").value : undefined;
     // The PIN leaves the fields now; it lives on only in the message below.
@@ -187,6 +217,10 @@ function render(view) {
     }
   });
   button("cancel").addEventListener("click", cancel);
+  onArmChange = () => {
+    if (!finished) update();
+  };
+  scheduleArm();
   update();
   input("pin").focus();
 }

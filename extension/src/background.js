@@ -39,6 +39,10 @@ export const MAX_PAGE_JSON = 6 * 1024 * 1024;
 /** An unanswered PIN or consent window is cancelled after this long. */
 export const SESSION_MS = 10 * 60 * 1000;
 
+/** After the user cancels a window, that origin's next window waits this long (doubling, up to COOLDOWN_MAX_MS). */
+export const COOLDOWN_MS = 30 * 1000;
+export const COOLDOWN_MAX_MS = 5 * 60 * 1000;
+
 /** The PIN window's size (docs/extension.md §5). */
 const PIN_WINDOW = { width: 440, height: 560 };
 
@@ -64,6 +68,7 @@ const PIN_WINDOW = { width: 440, height: 560 };
  * @property {string | null} origin
  * @property {{id: string, info: Record<string, any>} | null} certificate
  * @property {{triesLeft: number, blocked: boolean, minLength: number, maxLength: number} | null} pinStatus
+ * @property {boolean} [embedded] the request came from a frame other than the top one
  */
 
 /**
@@ -254,6 +259,7 @@ function checkRequired(mode, args) {
  * @property {Consent} [consent]
  * @property {number} [sessionMs] default SESSION_MS
  * @property {() => string} [newId] session ids (crypto.randomUUID)
+ * @property {() => number} [now] the clock (Date.now), for the cancel cooldown
  */
 
 /**
@@ -271,6 +277,7 @@ export function createBackground(chrome, opts = {}) {
     });
   const sessionMs = opts.sessionMs ?? SESSION_MS;
   const newId = opts.newId ?? (() => crypto.randomUUID());
+  const now = opts.now ?? (() => Date.now());
 
   /** @type {Promise<string[]> | null} the host config's approvedOrigins, per connection */
   let hostConfig = null;
@@ -290,7 +297,7 @@ export function createBackground(chrome, opts = {}) {
   const consent =
     opts.consent ?? new Consent({ local: chrome.storage.local, managed: chrome.storage.managed, hostApproved });
 
-  /** Page requests in flight, `${tabId}:${action}`. */
+  /** Page requests in flight, `${tabId}:${frameId}:${action}`. */
   const pendingPage = new Set();
   /** Extension-side changePin windows in flight, by kind. */
   const pendingLocal = new Set();
@@ -298,6 +305,27 @@ export function createBackground(chrome, opts = {}) {
   const sessions = new Map();
   /** @type {Map<string, Promise<boolean>>} one consent window per origin */
   const consentAsks = new Map();
+  /** @type {Map<string, {until: number, ms: number}>} per origin, after the user cancelled a window */
+  const cooldowns = new Map();
+
+  /**
+   * Throws unless a new window may open now: one window in the whole browser
+   * (ERR_ACTION_PENDING), and none for an origin in its cancel cooldown
+   * (ERR_USER_CANCELLED).
+   * @param {string | null} origin
+   */
+  const mayOpenWindow = (origin) => {
+    if (sessions.size > 0) throw new CodedError("ERR_ACTION_PENDING");
+    const c = origin ? cooldowns.get(origin) : undefined;
+    if (c && now() < c.until) throw new CodedError("ERR_USER_CANCELLED");
+  };
+  /** The user cancelled origin's window: start (or double) its cooldown. @param {string | null} origin */
+  const startCooldown = (origin) => {
+    if (!origin) return;
+    const prev = cooldowns.get(origin);
+    const ms = prev ? Math.min(prev.ms * 2, COOLDOWN_MAX_MS) : COOLDOWN_MS;
+    cooldowns.set(origin, { until: now() + ms, ms });
+  };
 
   const extensionBase = () => chrome.runtime.getURL("");
 
@@ -358,18 +386,19 @@ export function createBackground(chrome, opts = {}) {
     if (size > MAX_PAGE_JSON) return fail("ERR_BAD_REQUEST", { size, limit: MAX_PAGE_JSON });
 
     const tabId = sender.tab.id;
-    const key = `${tabId}:${action}`;
+    const frameId = typeof sender.frameId === "number" ? sender.frameId : 0;
+    const key = `${tabId}:${frameId}:${action}`;
     if (pendingPage.has(key)) return fail("ERR_ACTION_PENDING");
     pendingPage.add(key);
     const requestId = typeof message.id === "string" && message.id.length <= 64 ? message.id : null;
     const notifyUser = () => {
       if (requestId === null) return;
       Promise.resolve()
-        .then(() => chrome.tabs.sendMessage(tabId, { kind: "progress", id: requestId }, { frameId: sender.frameId ?? 0 }))
+        .then(() => chrome.tabs.sendMessage(tabId, { kind: "progress", id: requestId }, { frameId }))
         .catch(() => {});
     };
     try {
-      return { result: await runPage(action, args, origin, { tabId, notifyUser }) };
+      return { result: await runPage(action, args, origin, { tabId, notifyUser, embedded: frameId !== 0 }) };
     } finally {
       pendingPage.delete(key);
     }
@@ -379,7 +408,7 @@ export function createBackground(chrome, opts = {}) {
    * @param {string} action
    * @param {Record<string, any>} args
    * @param {string} origin
-   * @param {{tabId: number, notifyUser: () => void}} ctx
+   * @param {{tabId: number, notifyUser: () => void, embedded: boolean}} ctx
    */
   async function runPage(action, args, origin, ctx) {
     // Fail fast without a host, before any window opens.
@@ -388,12 +417,23 @@ export function createBackground(chrome, opts = {}) {
     switch (action) {
       case "status": {
         const [v, r] = await Promise.all([native.request("version", {}, origin), native.request("readers", {}, origin)]);
-        return { extension: chrome.runtime.getManifest().version, host: { version: v.version, protocol: v.protocol }, readers: r.readers };
+        /** @type {any[]} */
+        let readers = r.readers;
+        // Without consent a site learns only whether a card is in, not the reader names or ATRs.
+        if ((await consent.decision(origin)) !== "allowed" && Array.isArray(readers)) {
+          readers = readers.map((x) => ({ card: !!x?.card }));
+        }
+        return { extension: chrome.runtime.getManifest().version, host: { version: v.version, protocol: v.protocol }, readers };
       }
       case "checkEnvironment": {
         const report = await native.request("check", {}, origin);
-        if ((await consent.decision(origin)) !== "allowed") delete report.certificates;
-        return report;
+        if ((await consent.decision(origin)) === "allowed") return report;
+        // Without consent: the verdicts only, no details, readers, ATRs, certificates or PIN tries.
+        const items = Array.isArray(report.items) ? report.items : [];
+        return {
+          overall: report.overall,
+          items: items.map((/** @type {any} */ { id, title, result, fix }) => ({ id, title, result, fix })),
+        };
       }
       case "getCertificates":
         return native.request("certificates", {}, origin);
@@ -406,7 +446,7 @@ export function createBackground(chrome, opts = {}) {
    * Resolves when origin may use the card; asks the user once (one window per
    * origin even when several requests wait).
    * @param {string} origin
-   * @param {{tabId: number, notifyUser: () => void}} ctx
+   * @param {{tabId: number, notifyUser: () => void, embedded: boolean}} ctx
    */
   async function ensureConsent(origin, ctx) {
     const d = await consent.decision(origin);
@@ -414,7 +454,8 @@ export function createBackground(chrome, opts = {}) {
     if (d === "denied") throw new CodedError("ERR_CONSENT_DENIED");
     let ask = consentAsks.get(origin);
     if (!ask) {
-      ask = openSession({ mode: "consent", origin, certificate: null, pinStatus: null }, ctx.tabId, null);
+      mayOpenWindow(origin);
+      ask = openSession({ mode: "consent", origin, certificate: null, pinStatus: null, embedded: ctx.embedded }, ctx.tabId, null);
       const p = ask;
       consentAsks.set(origin, p);
       p.finally(() => consentAsks.delete(origin)).catch(() => {});
@@ -429,10 +470,11 @@ export function createBackground(chrome, opts = {}) {
    * @param {Exclude<Mode, "consent">} mode
    * @param {Record<string, any>} args
    * @param {string | null} origin null when the extension asks for itself
-   * @param {{tabId?: number, notifyUser?: () => void}} ctx
+   * @param {{tabId?: number, notifyUser?: () => void, embedded?: boolean}} ctx
    */
   async function runPinAction(mode, args, origin, ctx) {
     checkRequired(mode, args);
+    mayOpenWindow(origin);
     const listed = await native.request("certificates", {}, origin);
     const cert = chooseCertificate(mode, Array.isArray(listed.certificates) ? listed.certificates : [], args);
     /** @type {Record<string, unknown>} */
@@ -445,7 +487,10 @@ export function createBackground(chrome, opts = {}) {
       origin,
       certificate: cert ? { id: cert.id, info: cert.info } : null,
       pinStatus: { triesLeft: st.triesLeft, blocked: st.blocked, minLength: st.minLength ?? 6, maxLength: st.maxLength ?? 8 },
+      embedded: !!ctx.embedded,
     };
+    // Checked again: another window may have opened while the host answered.
+    mayOpenWindow(origin);
     const command = mode;
     return openSession(view, ctx.tabId, (secrets) => native.request(command, hostArgs(mode, args, cert, secrets), origin));
   }
@@ -501,6 +546,8 @@ export function createBackground(chrome, opts = {}) {
     clearTimeout(s.timer);
     sessions.delete(s.id);
     s.release();
+    // A window answered (PIN accepted, or consent given or refused) ends the origin's cooldown.
+    if ("result" in outcome && s.view.origin) cooldowns.delete(s.view.origin);
     if ("error" in outcome) s.reject(outcome.error);
     else s.resolve(outcome.result);
     if (close) closeWindow(s);
@@ -518,6 +565,11 @@ export function createBackground(chrome, opts = {}) {
   const cancelError = (/** @type {Session} */ s) =>
     s.view.pinStatus?.blocked ? new CodedError("ERR_PIN_BLOCKED", { triesLeft: 0, reference: "PIN" }) : new CodedError("ERR_USER_CANCELLED");
 
+  /** The user cancelled or closed s's window: its origin cools down. @param {Session} s */
+  const userCancelled = (s) => {
+    if (!s.done && !s.busy && cancelError(s).code === "ERR_USER_CANCELLED") startCooldown(s.view.origin);
+  };
+
   /**
    * The PIN window's messages (docs/extension.md §5).
    * @param {Record<string, any>} message
@@ -534,6 +586,7 @@ export function createBackground(chrome, opts = {}) {
       case "pin-session":
         return s.view;
       case "pin-cancel":
+        userCancelled(s);
         finish(s, { error: cancelError(s) }, true);
         return { ok: true };
       case "pin-consent": {
@@ -685,7 +738,10 @@ export function createBackground(chrome, opts = {}) {
   /** @param {number} windowId */
   function onWindowRemoved(windowId) {
     for (const s of [...sessions.values()]) {
-      if (s.windowId === windowId) finish(s, { error: cancelError(s) }, false);
+      if (s.windowId === windowId) {
+        userCancelled(s);
+        finish(s, { error: cancelError(s) }, false);
+      }
     }
   }
 

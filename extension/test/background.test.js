@@ -55,13 +55,22 @@ function fakeHost(o = {}) {
       case "version":
         return { result: { version: "0.1.0-dev", protocol: 1 } };
       case "readers":
-        return { result: { readers: [{ name: "R1", card: true }] } };
+        return { result: { readers: [{ name: "R1", card: true, atr: "3BFF" }] } };
       case "config":
         return { result: { approvedOrigins: o.approved ?? [], virtualReader: false } };
       case "certificates":
         return { result: { certificates: o.certificates ?? [SIGN_CERT, ENC_CERT] } };
       case "check":
-        return { result: { items: [], overall: "pass", certificates: [SIGN_CERT.info], pinTriesLeft: tries } };
+        return {
+          result: {
+            items: [{ id: "reader", title: "讀卡機", result: "pass", fix: "", detail: "R1", reader: "R1", atr: "3B…" }],
+            overall: "pass",
+            certificates: [SIGN_CERT.info],
+            pinTriesLeft: tries,
+            reader: "R1",
+            atr: "3B…",
+          },
+        };
       case "pinStatus":
         return { result: { reader: "R1", triesLeft: o.blocked ? 0 : tries, blocked: !!o.blocked, minLength: 6, maxLength: 8, pukLength: 8 } };
       case "sign":
@@ -127,7 +136,7 @@ function area(data) {
 }
 
 /**
- * @param {Parameters<typeof fakeHost>[0] & {managed?: string[], local?: Record<string, any>}} [o]
+ * @param {Parameters<typeof fakeHost>[0] & {managed?: string[], local?: Record<string, any>, now?: () => number}} [o]
  */
 function setup(o = {}) {
   const host = fakeHost(o);
@@ -167,7 +176,7 @@ function setup(o = {}) {
   let n = 0;
   // A short idle time, so no port outlives the test.
   const native = new NativeHost({ connect: () => chrome.runtime.connectNative("tw.cardbridge.host"), idleMs: 20 });
-  const bg = createBackground(chrome, { native, newId: () => `s${++n}`, sessionMs: 5000 });
+  const bg = createBackground(chrome, { native, newId: () => `s${++n}`, sessionMs: 5000, now: o.now });
   return { bg, host, chrome, windows, removed, tabMessages, local };
 }
 
@@ -261,11 +270,13 @@ test("malformed page requests and foreign senders are refused", async () => {
   assert.equal(s.host.requests.length, 0, "the host was asked");
 });
 
-test("status: extension and host versions and readers, without consent", async () => {
+test("status: extension and host versions and readers, without consent; reader names and ATRs only with it", async () => {
   const s = setup();
   const r = await page(s, "status");
-  assert.deepEqual(r, { result: { extension: "0.1.0", host: { version: "0.1.0-dev", protocol: 1 }, readers: [{ name: "R1", card: true }] } });
+  assert.deepEqual(r, { result: { extension: "0.1.0", host: { version: "0.1.0-dev", protocol: 1 }, readers: [{ card: true }] } });
   assert.equal(s.windows.length, 0);
+  const s2 = setup({ managed: [SITE] });
+  assert.deepEqual((await page(s2, "status")).result.readers, [{ name: "R1", card: true, atr: "3BFF" }]);
 });
 
 test("host missing: ERR_HOST_UNAVAILABLE", async () => {
@@ -283,7 +294,7 @@ test("first use asks in the consent window and remembers the answer", async () =
   assert.equal(w.type, "popup");
   assert.deepEqual([w.width, w.height], [440, 560]);
   const view = await s.bg.handle({ kind: "pin-session", session: "s1" }, pinSender("s1"));
-  assert.deepEqual(view, { mode: "consent", origin: SITE, certificate: null, pinStatus: null });
+  assert.deepEqual(view, { mode: "consent", origin: SITE, certificate: null, pinStatus: null, embedded: false });
   await until(() => s.tabMessages.length === 1, "progress");
   assert.deepEqual(s.tabMessages[0], { tabId: 7, msg: { kind: "progress", id: "r-getCertificates" }, opts: { frameId: 0 } });
   assert.deepEqual(await s.bg.handle({ kind: "pin-consent", session: "s1", allow: true }, pinSender("s1")), { ok: true });
@@ -395,19 +406,22 @@ test("only the session's own window may read or answer it", async () => {
 });
 
 test("cancel, closing the window and closing the tab give ERR_USER_CANCELLED", async () => {
-  const s = setup({ managed: [SITE] });
+  let clock = 0;
+  const s = setup({ managed: [SITE], now: () => clock });
   const args = { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: "x" };
   let p = page(s, "sign", args);
   await until(() => s.windows.length === 1);
   assert.deepEqual(await s.bg.handle({ kind: "pin-cancel", session: "s1" }, pinSender("s1")), { ok: true });
   assert.equal((await p).error?.code, "ERR_USER_CANCELLED");
 
+  clock += 30_000; // past the cancel cooldown
   p = page(s, "sign", args);
   await until(() => s.windows.length === 2);
   await tick();
   s.bg.onWindowRemoved(101);
   assert.equal((await p).error?.code, "ERR_USER_CANCELLED");
 
+  clock += 60_000; // past the doubled cooldown
   p = page(s, "sign", args);
   await until(() => s.windows.length === 3);
   s.bg.onTabRemoved(7);
@@ -479,14 +493,132 @@ test("chooseCertificate and hostArgs", () => {
   for (const keys of Object.values(PAGE_ACTIONS)) for (const k of ["pin", "newPin", "puk"]) assert.ok(!keys.includes(k));
 });
 
-test("checkEnvironment leaves the certificates out unless the site is allowed", async () => {
+test("checkEnvironment without consent: verdicts only (no details, readers, ATRs, certificates, tries)", async () => {
   const s = setup();
   const r = await page(s, "checkEnvironment");
-  assert.equal(r.result.overall, "pass");
-  assert.equal(r.result.certificates, undefined);
+  assert.deepEqual(r.result, { overall: "pass", items: [{ id: "reader", title: "讀卡機", result: "pass", fix: "" }] });
   assert.equal(s.windows.length, 0, "checkEnvironment asked for consent");
   const s2 = setup({ managed: [SITE] });
-  assert.deepEqual((await page(s2, "checkEnvironment")).result.certificates, [SIGN_CERT.info]);
+  const full = (await page(s2, "checkEnvironment")).result;
+  assert.deepEqual(full.certificates, [SIGN_CERT.info]);
+  assert.equal(full.pinTriesLeft, 3);
+  assert.equal(full.items[0].atr, "3B…");
+});
+
+test("one PIN/consent window in the whole browser: a second request gets ERR_ACTION_PENDING at once", async () => {
+  const OTHER = "https://other.example";
+  const s = setup({ managed: [SITE, OTHER] });
+  const args = { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: "x" };
+  const first = page(s, "sign", args);
+  await until(() => s.windows.length === 1);
+  assert.equal((await page(s, "sign", args, pageSender(`${OTHER}/x`, 9))).error?.code, "ERR_ACTION_PENDING", "another origin, another tab");
+  assert.equal((await page(s, "authenticate", { challenge: "c" }, pageSender(`${SITE}/y`, 8))).error?.code, "ERR_ACTION_PENDING");
+  assert.equal((await s.bg.handle({ kind: "popup", op: "changePin", args: {} }, extSender())).error?.code, "ERR_ACTION_PENDING", "the popup too");
+  // A consent window counts as well.
+  const s2 = setup({ managed: [SITE] });
+  const ask = page(s2, "getCertificates", undefined, pageSender(`${OTHER}/x`, 9));
+  await until(() => s2.windows.length === 1);
+  assert.equal((await page(s2, "sign", args)).error?.code, "ERR_ACTION_PENDING");
+  assert.equal(s2.windows.length, 1);
+  await s2.bg.handle({ kind: "pin-consent", session: "s1", allow: false }, pinSender("s1"));
+  await ask;
+  assert.equal(s.windows.length, 1);
+  await s.bg.handle({ kind: "pin-submit", session: "s1", pin: PIN }, pinSender("s1"));
+  assert.ok((await first).result);
+  // Free again.
+  const again = page(s, "sign", args, pageSender(`${OTHER}/x`, 9));
+  await until(() => s.windows.length === 2);
+  await s.bg.handle({ kind: "pin-submit", session: "s2", pin: PIN }, pinSender("s2", 101));
+  assert.ok((await again).result);
+});
+
+test("after a cancel, the origin's next window waits 30 s, doubling to 5 min; a success resets it", async () => {
+  let clock = 1_000_000;
+  const OTHER = "https://other.example";
+  const s = setup({ managed: [SITE, OTHER], now: () => clock });
+  const args = { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: "x" };
+  let n = 0;
+  /** Opens a window and cancels it (by message or by closing it). */
+  const cancelOne = async (/** @type {boolean} */ close) => {
+    const p = page(s, "sign", args);
+    await until(() => s.windows.length === n + 1, "window");
+    n++;
+    await tick();
+    if (close) s.bg.onWindowRemoved(s.windows[n - 1].id);
+    else await s.bg.handle({ kind: "pin-cancel", session: `s${n}` }, pinSender(`s${n}`, s.windows[n - 1].id));
+    assert.equal((await p).error?.code, "ERR_USER_CANCELLED");
+  };
+  const refused = async (/** @type {string} */ what) => {
+    const r = await page(s, "sign", args);
+    assert.equal(r.error?.code, "ERR_USER_CANCELLED", what);
+    assert.equal(s.windows.length, n, `${what}: a window opened`);
+  };
+  await cancelOne(false);
+  await refused("right after the cancel");
+  clock += 29_999;
+  await refused("29.999 s later");
+  // Another origin is not held back.
+  const o = page(s, "sign", args, pageSender(`${OTHER}/x`, 9));
+  await until(() => s.windows.length === n + 1);
+  n++;
+  await s.bg.handle({ kind: "pin-submit", session: `s${n}`, pin: PIN }, pinSender(`s${n}`, s.windows[n - 1].id));
+  assert.ok((await o).result);
+  clock += 1;
+  await cancelOne(true); // closing the window counts as cancelling
+  clock += 59_999;
+  await refused("doubled to 60 s");
+  clock += 1;
+  for (const ms of [120_000, 240_000, 300_000, 300_000]) {
+    await cancelOne(false);
+    clock += ms - 1;
+    await refused(`cooldown ${ms}`);
+    clock += 1;
+  }
+  // A success resets it.
+  const ok = page(s, "sign", args);
+  await until(() => s.windows.length === n + 1);
+  n++;
+  await s.bg.handle({ kind: "pin-submit", session: `s${n}`, pin: PIN }, pinSender(`s${n}`, s.windows[n - 1].id));
+  assert.ok((await ok).result);
+  await cancelOne(false);
+  clock += 30_000;
+  const back = page(s, "sign", args);
+  await until(() => s.windows.length === n + 1, "30 s again after the reset");
+  n++;
+  await s.bg.handle({ kind: "pin-submit", session: `s${n}`, pin: PIN }, pinSender(`s${n}`, s.windows[n - 1].id));
+  assert.ok((await back).result);
+});
+
+test("frames: pending per frame, and windows say when an embedded frame asks", async () => {
+  const s = setup();
+  const top = page(s, "getCertificates");
+  await until(() => s.windows.length === 1);
+  const framed = { ...pageSender(), frameId: 3 };
+  // The same action in another frame of the tab is not ERR_ACTION_PENDING: it waits for the same consent window.
+  const inner = page(s, "getCertificates", undefined, framed);
+  assert.equal((await page(s, "getCertificates", undefined, framed)).error?.code, "ERR_ACTION_PENDING");
+  await until(() => s.tabMessages.some((m) => m.opts.frameId === 3), "progress to frame 3");
+  await s.bg.handle({ kind: "pin-consent", session: "s1", allow: true }, pinSender("s1"));
+  assert.ok((await top).result);
+  assert.ok((await inner).result);
+
+  // An embedded frame's consent and PIN windows are marked.
+  const s2 = setup();
+  const c = page(s2, "getCertificates", undefined, framed);
+  await until(() => s2.windows.length === 1);
+  assert.equal((await s2.bg.handle({ kind: "pin-session", session: "s1" }, pinSender("s1"))).embedded, true);
+  await s2.bg.handle({ kind: "pin-consent", session: "s1", allow: true }, pinSender("s1"));
+  await c;
+  const p = page(s2, "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: "x" }, framed);
+  await until(() => s2.windows.length === 2);
+  assert.equal((await s2.bg.handle({ kind: "pin-session", session: "s2" }, pinSender("s2", 101))).embedded, true);
+  await s2.bg.handle({ kind: "pin-submit", session: "s2", pin: PIN }, pinSender("s2", 101));
+  assert.ok((await p).result);
+  const q = page(s2, "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: "x" });
+  await until(() => s2.windows.length === 3);
+  assert.equal((await s2.bg.handle({ kind: "pin-session", session: "s3" }, pinSender("s3", 102))).embedded, false);
+  await s2.bg.handle({ kind: "pin-submit", session: "s3", pin: PIN }, pinSender("s3", 102));
+  assert.ok((await q).result);
 });
 
 test("popup: only from extension pages; host requests carry no origin", async () => {
@@ -496,7 +628,7 @@ test("popup: only from extension pages; host requests carry no origin", async ()
   assert.equal(s.host.requests.length, 0);
   assert.equal((await s.bg.handle({ kind: "popup", op: "check" }, extSender())).result.overall, "pass");
   assert.equal((await s.bg.handle({ kind: "popup", op: "certificates" }, extSender())).result.certificates.length, 2);
-  assert.deepEqual((await s.bg.handle({ kind: "popup", op: "readers" }, extSender())).result, { readers: [{ name: "R1", card: true }] });
+  assert.deepEqual((await s.bg.handle({ kind: "popup", op: "readers" }, extSender())).result, { readers: [{ name: "R1", card: true, atr: "3BFF" }] });
   const st = await s.bg.handle({ kind: "popup", op: "status" }, extSender());
   assert.deepEqual(Object.keys(st.result).sort(), ["certificates", "host", "readers"]);
   assert.equal(st.result.certificates.length, 2);

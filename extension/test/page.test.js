@@ -109,6 +109,17 @@ test("request shape and target origin", async () => {
   assert.ok(typeof p.data.id === "string" && p.data.id.length >= 1 && p.data.id.length <= 64);
 });
 
+test("an opaque origin (\"null\"): ERR_INSECURE_CONTEXT, nothing posted, never to \"*\"", async () => {
+  const win = fakeWindow("null");
+  relay(win, () => ({ cardbridge: "result", result: {} }));
+  await assert.rejects(client(win).call("status"), (/** @type {any} */ e) => e instanceof CardBridgeError && e.code === "ERR_INSECURE_CONTEXT" && !!e.messageZh);
+  assert.equal(win.posted.length, 0);
+  const bare = fakeWindow();
+  delete bare.location;
+  await assert.rejects(client(bare).call("status"), (/** @type {any} */ e) => e.code === "ERR_INSECURE_CONTEXT");
+  assert.equal(bare.posted.length, 0);
+});
+
 test("replies are routed by id, whatever their order", async () => {
   const win = fakeWindow();
   /** @type {any[]} */

@@ -4,7 +4,7 @@
 import { test as nodeTest } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import { pinOk, formState, describe } from "../pin/form.js";
+import { pinOk, formState, describe, ARM_MS, initialArming, nextArming, armed } from "../pin/form.js";
 
 /** Every test is bounded: a hang is a failure. @type {(name: string, fn: () => any) => void} */
 const test = (name, fn) => nodeTest(name, { timeout: 10_000 }, fn);
@@ -117,4 +117,66 @@ test("describe: consent mode asks about the origin", () => {
   assert.equal(d.action, t("pin_consentQuestion"));
   assert.deepEqual(d.facts, []);
   assert.equal(d.origin, "https://a.example");
+});
+
+test("arming: Allow / 確定 act only 750 ms after the window is visible and focused", () => {
+  assert.equal(ARM_MS, 750);
+  let a = initialArming(true, true, 1000);
+  assert.deepEqual(armed(a, 1000), { armed: false, wait: 750 });
+  assert.deepEqual(armed(a, 1749), { armed: false, wait: 1 });
+  assert.deepEqual(armed(a, 1750), { armed: true, wait: 0 });
+  // Not focused (or hidden) at the start: never armed until both.
+  a = initialArming(true, false, 1000);
+  assert.deepEqual(armed(a, 99_999), { armed: false, wait: null });
+  a = nextArming(a, "focus", 5000);
+  assert.equal(armed(a, 5749).armed, false);
+  assert.equal(armed(a, 5750).armed, true);
+  a = initialArming(false, true, 0);
+  assert.equal(armed(a, 10_000).armed, false);
+  a = nextArming(a, "show", 10_000);
+  assert.equal(armed(a, 10_749).armed, false);
+  assert.equal(armed(a, 10_750).armed, true);
+});
+
+test("arming: every blur → focus (or hide → show) starts the delay again", () => {
+  let a = initialArming(true, true, 0);
+  assert.equal(armed(a, 5000).armed, true);
+  a = nextArming(a, "blur", 5000);
+  assert.deepEqual(armed(a, 5001), { armed: false, wait: null });
+  a = nextArming(a, "focus", 5100);
+  assert.deepEqual(armed(a, 5100), { armed: false, wait: 750 });
+  assert.equal(armed(a, 5849).armed, false);
+  assert.equal(armed(a, 5850).armed, true);
+  // A repeated focus without a blur does not restart it.
+  a = nextArming(a, "focus", 6000);
+  assert.equal(armed(a, 6000).armed, true);
+  a = nextArming(a, "hide", 7000);
+  assert.equal(armed(a, 7000).armed, false);
+  a = nextArming(a, "show", 8000);
+  assert.equal(armed(a, 8749).armed, false);
+  assert.equal(armed(a, 8750).armed, true);
+  // Blur during the delay: still off after the delay would have passed.
+  a = nextArming(initialArming(true, true, 0), "blur", 100);
+  assert.equal(armed(a, 2000).armed, false);
+});
+
+test("describe: an embedded frame's request says so", () => {
+  const view = { mode: /** @type {const} */ ("consent"), origin: "https://a.example", certificate: null, pinStatus: null };
+  assert.equal(describe({ ...view, embedded: true }, t, "zh").embedded, true);
+  assert.equal(describe(view, t, "zh").embedded, false);
+  assert.equal(describe({ ...view, origin: null, embedded: true }, t, "zh").embedded, false);
+  assert.equal(t("pin_embedded"), "此要求來自頁面中嵌入的網站");
+  const en = JSON.parse(fs.readFileSync(new URL("../_locales/en/messages.json", import.meta.url), "utf8"));
+  assert.equal(en.pin_embedded.message, "This request comes from a site embedded in the page");
+  const html = fs.readFileSync(new URL("../pin/pin.html", import.meta.url), "utf8");
+  assert.match(html, /id="embedded"[^>]*data-i18n="pin_embedded"[^>]*hidden/);
+});
+
+test("pin.js: the Allow and submit buttons and Enter wait for the arming", () => {
+  const js = fs.readFileSync(new URL("../pin/pin.js", import.meta.url), "utf8");
+  assert.match(js, /button\("allow"\)\.disabled = !isArmed\(\)/);
+  assert.match(js, /button\("submit"\)\.disabled = !s\.ok \|\| !isArmed\(\)/);
+  assert.match(js, /if \(button\("submit"\)\.disabled \|\| finished \|\| !isArmed\(\)\) return;/, "Enter submits the form");
+  assert.match(js, /allow && !isArmed\(\)/);
+  for (const ev of ['"focus"', '"blur"', '"visibilitychange"']) assert.ok(js.includes(`addEventListener(${ev}`), ev);
 });
