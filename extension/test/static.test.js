@@ -143,3 +143,10 @@ test("the extension ID of the manifest key is the one the host allows", async ()
   const id = [...hex].map((c) => String.fromCharCode("a".charCodeAt(0) + parseInt(c, 16))).join("");
   assert.equal(id, "fnelgdaolebahileglgckdchfgcenipo");
 });
+
+// The page library is served by sites on its own (no imports), so it keeps
+// its own copy of the extension's codes; this keeps the copy true.
+test("the page library's ErrorCode is the extension's codes", async () => {
+  const page = await import("../page/cardbridge.js");
+  assert.deepEqual(Object.values(page.ErrorCode).sort(), [...extensionCodes].sort());
+});
