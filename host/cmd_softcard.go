@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cardbridge/cardbridge/internal/origin"
 	"github.com/cardbridge/cardbridge/internal/softcard"
 	"github.com/cardbridge/cardbridge/internal/testca"
 )
@@ -218,7 +219,7 @@ func checkLoopback(addr string) error {
 	if err != nil {
 		return fmt.Errorf("softcard serve: --control %q: %w", addr, errUsage)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !origin.LoopbackHost(host) {
 		return fmt.Errorf("softcard serve: --control must be a loopback address: %w", errUsage)
 	}
 	return nil

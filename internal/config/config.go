@@ -23,7 +23,6 @@ import (
 
 	"github.com/cardbridge/cardbridge/internal/install"
 	"github.com/cardbridge/cardbridge/internal/origin"
-	"github.com/cardbridge/cardbridge/internal/protocol"
 )
 
 // MaxFileSize caps a configuration file; real ones are a few hundred bytes.
@@ -33,7 +32,7 @@ const MaxFileSize = 64 << 10
 type Config struct {
 	// ApprovedOrigins are sites allowed to read certificates without the
 	// extension asking the user first (a school district pre-approves its
-	// document-exchange and CA sites). Each must pass protocol.CheckOrigin.
+	// document-exchange and CA sites). Each must pass origin.Check.
 	ApprovedOrigins []string `json:"approvedOrigins,omitempty"`
 	// LogLevel is debug, info (default), warn or error.
 	LogLevel string `json:"logLevel,omitempty"`
@@ -175,7 +174,7 @@ func (c Config) Check() error {
 	}
 	if c.VirtualReader != "" {
 		host, port, err := net.SplitHostPort(c.VirtualReader)
-		if err != nil || port == "" || !protocol.IsLoopback(host) {
+		if err != nil || port == "" || !origin.LoopbackHost(host) {
 			errs = append(errs, fmt.Errorf("virtualReader: %q is not a loopback host:port (e.g. 127.0.0.1:35999)", c.VirtualReader))
 		}
 	}

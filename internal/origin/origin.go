@@ -70,6 +70,18 @@ func Check(s string) error {
 	return nil
 }
 
+// LoopbackHost reports whether host names this machine: localhost or any
+// loopback IP. It is the rule for addresses CardBridge listens on or dials
+// (the virtual reader, test controls), which must never face a network;
+// Loopback is the narrower rule for origins.
+func LoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // Loopback reports whether host is localhost, 127.0.0.1 or ::1: the names
 // browsers treat as secure without https.
 func Loopback(host string) bool {

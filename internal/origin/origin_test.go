@@ -56,3 +56,17 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+func TestLoopbackHost(t *testing.T) {
+	for _, tc := range []struct {
+		host string
+		want bool
+	}{
+		{"localhost", true}, {"127.0.0.1", true}, {"127.1.2.3", true}, {"::1", true},
+		{"LOCALHOST", false}, {"localhost.", false}, {"128.0.0.1", false}, {"::2", false}, {"", false}, {"example.com", false},
+	} {
+		if got := LoopbackHost(tc.host); got != tc.want {
+			t.Errorf("LoopbackHost(%q) = %v, want %v", tc.host, got, tc.want)
+		}
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strconv"
 	"unicode/utf8"
 
@@ -213,16 +212,6 @@ func CheckOrigin(o string) error {
 		return &Error{Code: ErrBadOrigin, Details: map[string]any{"origin": clip(o, 80)}, Err: err}
 	}
 	return nil
-}
-
-// IsLoopback reports whether host names this machine (for addresses such
-// as the virtual reader's): localhost or a loopback IP.
-func IsLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func clip(s string, n int) string {

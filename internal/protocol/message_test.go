@@ -312,20 +312,6 @@ func TestCheckOrigin(t *testing.T) {
 	}
 }
 
-func TestIsLoopback(t *testing.T) {
-	for _, tc := range []struct {
-		host string
-		want bool
-	}{
-		{"localhost", true}, {"127.0.0.1", true}, {"127.1.2.3", true}, {"::1", true},
-		{"LOCALHOST", false}, {"localhost.", false}, {"128.0.0.1", false}, {"::2", false}, {"", false}, {"example.com", false},
-	} {
-		if got := IsLoopback(tc.host); got != tc.want {
-			t.Errorf("IsLoopback(%q) = %v, want %v", tc.host, got, tc.want)
-		}
-	}
-}
-
 func TestResultReply(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
