@@ -309,8 +309,6 @@ func (c *cards) withPIVOf(ctx context.Context, a protocol.CardArgs, f func(reade
 	return err
 }
 
-var wireHashes = map[string]crypto.Hash{"SHA-256": crypto.SHA256, "SHA-384": crypto.SHA384, "SHA-512": crypto.SHA512}
-
 // canSign and canDecrypt pick certificates by key usage, never by slot.
 func canSign(k card.Certificate) bool {
 	return k.Usage == certinfo.UsageSignature || k.Usage == certinfo.UsageSignatureEncryption
@@ -330,7 +328,7 @@ func usageError(k card.Certificate, op string) error {
 }
 
 func (c *cards) sign(ctx context.Context, a *protocol.SignArgs) (any, error) {
-	h := wireHashes[a.HashAlgorithm]
+	h := protocol.HashFunc(a.HashAlgorithm)
 	var res protocol.SignResult
 	err := c.withCertificate(ctx, a.CertificateID, func(p *card.PIV, k card.Certificate) error {
 		if !canSign(k) {

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"crypto"
 	"encoding/base64"
 	"strings"
 	"time"
@@ -107,15 +108,23 @@ func (a *SignArgs) Check() error {
 	return nil
 }
 
-// HashSize is the digest length of a hashAlgorithm name.
-func HashSize(name string) int {
+// HashFunc is the hash a hashAlgorithm name stands for; 0 for none.
+func HashFunc(name string) crypto.Hash {
 	switch name {
 	case "SHA-256":
-		return 32
+		return crypto.SHA256
 	case "SHA-384":
-		return 48
+		return crypto.SHA384
 	case "SHA-512":
-		return 64
+		return crypto.SHA512
+	}
+	return 0
+}
+
+// HashSize is the digest length of a hashAlgorithm name; 0 for none.
+func HashSize(name string) int {
+	if h := HashFunc(name); h != 0 {
+		return h.Size()
 	}
 	return 0
 }
