@@ -174,6 +174,13 @@ func (h *host) send(command, origin string, args any) float64 {
 	h.nextID++
 	id := h.nextID
 	h.mu.Unlock()
+	h.sendRaw(frame(request(h.t, id, command, origin, args)))
+	return float64(id)
+}
+
+// request encodes one request; origin and args are left out when empty.
+func request(t *testing.T, id any, command, origin string, args any) []byte {
+	t.Helper()
 	req := map[string]any{"id": id, "command": command}
 	if origin != "" {
 		req["origin"] = origin
@@ -183,10 +190,9 @@ func (h *host) send(command, origin string, args any) float64 {
 	}
 	b, err := json.Marshal(req)
 	if err != nil {
-		h.t.Fatal(err)
+		t.Fatal(err)
 	}
-	h.sendRaw(frame(b))
-	return float64(id)
+	return b
 }
 
 // reply waits for the reply with id, keeping events that come first.

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"os"
@@ -99,7 +100,7 @@ func script(t *testing.T, st *softcard.State) []exchange {
 			t.Fatal(err)
 		}
 		sum := sha256.Sum256(der)
-		id := hexOf(sum[:])
+		id := hex.EncodeToString(sum[:])
 		if c.KeyUsage&x509.KeyUsageKeyEncipherment != 0 {
 			encID, encKey = id, c.PublicKey.(*rsa.PublicKey)
 		} else {
@@ -119,15 +120,10 @@ func script(t *testing.T, st *softcard.State) []exchange {
 	b64 := base64.StdEncoding.EncodeToString
 	site := "https://edoc.example.gov.tw"
 	req := func(id int, command, origin string, args map[string]any) json.RawMessage {
-		m := map[string]any{"id": id, "command": command}
-		if origin != "" {
-			m["origin"] = origin
+		if args == nil { // a nil map, not "args": null
+			return request(t, id, command, origin, nil)
 		}
-		if args != nil {
-			m["args"] = args
-		}
-		b, _ := json.Marshal(m)
-		return b
+		return request(t, id, command, origin, args)
 	}
 	pin := softcard.DefaultPIN
 	return []exchange{
@@ -309,15 +305,6 @@ func canonical(t *testing.T, b []byte) json.RawMessage {
 		t.Fatal(err)
 	}
 	return bytes.TrimSpace(buf.Bytes())
-}
-
-func hexOf(b []byte) string {
-	const digits = "0123456789abcdef"
-	out := make([]byte, 2*len(b))
-	for i, c := range b {
-		out[2*i], out[2*i+1] = digits[c>>4], digits[c&15]
-	}
-	return string(out)
 }
 
 // certsOf returns the certificates of a card state in slot order.
