@@ -22,15 +22,25 @@ func (b *Bytes) UnmarshalJSON(data []byte) error {
 	if err := unmarshalString(data, &s); err != nil {
 		return errors.New("must be a base64 string")
 	}
-	if strings.ContainsAny(s, "\r\n") { // the decoder skips them
-		return errors.New("must be standard base64 with padding")
-	}
-	v, err := base64.StdEncoding.Strict().DecodeString(s)
+	v, err := decodeBase64(s)
 	if err != nil {
-		return errors.New("must be standard base64 with padding")
+		return err
 	}
 	*b = v
 	return nil
+}
+
+// decodeBase64 decodes standard base64 with padding and nothing else: the
+// standard decoder would skip CR and LF, so they are refused first.
+func decodeBase64(s string) ([]byte, error) {
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, errors.New("must be standard base64 with padding")
+	}
+	v, err := base64.StdEncoding.Strict().DecodeString(s)
+	if err != nil {
+		return nil, errors.New("must be standard base64 with padding")
+	}
+	return v, nil
 }
 
 // MarshalJSON encodes b as standard base64.

@@ -2,8 +2,6 @@ package protocol
 
 import (
 	"crypto"
-	"encoding/base64"
-	"strings"
 	"time"
 )
 
@@ -143,8 +141,8 @@ type AuthenticateArgs struct {
 func (a *AuthenticateArgs) Check() error {
 	// Decode the text itself: it is what gets signed, so it must not be
 	// re-read as JSON (a backslash in it would be unescaped a second time).
-	b, err := base64.StdEncoding.Strict().DecodeString(a.Challenge)
-	if err != nil || strings.ContainsAny(a.Challenge, "\r\n") || len(b) < 32 || len(b) > 64 {
+	b, err := decodeBase64(a.Challenge)
+	if err != nil || len(b) < 32 || len(b) > 64 {
 		return BadArg("challenge", "must be standard base64 of 32 to 64 random bytes")
 	}
 	return nil
