@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { createBackground, senderOrigin, isAllowedOrigin, chooseCertificate, hostArgs, PAGE_ACTIONS } from "../src/background.js";
 import { CONSENT_KEY } from "../src/consent.js";
 import { NativeHost } from "../src/native.js";
+import { area } from "./fakes.js";
 
 /** Every test is bounded: a hang is a failure. @type {(name: string, fn: () => any) => void} */
 const test = (name, fn) => nodeTest(name, { timeout: 10_000 }, fn);
@@ -112,27 +113,6 @@ function fakeHost(o = {}) {
     return port;
   };
   return { requests, connectNative, connects: () => connects, commands: () => requests.map((r) => r.command) };
-}
-
-/**
- * A storage area over a plain object.
- * @param {Record<string, any>} data
- */
-function area(data) {
-  return {
-    data,
-    /** @param {string | string[]} keys */
-    async get(keys) {
-      /** @type {Record<string, any>} */
-      const out = {};
-      for (const k of Array.isArray(keys) ? keys : [keys]) if (k in data) out[k] = structuredClone(data[k]);
-      return out;
-    },
-    /** @param {Record<string, any>} items */
-    async set(items) {
-      Object.assign(data, structuredClone(items));
-    },
-  };
 }
 
 /**

@@ -3,30 +3,10 @@
 import { test as nodeTest } from "node:test";
 import assert from "node:assert/strict";
 import { Consent, CONSENT_KEY } from "../src/consent.js";
+import { area } from "./fakes.js";
 
 /** Every test is bounded: a hang is a failure. @type {(name: string, fn: () => any) => void} */
 const test = (name, fn) => nodeTest(name, { timeout: 10_000 }, fn);
-
-/**
- * A storage area over a plain object.
- * @param {Record<string, any>} [data]
- */
-function area(data = {}) {
-  return {
-    data,
-    /** @param {string | string[]} keys */
-    async get(keys) {
-      /** @type {Record<string, any>} */
-      const out = {};
-      for (const k of Array.isArray(keys) ? keys : [keys]) if (k in data) out[k] = structuredClone(data[k]);
-      return out;
-    },
-    /** @param {Record<string, any>} items */
-    async set(items) {
-      Object.assign(data, structuredClone(items));
-    },
-  };
-}
 
 /**
  * @param {{managed?: any, host?: string[] | Error, local?: Record<string, any>}} [o]
