@@ -7,13 +7,34 @@ import (
 	"github.com/cardbridge/cardbridge/internal/apdu"
 )
 
-// PIN rules of the cards CardBridge serves: 6 to 8 printable ASCII
-// characters (XCA, GCA and MOICA cards), PUK exactly 8.
+// PIN rules of the cards CardBridge serves: 6 to 8 letters or digits (XCA,
+// GCA and MOICA cards; MOICA states it at
+// https://ee-moica.moi.gov.tw/mdbs/changePin_other.html), PUK exactly 8.
+// This is the one definition: the host reports it with the PIN status
+// (Rule) and the extension enforces what it is told.
 const (
 	MinPINLen = 6
 	MaxPINLen = 8
 	PUKLen    = 8
 )
+
+// PINRule is the PIN and PUK rule as the host reports it.
+type PINRule struct {
+	MinLength int
+	MaxLength int
+	PUKLength int
+	// Characters names the allowed characters: "alnum" is ASCII letters
+	// and digits.
+	Characters string
+}
+
+// Rule is the rule of the cards this package serves.
+var Rule = PINRule{MinLength: MinPINLen, MaxLength: MaxPINLen, PUKLength: PUKLen, Characters: "alnum"}
+
+// pinChar reports whether c may appear in a PIN or PUK under Rule.
+func pinChar(c byte) bool {
+	return '0' <= c && c <= '9' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z'
+}
 
 // Ref names the reference data a failure is about.
 type Ref string
@@ -70,7 +91,7 @@ func padRef(v []byte, minLen, maxLen int) ([]byte, error) {
 	}
 	out := []byte{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}
 	for i, c := range v {
-		if c < 0x21 || c > 0x7E {
+		if !pinChar(c) {
 			clear(out)
 			return nil, ErrPINFormat
 		}

@@ -4,18 +4,22 @@
 // reports each item as pass, warn, fail or skip, each with a Traditional
 // Chinese and English explanation and, unless it passed, what to do.
 //
-// It owns the wording of the check; it does not own the card access (it
-// uses internal/pcsc and internal/card) and it never asks for or sends a PIN:
-// the PIN item uses the empty VERIFY, which costs no try.
+// It owns the wording of the check; it does not own the card access: it
+// reaches readers and cards through the same internal/cards Manager as the
+// host (its per-reader locks, its certificate cache, the virtual reader),
+// and it never asks for or sends a PIN: the PIN item uses the empty
+// VERIFY, which costs no try.
 package diag
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/cardbridge/cardbridge/internal/card"
+	"github.com/cardbridge/cardbridge/internal/cards"
 	"github.com/cardbridge/cardbridge/internal/certinfo"
 	"github.com/cardbridge/cardbridge/internal/pcsc"
 )
@@ -71,8 +75,6 @@ type Options struct {
 	// Now is the time certificates and the clock are checked against; nil
 	// means time.Now.
 	Now func() time.Time
-	// Cache is the certificate cache to use; nil reads the card.
-	Cache *card.Cache
 }
 
 // Item identifiers, stable for scripts and the extension.
@@ -106,15 +108,15 @@ var titles = []struct {
 	{IDClock, Text{"電腦時鐘", "Computer clock"}},
 }
 
-// Run performs the check. It never returns an error: every failure is an
-// item of the report.
-func Run(o Options) Report {
+// Run performs the check with the cards m reaches. It never returns an
+// error: every failure is an item of the report.
+func Run(ctx context.Context, m *cards.Manager, o Options) Report {
 	now := time.Now
 	if o.Now != nil {
 		now = o.Now
 	}
-	r := &run{rep: Report{PINTriesLeft: -1}, now: now(), opts: o}
-	r.check()
+	r := &run{rep: Report{PINTriesLeft: -1}, now: now(), opts: o, m: m}
+	r.check(ctx)
 	return r.finish()
 }
 
@@ -122,6 +124,7 @@ type run struct {
 	rep  Report
 	now  time.Time
 	opts Options
+	m    *cards.Manager
 	res  map[string]Item
 }
 
@@ -152,33 +155,33 @@ func (r *run) finish() Report {
 	return r.rep
 }
 
-func (r *run) check() {
+func (r *run) check(ctx context.Context) {
 	r.checkClock()
-	x, err := pcsc.Establish()
-	if err != nil {
+	states, err := r.m.Readers(ctx)
+	if errors.Is(err, pcsc.ErrNoService) {
 		r.set(IDService, Fail, Text{"智慧卡服務沒有執行。", "The smart card service is not running."},
 			Text{"Windows：請重新開機；若仍失敗，請在「服務」中啟動「Smart Card」並設為自動。Linux：請執行 sudo systemctl start pcscd。",
 				"Windows: restart the computer; if that does not help, start the \"Smart Card\" service in Services and set it to Automatic. Linux: run sudo systemctl start pcscd."})
 		return
 	}
-	defer x.Close()
 	r.set(IDService, Pass, Text{"智慧卡服務正常執行中。", "The smart card service is running."}, Text{})
-
-	readers, err := x.Readers()
-	if err != nil || len(readers) == 0 {
+	if err != nil {
+		r.set(IDReaders, Fail, Text{"無法讀取讀卡機狀態。", "Could not read the readers' state."},
+			Text{"請拔下讀卡機再插回，然後再檢查一次。", "Unplug the reader, plug it back in and check again."})
+		return
+	}
+	if len(states) == 0 {
 		r.set(IDReaders, Fail, Text{"找不到讀卡機。", "No card reader was found."},
 			Text{"請將讀卡機插上電腦的 USB 孔（建議直接插在主機，不要經過集線器），等候 10 秒後再檢查一次。若仍找不到，請安裝讀卡機廠商的驅動程式。",
 				"Plug the card reader into a USB port (directly on the computer, not through a hub), wait 10 seconds and check again. If it is still missing, install the reader maker's driver."})
 		return
 	}
+	readers := make([]string, len(states))
+	for i, s := range states {
+		readers[i] = s.Reader
+	}
 	r.set(IDReaders, Pass, Text{fmt.Sprintf("找到 %d 台讀卡機：%s", len(readers), strings.Join(readers, ", ")), fmt.Sprintf("%d reader(s) found: %s", len(readers), strings.Join(readers, ", "))}, Text{})
 
-	states, err := x.Status(readers)
-	if err != nil {
-		r.set(IDCard, Fail, Text{"無法讀取讀卡機狀態。", "Could not read the readers' state."},
-			Text{"請拔下讀卡機再插回，然後再檢查一次。", "Unplug the reader, plug it back in and check again."})
-		return
-	}
 	var chosen *pcsc.ReaderState
 	withCard := 0
 	for i, s := range states {
@@ -208,14 +211,16 @@ func (r *run) check() {
 		r.set(IDCard, Pass, Text{"已偵測到 IC 卡。", "A card is in the reader."}, Text{})
 	}
 
-	piv, conn, err := card.Open(x, chosen.Reader, r.opts.Cache)
-	if err != nil {
+	connected := false
+	err = r.m.WithCard(ctx, cards.Ref{Reader: chosen.Reader}, func(_ string, t cards.Token) error {
+		connected = true
+		r.set(IDConnect, Pass, Text{"已與卡片連線。", "Connected to the card."}, Text{})
+		r.checkCard(t)
+		return nil
+	})
+	if !connected {
 		r.connectFailed(err)
-		return
 	}
-	defer conn.Close()
-	r.set(IDConnect, Pass, Text{"已與卡片連線。", "Connected to the card."}, Text{})
-	r.checkCard(piv)
 }
 
 func (r *run) connectFailed(err error) {
@@ -232,7 +237,7 @@ func (r *run) connectFailed(err error) {
 	}
 }
 
-func (r *run) checkCard(piv *card.PIV) {
+func (r *run) checkCard(piv cards.Token) {
 	certs, err := piv.Certificates()
 	switch {
 	case errors.Is(err, card.ErrNotPIV):
@@ -329,7 +334,7 @@ func (r *run) checkIssuer(infos []certinfo.Info) {
 	}
 }
 
-func (r *run) checkPIN(piv *card.PIV) {
+func (r *run) checkPIN(piv cards.Token) {
 	st, err := piv.PINStatus()
 	switch {
 	case err != nil:

@@ -29,8 +29,9 @@ const (
 )
 
 var (
-	// binary is the cardbridge CLI built for this test run.
-	binary string
+	// binary is the cardbridge CLI built for this test run, softcardBinary
+	// the development tool cardbridge-softcard.
+	binary, softcardBinary string
 	// pcscdCmd is the pcscd this test run started, nil if it found one.
 	pcscdCmd *exec.Cmd
 	pcscdLog string
@@ -63,7 +64,11 @@ func testMain(m *testing.M) int {
 	if skipWhy == "" {
 		defer stopPCSCD()
 		binary = filepath.Join(workDir, "cardbridge")
-		out, err := exec.Command("go", "build", "-o", binary, "github.com/cardbridge/cardbridge/host").CombinedOutput()
+		softcardBinary = filepath.Join(workDir, "cardbridge-softcard")
+		out, err := exec.Command("go", "build", "-o", workDir, "github.com/cardbridge/cardbridge/host", "github.com/cardbridge/cardbridge/cmd/cardbridge-softcard").CombinedOutput()
+		if err == nil {
+			err = os.Rename(filepath.Join(workDir, "host"), binary)
+		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "build cardbridge: %v\n%s", err, out)
 			return 1

@@ -994,7 +994,7 @@ func TestNativeLogFile(t *testing.T) {
 	h.noPIN(pin, puk, "Wr0ng9", "Nw7Pin")
 }
 
-// serveVirtual runs `cardbridge softcard serve --listen` on a free loopback
+// serveVirtual runs `cardbridge-softcard serve --listen` on a free loopback
 // port with a card in state st and returns its address and the address of
 // its HTTP controls.
 func serveVirtual(t *testing.T, st *softcard.State) (addr, control string) {
@@ -1004,7 +1004,7 @@ func serveVirtual(t *testing.T, st *softcard.State) (addr, control string) {
 	if err := softcard.SaveState(path, st); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary, "softcard", "serve", "--state", path, "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0", "--control-file", controlFile)
+	cmd := exec.Command(softcardBinary, "serve", "--state", path, "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0", "--control-file", controlFile)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

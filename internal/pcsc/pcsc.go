@@ -101,6 +101,16 @@ func (x *Context) Status(readers []string) ([]ReaderState, error) {
 	return out, nil
 }
 
+// ReaderStates lists the readers with their state: the one "readers, then
+// their status" of the code base. No reader is an empty list.
+func (x *Context) ReaderStates() ([]ReaderState, error) {
+	names, err := x.Readers()
+	if err != nil || len(names) == 0 {
+		return nil, err
+	}
+	return x.Status(names)
+}
+
 func toState(r scard.ReaderState) ReaderState {
 	return ReaderState{
 		Reader: r.Reader,

@@ -1,16 +1,17 @@
-// Package protocol owns what crosses CardBridge's outer boundary: the stable
-// error codes, each with a Traditional Chinese and English message that says
-// what went wrong and what to do, and the one function that maps internal
-// errors onto them. The CLI prints these messages and the native-messaging
-// host sends the codes; codes are only ever added, never renamed.
+// Package protocol owns the wire of CardBridge's native messaging and
+// nothing else: frames, the request/reply/event envelope, strict argument
+// decoding, command argument and result types, and the stable error codes,
+// each with a Traditional Chinese and English message that says what went
+// wrong and what to do. Codes are only ever added, never renamed.
+//
+// It imports no domain package: internal/errcode turns the errors of the
+// card layer (and later the exchange) into *Error values with their codes,
+// and CodeFor here knows only the protocol's own errors.
 package protocol
 
 import (
 	"context"
 	"errors"
-
-	"github.com/cardbridge/cardbridge/internal/card"
-	"github.com/cardbridge/cardbridge/internal/pcsc"
 )
 
 // Code is a stable error code string.
@@ -127,9 +128,10 @@ var Messages = map[Code]Message{
 		"An unexpected error occurred. Try again; if it keeps happening, give the log file to your IT staff."},
 }
 
-// CodeFor maps an error onto its code. It is the only place that does.
+// CodeFor returns the code of err: the code of an *Error (internal/errcode
+// maps domain errors to one), the code of a frame error, a timeout or a
+// cancellation, else ErrInternal.
 func CodeFor(err error) Code {
-	var ae *card.AuthError
 	var pe *Error
 	var fe *FrameError
 	switch {
@@ -145,43 +147,7 @@ func CodeFor(err error) Code {
 			return ErrBadMessage
 		}
 		return ErrMessageTooLarge
-	case errors.As(err, &ae):
-		switch {
-		case ae.Ref == card.RefPUK && ae.Blocked:
-			return ErrPUKBlocked
-		case ae.Ref == card.RefPUK:
-			return ErrPUKIncorrect
-		case ae.Blocked:
-			return ErrPINBlocked
-		}
-		return ErrPINIncorrect
-	case errors.Is(err, card.ErrPINFormat):
-		return ErrPINFormat
-	case errors.Is(err, pcsc.ErrNoService):
-		return ErrNoService
-	case errors.Is(err, pcsc.ErrNoReader), errors.Is(err, pcsc.ErrUnknownReader):
-		return ErrNoReader
-	case errors.Is(err, pcsc.ErrNoCard):
-		return ErrNoCard
-	case errors.Is(err, pcsc.ErrCardRemoved):
-		return ErrCardRemoved
-	case errors.Is(err, pcsc.ErrCardReset):
-		return ErrCardReset
-	case errors.Is(err, pcsc.ErrReaderUnavailable):
-		return ErrReaderUnavailable
-	case errors.Is(err, pcsc.ErrSharingViolation):
-		return ErrCardInUse
-	case errors.Is(err, pcsc.ErrUnresponsiveCard):
-		return ErrCardUnresponsive
-	case errors.Is(err, card.ErrNotPIV):
-		return ErrUnsupportedCard
-	case errors.Is(err, card.ErrUnknownCertificate):
-		return ErrUnknownCertificate
-	case errors.Is(err, card.ErrUnsupported):
-		return ErrUnsupportedAlg
-	case errors.Is(err, card.ErrDecrypt):
-		return ErrDecryptFailed
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, pcsc.ErrTimeout):
+	case errors.Is(err, context.DeadlineExceeded):
 		return ErrTimeout
 	case errors.Is(err, context.Canceled):
 		return ErrCancelled
@@ -192,7 +158,6 @@ func CodeFor(err error) Code {
 // Details returns the facts of err a caller can act on, such as the tries
 // left after a wrong PIN; nil when there are none.
 func Details(err error) map[string]any {
-	var ae *card.AuthError
 	var pe *Error
 	var fe *FrameError
 	switch {
@@ -202,9 +167,6 @@ func Details(err error) map[string]any {
 		return map[string]any{"size": fe.Size, "limit": MaxResponseSize}
 	case errors.As(err, &fe):
 		return map[string]any{"size": fe.Size, "limit": MaxRequestSize}
-	}
-	if errors.As(err, &ae) {
-		return map[string]any{"triesLeft": ae.TriesLeft, "reference": string(ae.Ref)}
 	}
 	return nil
 }

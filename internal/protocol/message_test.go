@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/cardbridge/cardbridge/internal/card"
 )
 
 type parseCase struct {
@@ -351,7 +349,8 @@ type wireError struct {
 }
 
 func TestErrorReply(t *testing.T) {
-	wrongPIN := fmt.Errorf("sign: verify: %w", &card.AuthError{Ref: card.RefPIN, TriesLeft: 2})
+	// Domain errors reach ErrorReply already mapped (internal/errcode).
+	wrongPIN := fmt.Errorf("sign: verify: %w", &Error{Code: ErrPINIncorrect, Details: map[string]any{"triesLeft": 2, "reference": "PIN"}})
 	for _, tc := range []struct {
 		name        string
 		id          json.RawMessage
@@ -361,7 +360,7 @@ func TestErrorReply(t *testing.T) {
 		wantDetails map[string]any
 	}{
 		{"wrong PIN", raw(`3`), wrongPIN, `3`, ErrPINIncorrect, map[string]any{"triesLeft": 2.0, "reference": "PIN"}},
-		{"PIN blocked", raw(`"b"`), &card.AuthError{Ref: card.RefPIN, Blocked: true}, `"b"`, ErrPINBlocked, map[string]any{"triesLeft": 0.0, "reference": "PIN"}},
+		{"PIN blocked", raw(`"b"`), &Error{Code: ErrPINBlocked, Details: map[string]any{"triesLeft": 0, "reference": "PIN"}}, `"b"`, ErrPINBlocked, map[string]any{"triesLeft": 0.0, "reference": "PIN"}},
 		{"nil id", nil, Errorf(ErrBadMessage, "x"), `null`, ErrBadMessage, nil},
 		{"empty id", raw(``), Errorf(ErrBadMessage, "x"), `null`, ErrBadMessage, nil},
 		{"bad argument", raw(`4`), argErr(&ArgError{Arg: "pin", Reason: "longer than 16 bytes"}), `4`, ErrBadArgument,

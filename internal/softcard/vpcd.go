@@ -2,7 +2,6 @@ package softcard
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,19 +12,13 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/cardbridge/cardbridge/internal/vpcd"
 )
 
 // DefaultVPCDAddr is slot 0 of Debian's vpcd (reader "Virtual PCD 00 00").
 // vpcd listens on every interface; the card only ever dials loopback.
 const DefaultVPCDAddr = "127.0.0.1:35963"
-
-// vpcd control codes (one-byte messages from the reader driver).
-const (
-	vpcdPowerOff = 0x00
-	vpcdPowerOn  = 0x01
-	vpcdReset    = 0x02
-	vpcdGetATR   = 0x04
-)
 
 // redialDelay is how long the server waits before dialling vpcd again
 // after pcscd went away or was not yet up.
@@ -132,26 +125,22 @@ func (s *Server) Run(ctx context.Context) error {
 var errRemoved = errors.New("softcard: removed")
 
 func (s *Server) serve(conn net.Conn) error {
-	var hdr [2]byte
-	buf := make([]byte, 0xFFFF)
+	buf := make([]byte, vpcd.MaxMessage)
 	for {
-		quickAck(conn)
-		if _, err := io.ReadFull(conn, hdr[:]); err != nil {
+		vpcd.QuickAck(conn)
+		msg, err := vpcd.ReadMessage(conn, buf)
+		if err != nil {
 			return err
 		}
-		n := int(binary.BigEndian.Uint16(hdr[:]))
-		msg := buf[:n]
-		if _, err := io.ReadFull(conn, msg); err != nil {
-			return err
-		}
+		n := len(msg)
 		var reply []byte
 		switch {
 		case n == 1:
 			switch msg[0] {
-			case vpcdPowerOff, vpcdPowerOn, vpcdReset:
+			case vpcd.PowerOff, vpcd.PowerOn, vpcd.Reset:
 				s.card.Reset()
 				continue
-			case vpcdGetATR:
+			case vpcd.GetATR:
 				reply = s.card.ATR()
 			default:
 				return fmt.Errorf("softcard: unknown vpcd control %02X", msg[0])
@@ -167,10 +156,7 @@ func (s *Server) serve(conn net.Conn) error {
 		default:
 			return fmt.Errorf("softcard: vpcd message of %d bytes", n)
 		}
-		out := make([]byte, 2+len(reply))
-		binary.BigEndian.PutUint16(out, uint16(len(reply)))
-		copy(out[2:], reply)
-		if _, err := conn.Write(out); err != nil {
+		if err := vpcd.WriteMessage(conn, reply); err != nil {
 			return err
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/cardbridge/cardbridge/internal/vpcd"
 )
 
 // ioTimeout bounds every read, write and accept of the fake vpcd, so a
@@ -130,10 +132,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 var (
-	vpcdGetATRMsg   = []byte{vpcdGetATR}
-	vpcdPowerOffMsg = []byte{vpcdPowerOff}
-	vpcdPowerOnMsg  = []byte{vpcdPowerOn}
-	vpcdResetMsg    = []byte{vpcdReset}
+	vpcdGetATRMsg   = []byte{vpcd.GetATR}
+	vpcdPowerOffMsg = []byte{vpcd.PowerOff}
+	vpcdPowerOnMsg  = []byte{vpcd.PowerOn}
+	vpcdResetMsg    = []byte{vpcd.Reset}
 )
 
 func TestServerATRAndAPDU(t *testing.T) {

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package softcard
+package vpcd
 
 import "net"
 

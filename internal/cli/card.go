@@ -1,7 +1,8 @@
-package main
+package cli
 
 import (
 	"bufio"
+	"context"
 	"crypto"
 	"crypto/rsa"
 	_ "crypto/sha256" // registers SHA-256 for crypto.Hash.New
@@ -13,13 +14,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"golang.org/x/term"
 
 	"github.com/cardbridge/cardbridge/internal/card"
+	"github.com/cardbridge/cardbridge/internal/cards"
 	"github.com/cardbridge/cardbridge/internal/certinfo"
+	"github.com/cardbridge/cardbridge/internal/config"
 	"github.com/cardbridge/cardbridge/internal/diag"
 	"github.com/cardbridge/cardbridge/internal/pcsc"
 )
@@ -59,16 +63,7 @@ func (c *cli) readers(args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	x, err := pcsc.Establish()
-	if err != nil {
-		return err
-	}
-	defer x.Close()
-	names, err := x.Readers()
-	if err != nil {
-		return err
-	}
-	states, err := x.Status(names)
+	states, err := c.manager().Readers(context.Background())
 	if err != nil {
 		return err
 	}
@@ -92,46 +87,20 @@ func (c *cli) readers(args []string) error {
 	return nil
 }
 
-// openCard connects to the card in reader, or in the first reader with a
-// card when reader is empty.
-func openCard(reader string) (*card.PIV, func(), error) {
-	x, err := pcsc.Establish()
-	if err != nil {
-		return nil, nil, err
+// manager returns the command line's way to cards: the same as the host's,
+// with the configured virtual reader.
+func (c *cli) manager() *cards.Manager {
+	if c.cards == nil {
+		cfg, _ := config.Load(config.DefaultPaths())
+		c.cards = cards.New(cards.Options{VirtualReader: cfg.VirtualReader})
 	}
-	if reader == "" {
-		reader, err = firstWithCard(x)
-		if err != nil {
-			x.Close()
-			return nil, nil, err
-		}
-	}
-	piv, conn, err := card.Open(x, reader, card.NewCache())
-	if err != nil {
-		x.Close()
-		return nil, nil, err
-	}
-	return piv, func() { conn.Close(); x.Close() }, nil
+	return c.cards
 }
 
-func firstWithCard(x *pcsc.Context) (string, error) {
-	names, err := x.Readers()
-	if err != nil {
-		return "", err
-	}
-	if len(names) == 0 {
-		return "", pcsc.ErrNoReader
-	}
-	states, err := x.Status(names)
-	if err != nil {
-		return "", err
-	}
-	for _, s := range states {
-		if s.Present() {
-			return s.Reader, nil
-		}
-	}
-	return "", pcsc.ErrNoCard
+// withCard runs f on the card in reader, or in the first reader with a
+// card when reader is empty.
+func (c *cli) withCard(reader string, f func(reader string, t cards.Token) error) error {
+	return c.manager().WithCard(context.Background(), cards.Ref{Reader: reader}, f)
 }
 
 type certJSON struct {
@@ -143,12 +112,13 @@ type certJSON struct {
 }
 
 // label names a certificate as Taiwan card tools do: cert1 signs, cert2
-// encrypts; chosen by key usage, never by slot.
-func label(u certinfo.Usage) string {
-	switch u {
-	case certinfo.UsageSignature, certinfo.UsageSignatureEncryption:
+// encrypts; chosen by what its key may do (cards.CapabilitiesOf), never
+// by slot.
+func label(k cards.Certificate) string {
+	switch {
+	case k.Can(cards.CapSign):
 		return "cert1"
-	case certinfo.UsageEncryption:
+	case k.Can(cards.CapDecrypt):
 		return "cert2"
 	}
 	return "other"
@@ -162,12 +132,15 @@ func (c *cli) certs(args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	piv, done, err := openCard(reader)
-	if err != nil {
+	var certs []cards.Certificate
+	err := c.withCard(reader, func(r string, t cards.Token) error {
+		list, err := t.Certificates()
+		for _, k := range list {
+			certs = append(certs, cards.Certificate{Certificate: k, Reader: r, Capabilities: cards.CapabilitiesOf(k)})
+		}
+		reader = r
 		return err
-	}
-	defer done()
-	certs, err := piv.Certificates()
+	})
 	if err != nil {
 		return err
 	}
@@ -175,14 +148,14 @@ func (c *cli) certs(args []string) error {
 	var out []certJSON
 	for _, k := range certs {
 		info := certinfo.Describe(k.Cert, now)
-		cj := certJSON{ID: k.ID, Slot: k.Slot.String(), Info: info, Label: label(k.Usage)}
+		cj := certJSON{ID: k.ID, Slot: k.Slot.String(), Info: info, Label: label(k)}
 		if withPEM {
 			cj.PEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: k.Cert.Raw}))
 		}
 		out = append(out, cj)
 	}
 	if c.json {
-		return c.emit(map[string]any{"reader": piv.Identity().Reader, "certificates": out})
+		return c.emit(map[string]any{"reader": reader, "certificates": out})
 	}
 	for _, k := range out {
 		in := k.Info
@@ -226,7 +199,7 @@ func (c *cli) check(args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	rep := diag.Run(diag.Options{Reader: reader})
+	rep := diag.Run(context.Background(), c.manager(), diag.Options{Reader: reader})
 	if c.json {
 		if err := c.emit(rep); err != nil {
 			return err
@@ -303,12 +276,12 @@ func (c *cli) pin(args []string) error {
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	piv, done, err := openCard(reader)
-	if err != nil {
-		return err
-	}
-	defer done()
-	switch args[0] {
+	return c.withCard(reader, func(_ string, piv cards.Token) error { return c.pinAction(args[0], piv, fromStdin) })
+}
+
+// pinAction runs one pin subcommand on the card.
+func (c *cli) pinAction(action string, piv cards.Token, fromStdin bool) error {
+	switch action {
 	case "status":
 		st, err := piv.PINStatus()
 		if err != nil {
@@ -445,11 +418,13 @@ func (c *cli) sign(args []string) error {
 			return fmt.Errorf("sign: --digest must be %d hex bytes for %s: %w", h.Size(), hashName, errUsage)
 		}
 	}
-	piv, done, err := openCard(reader)
-	if err != nil {
-		return err
-	}
-	defer done()
+	return c.withCard(reader, func(_ string, piv cards.Token) error {
+		return c.signWith(piv, certID, digest, h, hashName, fromStdin, pss)
+	})
+}
+
+// signWith signs digest on the card with the certificate certID picks.
+func (c *cli) signWith(piv cards.Token, certID string, digest []byte, h crypto.Hash, hashName string, fromStdin, pss bool) error {
 	certs, err := piv.Certificates()
 	if err != nil {
 		return err
@@ -489,14 +464,14 @@ func (c *cli) sign(args []string) error {
 	return nil
 }
 
-// pickCert returns the certificate with id, or cert1 (the first signature
-// certificate by key usage) when id is empty.
+// pickCert returns the certificate with id, or cert1 (the first
+// certificate that may sign) when id is empty.
 func pickCert(certs []card.Certificate, id string) (card.Certificate, error) {
 	for _, k := range certs {
 		if id != "" && (k.ID == id || (len(id) >= 8 && strings.HasPrefix(k.ID, strings.ToLower(id)))) {
 			return k, nil
 		}
-		if id == "" && (k.Usage == certinfo.UsageSignature || k.Usage == certinfo.UsageSignatureEncryption) {
+		if id == "" && slices.Contains(cards.CapabilitiesOf(k), cards.CapSign) {
 			return k, nil
 		}
 	}

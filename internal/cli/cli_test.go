@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -22,13 +22,11 @@ func TestUsageErrors(t *testing.T) {
 		{"sign", "--in", "a", "--digest", "00"},
 		{"sign", "--digest", "abcd"},
 		{"sign", "--digest", strings.Repeat("00", 32), "--hash", "md5"},
-		{"softcard"},
-		{"softcard", "issue"},
-		{"softcard", "serve"},
-		{"softcard", "serve", "--state", "x", "--control", "0.0.0.0:1"},
+		{"softcard"}, // moved to cardbridge-softcard: says so
+		{"native"},
 	} {
 		var out, errb bytes.Buffer
-		if code := run(args, strings.NewReader(""), &out, &errb); code != 2 {
+		if code := Run(args, strings.NewReader(""), &out, &errb, Options{}); code != 2 {
 			t.Errorf("run(%q) = %d, want 2\n%s", args, code, errb.String())
 		}
 	}

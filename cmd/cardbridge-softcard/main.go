@@ -1,3 +1,9 @@
+// Command cardbridge-softcard is a development tool: it makes the TEST CA,
+// issues virtual TEST cards and serves one through pcscd's vpcd reader or
+// directly on loopback (configuration virtualReader). It exists for tests
+// and the demo and is never built into anything a user installs: the
+// shipped cardbridge binary does not link the virtual card or the TEST CA
+// (host/deps_test.go fails if it does).
 package main
 
 import (
@@ -5,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -20,32 +27,55 @@ import (
 	"github.com/cardbridge/cardbridge/internal/testca"
 )
 
-const softcardUsage = `cardbridge softcard — 虛擬測試卡（僅供測試與展示）/ virtual TEST card (tests and demo only)
+const usage = `cardbridge-softcard — 虛擬測試卡（僅供測試與展示）/ virtual TEST card (tests and demo only)
 
-  cardbridge softcard ca    --out CA.pem
-  cardbridge softcard issue --state CARD.json [--ca CA.pem] [--org 名稱] [--ubn 8 位數]
+  cardbridge-softcard ca    --out CA.pem
+  cardbridge-softcard issue --state CARD.json [--ca CA.pem] [--org 名稱] [--ubn 8 位數]
                             [--org-code CODE] [--serial TEST…] [--alg rsa2048|p256]
                             [--slot 9a|9c] [--pin P] [--puk K] [--days N] [--expired]
                             [--not-activated]
-  cardbridge softcard serve --state CARD.json [--vpcd 127.0.0.1:35963 | --listen 127.0.0.1:35999]
-                            [--control 127.0.0.1:0] [--control-file FILE] [--removed]
+  cardbridge-softcard serve --state CARD.json [--vpcd 127.0.0.1:35963 | --listen 127.0.0.1:35999]
+                            [--control 127.0.0.1:0] [--control-file FILE] [--removed] [-v]
 `
 
-func (c *cli) softcard(args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(c.stderr, softcardUsage)
-		return fmt.Errorf("softcard: ca, issue or serve: %w", errUsage)
-	}
-	switch args[0] {
-	case "ca":
-		return c.softcardCA(args[1:])
-	case "issue":
-		return c.softcardIssue(args[1:])
-	case "serve":
-		return c.softcardServe(args[1:])
-	}
-	return fmt.Errorf("softcard: unknown action %q: %w", args[0], errUsage)
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
 }
+
+// errUsage marks a command-line mistake (exit status 2).
+var errUsage = errors.New("usage")
+
+// run is main without the process: tests call it directly.
+func run(args []string, stderr io.Writer) int {
+	c := &cli{stderr: stderr}
+	var err error
+	switch {
+	case len(args) == 0:
+		err = fmt.Errorf("ca, issue or serve: %w", errUsage)
+	case args[0] == "ca":
+		err = c.softcardCA(args[1:])
+	case args[0] == "issue":
+		err = c.softcardIssue(args[1:])
+	case args[0] == "serve":
+		err = c.softcardServe(args[1:])
+	case args[0] == "help" || args[0] == "-h" || args[0] == "--help":
+		fmt.Fprint(stderr, usage)
+		return 0
+	default:
+		err = fmt.Errorf("unknown action %q: %w", args[0], errUsage)
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "cardbridge-softcard: %v\n\n%s", err, usage)
+		return 2
+	}
+	fmt.Fprintf(stderr, "cardbridge-softcard: %v\n", err)
+	return 1
+}
+
+type cli struct{ stderr io.Writer }
 
 func newFlagSet(c *cli, name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -53,14 +83,24 @@ func newFlagSet(c *cli, name string) *flag.FlagSet {
 	return fs
 }
 
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%s: %v: %w", fs.Name(), err, errUsage)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q: %w", fs.Name(), fs.Arg(0), errUsage)
+	}
+	return nil
+}
+
 func (c *cli) softcardCA(args []string) error {
-	fs := newFlagSet(c, "softcard ca")
+	fs := newFlagSet(c, "ca")
 	out := fs.String("out", "", "where to write the TEST CA (PEM, with keys)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *out == "" {
-		return fmt.Errorf("softcard ca: --out is required: %w", errUsage)
+		return fmt.Errorf("ca: --out is required: %w", errUsage)
 	}
 	_, err := loadOrCreateCA(*out)
 	return err
@@ -91,7 +131,7 @@ func loadOrCreateCA(path string) (*testca.Hierarchy, error) {
 }
 
 func (c *cli) softcardIssue(args []string) error {
-	fs := newFlagSet(c, "softcard issue")
+	fs := newFlagSet(c, "issue")
 	state := fs.String("state", "", "card state file to write")
 	caPath := fs.String("ca", "", "TEST CA file (created if missing; default: beside the state file)")
 	org := fs.String("org", "測試幼兒園", "organisation name / 團體名稱")
@@ -109,7 +149,16 @@ func (c *cli) softcardIssue(args []string) error {
 		return err
 	}
 	if *state == "" {
-		return fmt.Errorf("softcard issue: --state is required: %w", errUsage)
+		return fmt.Errorf("issue: --state is required: %w", errUsage)
+	}
+	var signSlot softcard.Slot
+	switch *slot {
+	case "9a", "9A":
+		signSlot = softcard.SlotAuthentication
+	case "9c", "9C":
+		signSlot = softcard.SlotSignature
+	default:
+		return fmt.Errorf("issue: --slot 9a or 9c: %w", errUsage)
 	}
 	if *caPath == "" {
 		*caPath = filepath.Join(filepath.Dir(*state), "testca.pem")
@@ -127,14 +176,7 @@ func (c *cli) softcardIssue(args []string) error {
 		NotActivated: *notActivated,
 		Now:          now,
 		NotAfter:     now.AddDate(0, 0, *days),
-	}
-	switch *slot {
-	case "9a", "9A":
-		o.SignSlot = softcard.SlotAuthentication
-	case "9c", "9C":
-		o.SignSlot = softcard.SlotSignature
-	default:
-		return fmt.Errorf("softcard issue: --slot 9a or 9c: %w", errUsage)
+		SignSlot:     signSlot,
 	}
 	if *expired {
 		o.NotBefore = now.AddDate(-2, 0, 0)
@@ -152,7 +194,7 @@ func (c *cli) softcardIssue(args []string) error {
 }
 
 func (c *cli) softcardServe(args []string) error {
-	fs := newFlagSet(c, "softcard serve")
+	fs := newFlagSet(c, "serve")
 	state := fs.String("state", "", "card state file")
 	vpcd := fs.String("vpcd", softcard.DefaultVPCDAddr, "vpcd address (loopback)")
 	control := fs.String("control", "", "serve insert/remove controls over HTTP on this loopback address")
@@ -164,7 +206,7 @@ func (c *cli) softcardServe(args []string) error {
 		return err
 	}
 	if *state == "" {
-		return fmt.Errorf("softcard serve: --state is required: %w", errUsage)
+		return fmt.Errorf("serve: --state is required: %w", errUsage)
 	}
 	for _, addr := range []string{*control, *listen} {
 		if addr != "" {
@@ -197,7 +239,7 @@ func (c *cli) softcardServe(args []string) error {
 	if *listen != "" {
 		ln, err := net.Listen("tcp", *listen)
 		if err != nil {
-			return fmt.Errorf("softcard serve: --listen: %w", err)
+			return fmt.Errorf("serve: --listen: %w", err)
 		}
 		log.Info("virtual card listening", "addr", ln.Addr().String())
 		err = srv.Listen(ctx, ln)
@@ -217,10 +259,10 @@ func (c *cli) softcardServe(args []string) error {
 func checkLoopback(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("softcard serve: --control %q: %w", addr, errUsage)
+		return fmt.Errorf("serve: --control %q: %w", addr, errUsage)
 	}
 	if !origin.LoopbackHost(host) {
-		return fmt.Errorf("softcard serve: --control must be a loopback address: %w", errUsage)
+		return fmt.Errorf("serve: --control must be a loopback address: %w", errUsage)
 	}
 	return nil
 }

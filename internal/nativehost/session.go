@@ -1,4 +1,4 @@
-package main
+package nativehost
 
 import (
 	"bufio"
@@ -9,64 +9,17 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/cardbridge/cardbridge/internal/config"
-	"github.com/cardbridge/cardbridge/internal/install"
+	"github.com/cardbridge/cardbridge/internal/errcode"
 	"github.com/cardbridge/cardbridge/internal/protocol"
 )
 
-// caller is the browser extension that started the host.
-type caller struct {
-	// Browser is "chromium" (Chrome, Edge, Chromium) or "firefox".
-	Browser string
-	// ID is the Chrome-family extension ID or the Firefox add-on ID.
-	ID string
-}
-
-// nativeCaller recognises a launch by a browser. Chrome-family browsers
-// pass the caller's origin, chrome-extension://ID/, first (and on Windows
-// --parent-window=N after it); Firefox passes the path of the host
-// manifest and then the add-on ID. Anything else is the command line.
-func nativeCaller(args []string) (caller, bool) {
-	if len(args) >= 1 && strings.HasPrefix(args[0], "chrome-extension://") {
-		for _, a := range args[1:] {
-			if !strings.HasPrefix(a, "--parent-window=") {
-				return caller{}, false
-			}
-		}
-		id := strings.TrimSuffix(strings.TrimPrefix(args[0], "chrome-extension://"), "/")
-		return caller{Browser: "chromium", ID: id}, true
-	}
-	if len(args) == 2 && strings.EqualFold(filepath.Ext(args[0]), ".json") && config.ValidExtensionID(args[1]) {
-		return caller{Browser: "firefox", ID: args[1]}, true
-	}
-	return caller{}, false
-}
-
-// trustDevExtension says whether the development extension ID is built in.
-// Its manifest key is public, so anyone can load an unpacked extension with
-// that ID: release builds set it to "false" (-ldflags "-X
-// main.trustDevExtension=false") and list the store IDs instead.
-var trustDevExtension = "true"
-
-// builtinAllowed reports whether c is one of CardBridge's own extensions.
-func builtinAllowed(c caller) bool {
-	switch c.Browser {
-	case "cli": // a person at the terminal, not a browser (native --plain)
-		return true
-	case "firefox":
-		return c.ID == install.FirefoxAddonID
-	}
-	return c.ID == install.DevExtensionID && trustDevExtension == "true"
-}
-
-// Host limits.
+// Session limits.
 const (
 	// maxInFlight caps requests handled at once; more get ERR_BUSY, so a
 	// misbehaving page cannot make the host start unbounded work.
@@ -75,64 +28,77 @@ const (
 	// request holds (a stuck card must not queue the session forever).
 	requestTimeout = 2 * time.Minute
 	// watchRetry is how long the event watcher waits before trying the
-	// smart-card service again after it failed.
+	// event source again after it failed.
 	watchRetry = 3 * time.Second
 )
 
-// native is one native-messaging session: the browser's port, from the
+// Options configures Serve.
+type Options struct {
+	Caller Caller
+	// Plain switches to one JSON message per line instead of frames, for
+	// people and scripts (cardbridge native --plain).
+	Plain bool
+	// Version is the host's version, sent in the hello and by version.
+	Version string
+	// TrustDevExtension admits the development extension ID.
+	TrustDevExtension bool
+	// LoadConfig reads the configuration; nil reads the default files.
+	LoadConfig func() (config.Config, error)
+	// NewAgent makes the agent once the configuration is read, which is
+	// after the hello: nothing slow comes before the browser's first frame.
+	NewAgent func(cfg config.Config, log *slog.Logger) Agent
+}
+
+// session is one native-messaging session: the browser's port, from the
 // hello to the end of stdin.
-type native struct {
-	caller caller
-	cfg    config.Config
-	log    *slog.Logger
-	cards  *cards
+type session struct {
+	o     Options
+	cfg   config.Config
+	log   *slog.Logger
+	agent Agent
 
 	outMu sync.Mutex
 	out   io.Writer
-	// plain switches to one JSON message per line instead of frames, for
-	// people and scripts (cardbridge native --plain).
-	plain bool
 
 	slots chan struct{}
 	wg    sync.WaitGroup
 }
 
-// serveNative runs the native-messaging session and returns the exit
-// status. Order matters for the browser's start-up time: the caller check
-// against the built-in IDs and the hello come before anything slow (the
+// Serve runs a session on stdin and stdout and returns the exit status.
+// Order matters for the browser's start-up time: the caller check against
+// the built-in IDs and the hello come before anything slow (the
 // configuration file, PC/SC).
-func serveNative(c caller, stdin io.Reader, stdout, stderr io.Writer) int {
-	return serve(c, false, stdin, stdout, stderr)
-}
-
-func serve(c caller, plain bool, stdin io.Reader, stdout, stderr io.Writer) int {
-	n := &native{caller: c, out: stdout, plain: plain, slots: make(chan struct{}, maxInFlight)}
+func Serve(o Options, stdin io.Reader, stdout, stderr io.Writer) int {
+	if o.LoadConfig == nil {
+		o.LoadConfig = func() (config.Config, error) { return config.Load(config.DefaultPaths()) }
+	}
+	n := &session{o: o, out: stdout, slots: make(chan struct{}, maxInFlight)}
 	n.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var cfgErr error
 	loaded := false
-	if !builtinAllowed(c) {
-		n.cfg, cfgErr = config.Load(config.DefaultPaths())
+	if !builtinAllowed(o.Caller, o.TrustDevExtension) {
+		n.cfg, cfgErr = o.LoadConfig()
 		loaded = true
-		if !slices.Contains(n.cfg.AllowedExtensions, c.ID) {
-			n.log.Error("caller not allowed", "browser", c.Browser, "extension", c.ID)
-			n.write(protocol.ErrorReply(nil, protocol.Errorf(protocol.ErrCallerNotAllowed, "extension %q is not allowed", c.ID)))
+		if !slices.Contains(n.cfg.AllowedExtensions, o.Caller.ID) {
+			n.log.Error("caller not allowed", "browser", o.Caller.Browser, "extension", o.Caller.ID)
+			n.write(protocol.ErrorReply(nil, protocol.Errorf(protocol.ErrCallerNotAllowed, "extension %q is not allowed", o.Caller.ID)))
 			return 1
 		}
 	}
-	hello, _ := protocol.EventMessage(protocol.EventHello, protocol.Hello{Version: version, Protocol: protocol.Version})
+	hello, _ := protocol.EventMessage(protocol.EventHello, protocol.Hello{Version: o.Version, Protocol: protocol.Version})
 	if err := n.write(hello); err != nil {
 		return 1
 	}
 	if !loaded {
-		n.cfg, cfgErr = config.Load(config.DefaultPaths())
+		n.cfg, cfgErr = o.LoadConfig()
 	}
 	closeLog := n.setupLog(stderr)
 	defer closeLog()
 	if cfgErr != nil {
 		n.log.Warn("configuration ignored in part", "err", cfgErr)
 	}
-	n.log.Info("started", "version", version, "browser", c.Browser, "extension", c.ID, "pid", os.Getpid())
-	n.cards = newCards(n.cfg, n.log)
+	n.log.Info("started", "version", o.Version, "browser", o.Caller.Browser, "extension", o.Caller.ID, "pid", os.Getpid())
+	n.agent = o.NewAgent(n.cfg, n.log)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	watchDone := make(chan struct{})
@@ -141,7 +107,7 @@ func serve(c caller, plain bool, stdin io.Reader, stdout, stderr io.Writer) int 
 		n.watch(ctx)
 	}()
 	status := n.readLoop(ctx, stdin)
-	if plain {
+	if o.Plain {
 		// A person or script piping requests in expects every answer:
 		// finish them before cancelling, unlike a browser that has gone.
 		n.wg.Wait()
@@ -154,7 +120,7 @@ func serve(c caller, plain bool, stdin io.Reader, stdout, stderr io.Writer) int 
 }
 
 // setupLog applies the configured level and adds the log file.
-func (n *native) setupLog(stderr io.Writer) (closeLog func()) {
+func (n *session) setupLog(stderr io.Writer) (closeLog func()) {
 	level := slog.LevelInfo
 	switch n.cfg.LogLevel {
 	case "debug":
@@ -180,70 +146,11 @@ func (n *native) setupLog(stderr io.Writer) (closeLog func()) {
 	return closeLog
 }
 
-// maxLogFile is the size at which the log file is moved to .1 and started
-// anew, so the log takes at most about twice this on disk however long
-// hosts run.
-const maxLogFile = 4 << 20
-
-// logFile appends to a file and rotates it when it passes maxLogFile.
-// Several hosts (one per browser port) may append to the same file; one
-// that rotates leaves the others writing to .1 until their next rotation
-// or restart, which loses nothing.
-type logFile struct {
-	mu   sync.Mutex
-	path string
-	f    *os.File
-	size int64
-}
-
-func openLogFile(path string) (*logFile, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	l := &logFile{path: path}
-	return l, l.open()
-}
-
-func (l *logFile) open() error {
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return err
-	}
-	l.f, l.size = f, st.Size()
-	return nil
-}
-
-func (l *logFile) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.size+int64(len(p)) > maxLogFile {
-		l.f.Close()
-		_ = os.Rename(l.path, l.path+".1")
-		if err := l.open(); err != nil {
-			return 0, err
-		}
-	}
-	n, err := l.f.Write(p)
-	l.size += int64(n)
-	return n, err
-}
-
-func (l *logFile) Close() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.f.Close()
-}
-
 // write sends one frame; frames from concurrent handlers never interleave.
-func (n *native) write(body []byte) error {
+func (n *session) write(body []byte) error {
 	n.outMu.Lock()
 	defer n.outMu.Unlock()
-	if n.plain {
+	if n.o.Plain {
 		if len(body) > protocol.MaxResponseSize {
 			return &protocol.FrameError{Size: uint32(len(body)), Err: protocol.ErrOversizeResponse}
 		}
@@ -274,9 +181,9 @@ func lineReader(r io.Reader) func() ([]byte, error) {
 
 // readLoop reads requests until stdin ends. It returns 0 on a clean end
 // and 1 when the stream is broken beyond recovery.
-func (n *native) readLoop(ctx context.Context, stdin io.Reader) int {
+func (n *session) readLoop(ctx context.Context, stdin io.Reader) int {
 	read := func() ([]byte, error) { return protocol.ReadFrame(stdin) }
-	if n.plain {
+	if n.o.Plain {
 		read = lineReader(stdin)
 	}
 	for {
@@ -318,7 +225,7 @@ func (n *native) readLoop(ctx context.Context, stdin io.Reader) int {
 }
 
 // handle runs one request and writes its reply.
-func (n *native) handle(ctx context.Context, req *protocol.Request) {
+func (n *session) handle(ctx context.Context, req *protocol.Request) {
 	start := time.Now()
 	defer func() {
 		if r := recover(); r != nil { // a bug must cost one request, not the session
@@ -334,6 +241,7 @@ func (n *native) handle(ctx context.Context, req *protocol.Request) {
 	if err == nil {
 		body, err = protocol.ResultReply(req.ID, result)
 	}
+	err = errcode.Map(err)
 	if err == nil {
 		if err = n.write(body); errors.Is(err, protocol.ErrOversizeResponse) {
 			n.write(protocol.ErrorReply(req.ID, err))
@@ -363,54 +271,55 @@ var originRequired = map[string]bool{protocol.CmdAuthenticate: true}
 var extensionOnly = map[string]bool{protocol.CmdConfig: true}
 
 // dispatch decodes the arguments of req and runs its command.
-func (n *native) dispatch(ctx context.Context, req *protocol.Request) (any, error) {
+func (n *session) dispatch(ctx context.Context, req *protocol.Request) (any, error) {
 	if originRequired[req.Command] && req.Origin == "" {
 		return nil, protocol.Errorf(protocol.ErrBadOrigin, "%s needs the page's origin", req.Command)
 	}
 	if extensionOnly[req.Command] && req.Origin != "" {
 		return nil, protocol.Errorf(protocol.ErrUnknownCommand, "%s is not available to web pages", req.Command)
 	}
+	ag := n.agent
 	switch req.Command {
 	case protocol.CmdVersion:
 		var a protocol.NoArgs
 		return withArgs(req, &a, func() (any, error) { return n.version(), nil })
 	case protocol.CmdReaders:
 		var a protocol.NoArgs
-		return withArgs(req, &a, func() (any, error) { return n.cards.readers(ctx) })
+		return withArgs(req, &a, func() (any, error) { return ag.Readers(ctx) })
 	case protocol.CmdCheck:
 		var a protocol.ReaderArgs
-		return withArgs(req, &a, func() (any, error) { return n.cards.check(ctx, a.Reader) })
+		return withArgs(req, &a, func() (any, error) { return ag.Check(ctx, a) })
 	case protocol.CmdConfig:
 		var a protocol.NoArgs
-		return withArgs(req, &a, func() (any, error) { return n.configResult(), nil })
+		return withArgs(req, &a, func() (any, error) { return ag.Config(), nil })
 	case protocol.CmdCertificates:
 		var a protocol.ReaderArgs
-		return withArgs(req, &a, func() (any, error) { return n.cards.certificates(ctx, a.Reader) })
+		return withArgs(req, &a, func() (any, error) { return ag.Certificates(ctx, a) })
 	case protocol.CmdSign:
 		var a protocol.SignArgs
 		// A closure: withArgs sets the secrets after this defer, and
 		// `defer a.PIN.Wipe()` would wipe the nil slice it saw here.
 		defer func() { a.PIN.Wipe() }()
-		return withArgs(req, &a, func() (any, error) { return n.cards.sign(ctx, &a) })
+		return withArgs(req, &a, func() (any, error) { return ag.Sign(ctx, req.Origin, &a) })
 	case protocol.CmdAuthenticate:
 		var a protocol.AuthenticateArgs
 		defer func() { a.PIN.Wipe() }()
-		return withArgs(req, &a, func() (any, error) { return n.cards.authenticate(ctx, req.Origin, &a) })
+		return withArgs(req, &a, func() (any, error) { return ag.Authenticate(ctx, req.Origin, &a) })
 	case protocol.CmdDecrypt:
 		var a protocol.DecryptArgs
 		defer func() { a.PIN.Wipe() }()
-		return withArgs(req, &a, func() (any, error) { return n.cards.decrypt(ctx, &a) })
+		return withArgs(req, &a, func() (any, error) { return ag.Decrypt(ctx, req.Origin, &a) })
 	case protocol.CmdPINStatus:
 		var a protocol.CardArgs
-		return withArgs(req, &a, func() (any, error) { return n.cards.pinStatus(ctx, a) })
+		return withArgs(req, &a, func() (any, error) { return ag.PINStatus(ctx, a) })
 	case protocol.CmdChangePIN:
 		var a protocol.ChangePINArgs
 		defer func() { a.PIN.Wipe(); a.NewPIN.Wipe() }()
-		return withArgs(req, &a, func() (any, error) { return n.cards.changePIN(ctx, &a) })
+		return withArgs(req, &a, func() (any, error) { return ag.ChangePIN(ctx, &a) })
 	case protocol.CmdUnblockPIN:
 		var a protocol.UnblockPINArgs
 		defer func() { a.PUK.Wipe(); a.NewPIN.Wipe() }()
-		return withArgs(req, &a, func() (any, error) { return n.cards.unblockPIN(ctx, &a) })
+		return withArgs(req, &a, func() (any, error) { return ag.UnblockPIN(ctx, &a) })
 	}
 	return nil, &protocol.Error{Code: protocol.ErrUnknownCommand, Details: map[string]any{"command": req.Command}, Err: fmt.Errorf("unknown command %q", req.Command)}
 }
@@ -423,25 +332,17 @@ func withArgs(req *protocol.Request, a any, f func() (any, error)) (any, error) 
 	return f()
 }
 
-func (n *native) version() protocol.VersionResult {
-	return protocol.VersionResult{Version: version, Protocol: protocol.Version, OS: runtime.GOOS, Arch: runtime.GOARCH, Commands: protocol.Commands}
+func (n *session) version() protocol.VersionResult {
+	return protocol.VersionResult{Version: n.o.Version, Protocol: protocol.Version, OS: runtime.GOOS, Arch: runtime.GOARCH, Commands: protocol.Commands}
 }
 
-// configResult tells the extension the settings it acts on.
-func (n *native) configResult() any {
-	origins := n.cfg.ApprovedOrigins
-	if origins == nil {
-		origins = []string{}
-	}
-	return map[string]any{"approvedOrigins": origins, "virtualReader": n.cfg.VirtualReader != ""}
-}
-
-// watch pushes reader and card events until ctx ends. When the smart-card
-// service is missing it tries again every watchRetry.
-func (n *native) watch(ctx context.Context) {
+// watch pushes the agent's events until ctx ends. When the event source
+// fails (the smart-card service is missing) it tries again every
+// watchRetry.
+func (n *session) watch(ctx context.Context) {
 	for ctx.Err() == nil {
-		err := n.cards.watch(ctx, func(name string, r protocol.Reader) {
-			b, err := protocol.EventMessage(name, r)
+		err := n.agent.Watch(ctx, func(name string, data any) {
+			b, err := protocol.EventMessage(name, data)
 			if err == nil {
 				n.write(b)
 			}

@@ -1,0 +1,303 @@
+package cards
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cardbridge/cardbridge/internal/card"
+	"github.com/cardbridge/cardbridge/internal/pcsc"
+)
+
+// Options configures a Manager. The zero value reaches PC/SC cards only.
+type Options struct {
+	// VirtualReader is the loopback address of the virtual TEST card to
+	// offer beside the PC/SC readers; empty for none.
+	VirtualReader string
+	// Log receives why a card was skipped; nil discards.
+	Log *slog.Logger
+	// Now is the clock certificates are judged by; nil means time.Now.
+	Now func() time.Time
+	// Backends replaces the backends Options would choose (tests).
+	Backends []Backend
+}
+
+// Manager finds cards, serialises operations per reader and keeps the
+// certificate cache warm between operations. It is safe for concurrent use.
+type Manager struct {
+	backends []Backend
+	cache    *card.Cache
+	log      *slog.Logger
+	now      func() time.Time
+
+	mu    sync.Mutex
+	locks map[string]chan struct{}
+}
+
+// New returns a Manager.
+func New(o Options) *Manager {
+	m := &Manager{backends: o.Backends, cache: card.NewCache(), log: o.Log, now: o.Now, locks: map[string]chan struct{}{}}
+	if m.backends == nil {
+		m.backends = []Backend{PCSC{}}
+		if o.VirtualReader != "" {
+			m.backends = append(m.backends, NewVirtual(o.VirtualReader))
+		}
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	return m
+}
+
+// Now is the Manager's clock.
+func (m *Manager) Now() time.Time { return m.now() }
+
+// lock takes reader's lock, waiting no longer than ctx.
+func (m *Manager) lock(ctx context.Context, reader string) (func(), error) {
+	m.mu.Lock()
+	l, ok := m.locks[reader]
+	if !ok {
+		l = make(chan struct{}, 1)
+		m.locks[reader] = l
+	}
+	m.mu.Unlock()
+	select {
+	case l <- struct{}{}:
+		return func() { <-l }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Readers lists the readers of every backend. An error of one backend is
+// reported only when no backend answered.
+func (m *Manager) Readers(ctx context.Context) ([]pcsc.ReaderState, error) {
+	st, _, err := m.readers()
+	return st, err
+}
+
+func (m *Manager) readers() ([]pcsc.ReaderState, map[string]Backend, error) {
+	var all []pcsc.ReaderState
+	owner := map[string]Backend{}
+	var firstErr error
+	answered := false
+	for _, b := range m.backends {
+		st, err := b.Readers()
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		answered = true
+		for _, s := range st {
+			owner[s.Reader] = b
+		}
+		all = append(all, st...)
+	}
+	if !answered {
+		return nil, nil, firstErr
+	}
+	return all, owner, nil
+}
+
+// Visit is called with each card a search reaches; done ends the search.
+type Visit func(reader string, t Token) (done bool, err error)
+
+// EachCard calls f with the card in each reader that has one (only reader,
+// when given), holding that reader's lock, until f returns done. A card
+// that cannot be opened or read (f returns an error without done) is
+// skipped: an unusable card in one reader (a health-insurance card, a card
+// held by another program) must not hide the certificate card in another.
+// When no call finished, EachCard returns a *SearchEnd carrying the last
+// such error, and pcsc.ErrNoReader when there is no reader at all.
+func (m *Manager) EachCard(ctx context.Context, reader string, f Visit) error {
+	st, owner, err := m.readers()
+	if err != nil {
+		return err
+	}
+	if len(st) == 0 {
+		return fmt.Errorf("find card: %w", pcsc.ErrNoReader)
+	}
+	found := false
+	var last error
+	for _, s := range st {
+		if reader != "" && s.Reader != reader {
+			continue
+		}
+		found = true
+		if !s.Present() {
+			continue
+		}
+		done, err := m.withCard(ctx, owner[s.Reader], s.Reader, f)
+		switch {
+		case done:
+			return err
+		case err != nil && ctx.Err() != nil: // timed out waiting for the reader
+			return err
+		case err != nil:
+			m.log.Info("card skipped", "reader", s.Reader, "err", err)
+			last = err
+		}
+	}
+	if reader != "" && !found {
+		return fmt.Errorf("reader %q: %w", reader, pcsc.ErrUnknownReader)
+	}
+	return &SearchEnd{Last: last}
+}
+
+// SearchEnd ends EachCard when f never finished. Callers turn it into the
+// error that fits: the last card's own error (card removed, unsupported
+// card), or no card, or unknown certificate.
+type SearchEnd struct{ Last error }
+
+func (e *SearchEnd) Error() string {
+	if e.Last == nil {
+		return "no card matched"
+	}
+	return "no card matched; last card: " + e.Last.Error()
+}
+
+func (e *SearchEnd) Unwrap() error { return e.Last }
+
+// endOfSearch returns the *SearchEnd in err, or nil.
+func endOfSearch(err error) *SearchEnd {
+	var end *SearchEnd
+	if errors.As(err, &end) {
+		return end
+	}
+	return nil
+}
+
+func (m *Manager) withCard(ctx context.Context, b Backend, reader string, f Visit) (bool, error) {
+	unlock, err := m.lock(ctx, reader)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	t, closeCard, err := b.Open(reader, m.cache)
+	if err != nil {
+		return false, err
+	}
+	defer closeCard()
+	return f(reader, t)
+}
+
+// Certificate is a certificate on a card, with where it is and what it may
+// be used for.
+type Certificate struct {
+	card.Certificate
+	Reader       string
+	Capabilities []Capability
+}
+
+// Certificates lists the certificates of the cards in every reader (only
+// reader, when given). Cards that cannot be read are skipped unless none
+// could be.
+func (m *Manager) Certificates(ctx context.Context, reader string) ([]Certificate, error) {
+	var out []Certificate
+	err := m.EachCard(ctx, reader, func(r string, t Token) (bool, error) {
+		certs, err := t.Certificates()
+		if err != nil {
+			return false, err
+		}
+		for _, k := range certs {
+			out = append(out, Certificate{Certificate: k, Reader: r, Capabilities: CapabilitiesOf(k)})
+		}
+		return false, nil
+	})
+	end := endOfSearch(err)
+	switch {
+	case end == nil:
+		return nil, err
+	case len(out) > 0:
+		return out, nil
+	case end.Last != nil:
+		return nil, end.Last
+	}
+	return nil, fmt.Errorf("certificates: %w", pcsc.ErrNoCard)
+}
+
+// WithCertificate runs f on the card holding the certificate with id,
+// holding its reader's lock.
+func (m *Manager) WithCertificate(ctx context.Context, id string, f func(t Token, k Certificate) error) error {
+	readOne := false
+	err := m.EachCard(ctx, "", func(r string, t Token) (bool, error) {
+		certs, err := t.Certificates()
+		if err != nil {
+			return false, err
+		}
+		readOne = true
+		for _, k := range certs {
+			if k.ID == id {
+				return true, f(t, Certificate{Certificate: k, Reader: r, Capabilities: CapabilitiesOf(k)})
+			}
+		}
+		return false, nil
+	})
+	end := endOfSearch(err)
+	short := id
+	if len(short) > 8 {
+		short = short[:8]
+	}
+	switch {
+	case end == nil:
+		return err
+	case readOne: // cards were read, none holds it: it was changed
+		return fmt.Errorf("certificate %s: %w", short, card.ErrUnknownCertificate)
+	case end.Last != nil: // the only card(s) failed: say why (removed, unsupported…)
+		return fmt.Errorf("certificate %s: %w", short, end.Last)
+	}
+	return fmt.Errorf("certificate %s: %w", short, pcsc.ErrNoCard)
+}
+
+// Ref picks a card: the card of a certificate, the card in a reader, or
+// (both empty) the first card.
+type Ref struct {
+	Reader        string
+	CertificateID string
+}
+
+// WithCard runs f on the card ref picks, holding its reader's lock.
+func (m *Manager) WithCard(ctx context.Context, ref Ref, f func(reader string, t Token) error) error {
+	if ref.CertificateID != "" {
+		return m.WithCertificate(ctx, ref.CertificateID, func(t Token, k Certificate) error {
+			return f(k.Reader, t)
+		})
+	}
+	err := m.EachCard(ctx, ref.Reader, func(r string, t Token) (bool, error) {
+		return true, f(r, t)
+	})
+	if end := endOfSearch(err); end != nil {
+		if end.Last != nil {
+			return end.Last
+		}
+		return fmt.Errorf("find card: %w", pcsc.ErrNoCard)
+	}
+	return err
+}
+
+// Watch reports reader and card changes of the PC/SC service until ctx
+// ends or the service fails. (The direct virtual reader sends no events.)
+func (m *Manager) Watch(ctx context.Context, emit func(pcsc.Event)) error {
+	w, err := pcsc.NewWatcher()
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	for {
+		evs, err := w.Next(ctx)
+		if err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			emit(ev)
+		}
+	}
+}
