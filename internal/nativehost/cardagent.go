@@ -66,7 +66,12 @@ func (c *CardAgent) Certificates(ctx context.Context, a protocol.ReaderArgs) (an
 	now := c.m.Now()
 	out := []protocol.Certificate{}
 	for _, k := range certs {
-		out = append(out, protocol.Certificate{ID: k.ID, Reader: k.Reader, Slot: k.Slot.String(), Certificate: k.Cert.Raw, Info: certinfo.Describe(k.Cert, now)})
+		caps := make([]string, len(k.Capabilities))
+		for i, c := range k.Capabilities {
+			caps[i] = string(c)
+		}
+		out = append(out, protocol.Certificate{ID: k.ID, Reader: k.Reader, Slot: k.Slot.String(), Certificate: k.Cert.Raw,
+			Info: certinfo.Describe(k.Cert, now), Capabilities: caps})
 	}
 	return map[string]any{"certificates": out}, nil
 }
@@ -132,7 +137,7 @@ func (c *CardAgent) PINStatus(ctx context.Context, a protocol.CardArgs) (any, er
 		return nil, err
 	}
 	return protocol.PINStatusResult{Reader: st.Reader, TriesLeft: st.TriesLeft, Blocked: st.Blocked,
-		MinLength: st.Rule.MinLength, MaxLength: st.Rule.MaxLength, PUKLength: st.Rule.PUKLength}, nil
+		MinLength: st.Rule.MinLength, MaxLength: st.Rule.MaxLength, PUKLength: st.Rule.PUKLength, Characters: st.Rule.Characters}, nil
 }
 
 // ChangePIN implements Agent.

@@ -215,6 +215,10 @@ type Certificate struct {
 	Slot        string `json:"slot"`
 	Certificate Bytes  `json:"certificate"`
 	Info        any    `json:"info"`
+	// Capabilities says what the key may be used for, a subset of sign,
+	// authenticate and decrypt, chosen by key usage. Callers use it as it
+	// is instead of deriving it again from info.usage.
+	Capabilities []string `json:"capabilities"`
 }
 
 // PINStatusResult is the result of pinStatus.
@@ -227,6 +231,9 @@ type PINStatusResult struct {
 	MinLength int  `json:"minLength"`
 	MaxLength int  `json:"maxLength"`
 	PUKLength int  `json:"pukLength"`
+	// Characters names the characters a PIN and PUK may have: "alnum" is
+	// ASCII letters and digits. The PIN window enforces what it is told.
+	Characters string `json:"characters"`
 }
 
 // SignResult is the result of sign.
