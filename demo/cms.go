@@ -4,21 +4,21 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/asn1"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/cardbridge/cardbridge/internal/certinfo"
+	"github.com/cardbridge/cardbridge/internal/cms"
 	"github.com/smallstep/pkcs7"
 )
 
 // Signed attributes the host adds to a CMS signature (docs/protocol.md
-// §4.7).
+// §4.7), as internal/cms defines them.
 var (
-	oidRandomNonce = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 25, 3}
-	oidCardSerial  = asn1.ObjectIdentifier{2, 16, 886, 1, 100, 2, 204}
+	oidRandomNonce = cms.OIDRandomNonce
+	oidCardSerial  = cms.OIDCardSerial
 )
 
 // digestNames are the digest algorithms accepted in a signature.

@@ -19,7 +19,7 @@ import (
 type CAKind string
 
 // Certificate authorities recognised from the issuer's OU
-// (taiwan-pki.md §3.2).
+// (the issuer DNs of the CAs' published certificates).
 const (
 	CAXCA     CAKind = "XCA"     // 組織及團體憑證管理中心, organisation and group cards
 	CAGCA     CAKind = "GCA"     // 政府憑證管理中心, government agency cards
@@ -34,7 +34,7 @@ const (
 type Usage string
 
 // Key usages. On Taiwan cards cert1 is the signature certificate and cert2
-// the encryption certificate (taiwan-pki.md §3.3).
+// the encryption certificate (the CAs' certificate profiles: cert1 signs, cert2 encrypts).
 const (
 	UsageSignature           Usage = "signature"
 	UsageEncryption          Usage = "encryption"
@@ -230,7 +230,7 @@ func UsageOf(cert *x509.Certificate) Usage {
 }
 
 // caPatterns maps issuer OU substrings to CA kinds, most specific first
-// (taiwan-pki.md §3.2). Substring matching lets a test CA such as
+// (the issuer DNs of the CAs' published certificates). Substring matching lets a test CA such as
 // "測試用組織及團體憑證管理中心" classify as XCA.
 var caPatterns = []struct {
 	substr string

@@ -19,7 +19,11 @@
 // References:
 //   - RFC 5280 §4.2.1.8 (subject directory attributes), §4.2.1.3 (key usage).
 //   - RFC 4514 (string representation of distinguished names).
-//   - /work/shared/reference/taiwan-pki.md §3 (certificate profiles, private
-//     OIDs, issuer DN patterns) and §4 (統一編號 checksum; rule change of
-//     2023-04-01, 財政部財政資訊中心 notice).
+//   - The certificate practice statements and repositories of Taiwan's
+//     government CAs (MOICA https://moica.nat.gov.tw/, XCA
+//     https://xca.nat.gov.tw/, GCA https://gca.nat.gov.tw/, GRCA
+//     https://grca.nat.gov.tw/): certificate profiles, the private OIDs
+//     under 2.16.886.1.100, issuer DN patterns.
+//   - 財政部財政資訊中心 (https://www.fia.gov.tw/): the 統一編號 check-digit
+//     rule and its change of 2023-04-01 (divisible by 5 instead of 10).
 package certinfo

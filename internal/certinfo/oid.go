@@ -3,7 +3,7 @@ package certinfo
 import "encoding/asn1"
 
 // Object identifiers read by this package. The Taiwan private OIDs live in
-// the subject directory attributes extension (taiwan-pki.md §3.1). The
+// the subject directory attributes extension (RFC 5280 §4.2.1.8, with OIDs under Taiwan's government PKI arc). The
 // variables are shared slices: callers must not modify them.
 var (
 	// OIDSubjectDirectoryAttributes is the X.509 subject directory

@@ -1,7 +1,7 @@
 package certinfo
 
 // ubnWeights are the per-digit weights of the 統一編號 checksum
-// (taiwan-pki.md §4).
+// (財政部財政資訊中心, https://www.fia.gov.tw/).
 var ubnWeights = [8]int{1, 2, 1, 2, 1, 2, 4, 1}
 
 // ubnSum returns the 統一編號 digit sum (each weighted product contributes

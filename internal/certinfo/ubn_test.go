@@ -7,7 +7,7 @@ func TestValidUBN(t *testing.T) {
 		ubn      string
 		new, old bool
 	}{
-		// Vectors from taiwan-pki.md §4.
+		// Vectors worked by hand with the 財政部財政資訊中心 rule (see ubn.go).
 		{"04595252", true, false}, // MOF example: sum 35, valid only under the new rule
 		{"10458570", true, false}, // MOF example: sum 25, valid only under the new rule
 		{"04595257", true, true},  // sum 40

@@ -22,7 +22,8 @@
 //     public key (DER SubjectPublicKeyInfo), 0–f mapped to a–p.
 //   - XDG Base Directory Specification (XDG_CONFIG_HOME, XDG_DATA_HOME;
 //     relative values are ignored).
-//   - /work/shared/reference/pcsc-and-browsers.md §4.1–4.2 (manifest formats,
-//     per-browser directories) and §5 (what Debian's chromium and
-//     firefox-esr find).
+//   - Microsoft Edge "Native messaging" (the same manifest, Edge's
+//     directories), https://learn.microsoft.com/microsoft-edge/extensions/developer-guide/native-messaging;
+//     Debian's chromium and firefox-esr read the Chromium and Mozilla
+//     per-user directories (checked by this package's tests).
 package install

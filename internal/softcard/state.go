@@ -45,7 +45,7 @@ func (s Slot) CertTag() uint32 {
 }
 
 // PIN and PUK rules of the virtual card, matching an XCA card: 6 to 8
-// characters, three tries each (taiwan-pki.md §1.5 and §2.5).
+// characters, three tries each (MOICA: https://moica.nat.gov.tw/en/tenMajorFaq.html, https://ee-moica.moi.gov.tw/mdbs/changePin_other.html).
 const (
 	MinPINLen = 6
 	MaxPINLen = 8

@@ -18,6 +18,9 @@
 // References:
 //   - RFC 5280 §4.2.1 (basicConstraints, key usage, key identifiers, subject
 //     directory attributes), RFC 7093 §2 method 1 (key identifiers).
-//   - /work/shared/reference/taiwan-pki.md §3 (XCA subject, SDA OIDs,
-//     issuer DN, cert1/cert2 key usage).
+//   - The certificate practice statements of Taiwan's government CAs
+//     (組織及團體憑證管理中心 XCA, https://xca.nat.gov.tw/; the GRCA
+//     repository, https://grca.nat.gov.tw/): XCA subject, subject directory
+//     attributes under arc 2.16.886.1.100, issuer DN, separate signing
+//     (cert1) and encryption (cert2) certificates.
 package testca

@@ -45,7 +45,7 @@ const (
 const maxNameLen = 64
 
 // SubjectClassOrg is the subject class written into end-entity
-// certificates (SDA 2.16.886.1.100.2.1; taiwan-pki.md §3.1).
+// certificates (SDA 2.16.886.1.100.2.1, the arc of Taiwan's government PKI).
 var SubjectClassOrg = asn1.ObjectIdentifier{2, 16, 886, 1, 100, 3, 2, 2, 1, 1}
 
 // CA is one certificate authority: its certificate and signing key.
