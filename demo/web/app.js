@@ -307,14 +307,14 @@ async function refresh() {
   }
 }
 
-/** The certificate to log in and sign with: the logged-in one, else the first signature certificate. */
+/** The certificate to log in and sign with: the logged-in one, else the first the host says may sign and log in. */
 function signingCertificate() {
   const list = certificates || [];
   if (loggedIn) {
     const same = list.find((c) => c.id === loggedIn.fingerprint);
     if (same) return same;
   }
-  const signing = list.filter((c) => c.info && String(c.info.usage).startsWith("signature"));
+  const signing = list.filter((c) => Array.isArray(c.capabilities) && c.capabilities.includes("sign") && c.capabilities.includes("authenticate"));
   return signing.find((c) => c.accepted) || signing[0] || null;
 }
 

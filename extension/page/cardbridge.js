@@ -9,7 +9,7 @@
  *
  * try {
  *   const { certificates } = await cardbridge.getCertificates();
- *   const cert = certificates.find((c) => c.info.usage !== "encryption");
+ *   const cert = certificates.find((c) => c.capabilities.includes("sign"));
  *   const sig = await cardbridge.sign({
  *     certificateId: cert.id, hashAlgorithm: "SHA-256", format: "cms", data: base64Document,
  *   });
@@ -151,7 +151,7 @@ function fromWire(e) {
  * @property {string} caNameZh
  * @property {string} caNameEn
  * @property {boolean} test issued by a test CA
- * @property {"signature" | "encryption" | "signature+encryption" | "other"} usage choose certificates by this
+ * @property {"signature" | "encryption" | "signature+encryption" | "other"} usage for display; choose certificates by the certificate's capabilities
  * @property {string[]} keyUsage
  * @property {string} notBefore RFC 3339
  * @property {string} notAfter RFC 3339
@@ -172,6 +172,7 @@ function fromWire(e) {
  * @property {string} slot for information only
  * @property {string} certificate DER, base64
  * @property {CertificateInfo} info
+ * @property {Array<"sign" | "authenticate" | "decrypt">} capabilities what the host allows with it: choose certificates by this
  */
 
 /**
@@ -184,7 +185,7 @@ function fromWire(e) {
 
 /**
  * @typedef {object} SignArgs
- * @property {string} certificateId from getCertificates (a certificate with usage signature)
+ * @property {string} certificateId from getCertificates (a certificate whose capabilities include "sign")
  * @property {"SHA-256" | "SHA-384" | "SHA-512"} hashAlgorithm
  * @property {string} [digest] base64 digest (format raw only)
  * @property {string} [data] base64 data, at most 4 MiB

@@ -2,8 +2,10 @@
 /**
  * The PIN window's decisions, without the DOM (unit-tested in
  * test/pin.test.js): what to show for a session, and whether the form may be
- * sent. docs/extension.md §5.
+ * sent under the host's PIN rule. docs/extension.md §5.
  */
+
+import { pinProblem, pinRule } from "../src/pinrule.js";
 
 /**
  * chrome.i18n.getMessage, or a stand-in in tests.
@@ -11,29 +13,29 @@
  */
 
 /**
- * The PIN characters the host accepts: printable ASCII without space, `"`
- * and `\` (docs/protocol.md §4.14).
+ * The PIN rule of a session view's pinStatus: what the host said (src/pinrule.js).
+ * @typedef {import("../src/pinrule.js").PinRule} PinRule
+ * @typedef {Parameters<typeof pinRule>[0]} PinStatus
  */
-const PIN_CHARS = /^[\x21\x23-\x5b\x5d-\x7e]*$/;
 
 /**
- * Whether a PIN may be sent: length in [min, max] and only allowed characters.
- * @param {string} pin
- * @param {number} min
- * @param {number} max
- * @returns {boolean}
+ * The message for a character the rule refuses: plain words for the host's
+ * "alnum", else the printable-ASCII wording.
+ * @param {PinRule} rule
+ * @returns {string} a translation key
  */
-export function pinOk(pin, min, max) {
-  return pin.length >= min && pin.length <= max && PIN_CHARS.test(pin);
+export function badCharsKey(rule) {
+  return rule.characters === "alnum" ? "pin_badCharsAlnum" : "pin_badChars";
 }
 
 /**
- * Whether the typed value holds characters the host refuses.
- * @param {string} pin
- * @returns {boolean}
+ * The hint under the PIN field, with the host's lengths.
+ * @param {PinStatus} status the session view's pinStatus
+ * @returns {{key: string, subs: string[]}} a translation key and its substitutions
  */
-export function badChars(pin) {
-  return !PIN_CHARS.test(pin);
+export function hint(status) {
+  const rule = pinRule(status);
+  return { key: rule.characters === "alnum" ? "pin_lengthHint" : "pin_lengthHintAny", subs: [String(rule.minLength), String(rule.maxLength)] };
 }
 
 /**
@@ -45,21 +47,23 @@ export function badChars(pin) {
 
 /**
  * Whether the form may be submitted, and the problem to show if not (a
- * translation key; "" while the user is still typing).
+ * translation key; "" while the user is still typing). Lengths and
+ * characters are the host's (the session view's pinStatus), checked by
+ * src/pinrule.js as the background checks them.
  * @param {"sign" | "authenticate" | "decrypt" | "changePin"} mode
  * @param {Fields} f
- * @param {{minLength: number, maxLength: number}} limits
+ * @param {PinStatus} status the session view's pinStatus
  * @returns {{ok: boolean, problem: string}}
  */
-export function formState(mode, f, limits) {
-  const { minLength: min, maxLength: max } = limits;
+export function formState(mode, f, status) {
+  const rule = pinRule(status);
   const all = mode === "changePin" ? [f.pin, f.newPin ?? "", f.confirm ?? ""] : [f.pin];
-  if (all.some(badChars)) return { ok: false, problem: "pin_badChars" };
-  if (!pinOk(f.pin, min, max)) return { ok: false, problem: "" };
+  if (all.some((v) => pinProblem(v, rule) === "chars")) return { ok: false, problem: badCharsKey(rule) };
+  if (pinProblem(f.pin, rule) !== "") return { ok: false, problem: "" };
   if (mode !== "changePin") return { ok: true, problem: "" };
   const newPin = f.newPin ?? "";
   const confirm = f.confirm ?? "";
-  if (!pinOk(newPin, min, max)) return { ok: false, problem: "" };
+  if (pinProblem(newPin, rule) !== "") return { ok: false, problem: "" };
   if (confirm.length >= newPin.length && confirm !== newPin) return { ok: false, problem: "pin_mismatch" };
   if (confirm !== newPin) return { ok: false, problem: "" };
   if (newPin === f.pin) return { ok: false, problem: "pin_sameAsOld" };

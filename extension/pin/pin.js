@@ -7,7 +7,7 @@
  * cleared as soon as it is sent.
  */
 
-import { describe, formState, initialArming, nextArming, armed } from "./form.js";
+import { describe, formState, hint, initialArming, nextArming, armed } from "./form.js";
 
 /** @type {any} */
 const chrome = /** @type {any} */ (globalThis).chrome;
@@ -151,17 +151,19 @@ function render(view) {
   }
   $("tries").textContent = d.tries;
 
-  const st = view.pinStatus ?? { triesLeft: -1, blocked: false, minLength: 6, maxLength: 8 };
-  const limits = { minLength: st.minLength || 6, maxLength: st.maxLength || 8 };
+  // The host's PIN rule (lengths, characters) comes with the session; form.js checks it.
+  const rule = view.pinStatus;
   const change = view.mode === "changePin";
   $("changeFields").hidden = !change;
   $("pinLabel").textContent = t(change ? "pin_currentPinLabel" : "pin_pinLabel");
-  $("hint").textContent = t("pin_lengthHint", [String(limits.minLength), String(limits.maxLength)]);
+  const h = hint(rule);
+  $("hint").textContent = t(h.key, h.subs);
   const fields = change ? [input("pin"), input("newPin"), input("confirmPin")] : [input("pin")];
+  // The protocol's cap, not the rule: a PIN longer than the rule keeps 確定 off instead of being cut silently.
   for (const f of fields) f.maxLength = 16;
 
   const update = () => {
-    const s = formState(view.mode === "consent" ? "sign" : view.mode, { pin: input("pin").value, newPin: input("newPin").value, confirm: input("confirmPin").value }, limits);
+    const s = formState(view.mode === "consent" ? "sign" : view.mode, { pin: input("pin").value, newPin: input("newPin").value, confirm: input("confirmPin").value }, rule);
     button("submit").disabled = !s.ok || !isArmed() || busyNow;
     if (s.problem) $("message").textContent = t(s.problem);
     else if ($("message").dataset.kind === "local") $("message").textContent = "";

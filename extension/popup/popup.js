@@ -34,7 +34,7 @@
  * @property {string} [fingerprint]
  * @property {string} [keyAlgorithm]
  */
-/** @typedef {{id: string, reader: string, slot?: string, info: CertInfo}} Certificate */
+/** @typedef {{id: string, reader: string, slot?: string, info: CertInfo, capabilities?: Array<"sign" | "authenticate" | "decrypt">}} Certificate */
 /** @typedef {{name: string, card: boolean, atr?: string, inUse?: boolean, mute?: boolean}} Reader */
 /** @typedef {{items: CheckItem[], overall: "pass" | "warn" | "fail", reader?: string, atr?: string, pinTriesLeft?: number}} CheckReport */
 /** @typedef {{code: string, message?: string, messageZh?: string, details?: object}} ReplyError */

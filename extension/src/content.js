@@ -7,6 +7,9 @@
  * Content scripts are classic scripts, so this file has no imports or
  * exports: the pure parts live in the one global `CardBridgeRelay`, which the
  * unit tests read after running the file in a sandbox (test/content.test.js).
+ * The origin rule is the background's, src/origin.js, which the manifest
+ * loads right before this file into the same isolated world
+ * (`cardbridgeOrigin` on the global object).
  */
 
 // eslint-disable-next-line no-unused-vars
@@ -41,15 +44,18 @@ const CardBridgeRelay = (() => {
     return { id: d.id, action: d.action, args: /** @type {Record<string, unknown>} */ (args) };
   }
 
+  /** The one origin rule (src/origin.js, loaded before this file). */
+  const originRule = /** @type {import("./origin.js").OriginRule | undefined} */ (Reflect.get(globalThis, "cardbridgeOrigin"));
+
   /**
-   * Whether a page at this location may use the card: https, or http on
-   * localhost / 127.0.0.1.
-   * @param {{protocol: string, hostname: string}} loc
+   * Whether a page at this location may use the card, by the host's origin
+   * rule: https, or http on localhost, 127.0.0.1 or [::1]. Fails closed:
+   * without src/origin.js every page is refused.
+   * @param {{origin: string}} loc
    * @returns {boolean}
    */
   function isSecureLocation(loc) {
-    if (loc.protocol === "https:") return true;
-    return loc.protocol === "http:" && (loc.hostname === "localhost" || loc.hostname === "127.0.0.1");
+    return originRule !== undefined && originRule.isAllowedOrigin(loc.origin);
   }
 
   /**

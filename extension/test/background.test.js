@@ -32,6 +32,7 @@ const SIGN_CERT = {
   slot: "9A",
   certificate: "MII…",
   info: { holder: "測試國民小學", ubn: "12345676", usage: "signature", keyUsage: ["digitalSignature", "nonRepudiation"], keyAlgorithm: "RSA-2048", status: "valid", daysLeft: 700 },
+  capabilities: ["sign", "authenticate"],
 };
 const ENC_CERT = {
   id: "b".repeat(64),
@@ -39,11 +40,12 @@ const ENC_CERT = {
   slot: "9D",
   certificate: "MII…",
   info: { holder: "測試國民小學", usage: "encryption", keyUsage: ["keyEncipherment"], keyAlgorithm: "RSA-2048", status: "valid", daysLeft: 700 },
+  capabilities: ["decrypt"],
 };
 
 /**
  * A fake host: answers each request with handler(request) after hello.
- * @param {{approved?: string[], tries?: number, blocked?: boolean, certificates?: any[], down?: boolean}} [o]
+ * @param {{approved?: string[], tries?: number, blocked?: boolean, certificates?: any[], down?: boolean, pinStatus?: Record<string, unknown>}} [o]
  */
 function fakeHost(o = {}) {
   /** @type {any[]} */
@@ -73,7 +75,7 @@ function fakeHost(o = {}) {
           },
         };
       case "pinStatus":
-        return { result: { reader: "R1", triesLeft: o.blocked ? 0 : tries, blocked: !!o.blocked, minLength: 6, maxLength: 8, pukLength: 8 } };
+        return { result: { reader: "R1", triesLeft: o.blocked ? 0 : tries, blocked: !!o.blocked, ...(o.pinStatus ?? { minLength: 6, maxLength: 8, pukLength: 8, characters: "alnum" }) } };
       case "sign":
       case "authenticate":
       case "decrypt":
@@ -185,7 +187,7 @@ test("senderOrigin: sender.origin, else the origin of sender.url", () => {
   assert.equal(senderOrigin({}), null);
 });
 
-test("isAllowedOrigin: https, or http on localhost / 127.0.0.1", () => {
+test("isAllowedOrigin: the host's rule, https, or http on localhost / 127.0.0.1 / [::1] (every vector: test/origin.test.js)", () => {
   /** @type {Array<[string | null, boolean]>} */
   const cases = [
     ["https://edoc.example.gov.tw", true],
@@ -195,7 +197,10 @@ test("isAllowedOrigin: https, or http on localhost / 127.0.0.1", () => {
     ["http://localhost", true],
     ["http://edoc.example.gov.tw", false],
     ["http://localhost.example.com", false],
-    ["http://[::1]:8080", false],
+    ["http://[::1]:8080", true],
+    ["http://[::1]:80", false],
+    ["https://edoc.example.gov.tw:443", false],
+    ["https://Edoc.example.gov.tw", false],
     ["null", false],
     [null, false],
     ["", false],
@@ -342,7 +347,7 @@ test("sign: PIN window with the certificate and tries; a wrong PIN keeps it open
   assert.equal(view.mode, "sign");
   assert.equal(view.origin, SITE);
   assert.deepEqual(view.certificate, { id: SIGN_CERT.id, info: SIGN_CERT.info });
-  assert.deepEqual(view.pinStatus, { triesLeft: 3, blocked: false, minLength: 6, maxLength: 8 });
+  assert.deepEqual(view.pinStatus, { triesLeft: 3, blocked: false, minLength: 6, maxLength: 8, characters: "alnum" });
   const ps = s.host.requests.find((q) => q.command === "pinStatus");
   assert.deepEqual(ps.args, { certificateId: SIGN_CERT.id });
 
@@ -461,9 +466,10 @@ test("chooseCertificate and hostArgs", () => {
   const ecc = { ...SIGN_CERT, info: { ...SIGN_CERT.info, keyAlgorithm: "ECC P-256" } };
   assert.throws(() => chooseCertificate("sign", [ecc], { certificateId: ecc.id }), { code: "ERR_UNSUPPORTED_ALGORITHM" });
   assert.equal(chooseCertificate("sign", [ecc], { certificateId: ecc.id, format: "cms" }).id, ecc.id);
-  const nonRep = { ...SIGN_CERT, info: { ...SIGN_CERT.info, keyUsage: ["nonRepudiation"] } };
+  const nonRep = { ...SIGN_CERT, info: { ...SIGN_CERT.info, keyUsage: ["nonRepudiation"] }, capabilities: ["sign"] };
   assert.throws(() => chooseCertificate("authenticate", [nonRep], { certificateId: nonRep.id }), { code: "ERR_CERTIFICATE_USAGE" });
   assert.throws(() => chooseCertificate("authenticate", [nonRep], {}), { code: "ERR_UNKNOWN_CERTIFICATE" });
+  assert.equal(chooseCertificate("sign", [nonRep], { certificateId: nonRep.id }).id, nonRep.id);
 
   assert.deepEqual(hostArgs("authenticate", { challenge: "c" }, SIGN_CERT, { pin: PIN }), { certificateId: SIGN_CERT.id, challenge: "c", pin: PIN });
   assert.deepEqual(hostArgs("decrypt", { ciphertext: "x", padding: "OAEP" }, ENC_CERT, { pin: PIN }), { certificateId: ENC_CERT.id, ciphertext: "x", padding: "OAEP", pin: PIN });
@@ -471,6 +477,53 @@ test("chooseCertificate and hostArgs", () => {
   assert.deepEqual(hostArgs("changePin", { reader: "R1" }, null, { pin: PIN, newPin: "654321" }), { reader: "R1", pin: PIN, newPin: "654321" });
   // Every page action's keys exclude the secrets.
   for (const keys of Object.values(PAGE_ACTIONS)) for (const k of ["pin", "newPin", "puk"]) assert.ok(!keys.includes(k));
+});
+
+test("certificate choice follows the host's capabilities, not info.usage", () => {
+  // The host says what a certificate may do; usage and keyUsage are only shown.
+  const both = { ...SIGN_CERT, id: "d".repeat(64), info: { ...SIGN_CERT.info, usage: "signature+encryption", keyUsage: ["digitalSignature", "keyEncipherment"] }, capabilities: ["sign", "authenticate"] };
+  assert.throws(() => chooseCertificate("decrypt", [both], { certificateId: both.id }), { code: "ERR_CERTIFICATE_USAGE", details: { usage: "signature+encryption" } });
+  assert.throws(() => chooseCertificate("decrypt", [both], {}), { code: "ERR_UNKNOWN_CERTIFICATE" });
+  const told = { ...SIGN_CERT, id: "e".repeat(64), capabilities: ["decrypt"] };
+  assert.equal(chooseCertificate("decrypt", [told], {}).id, told.id, "usage signature, but the host says decrypt");
+  assert.throws(() => chooseCertificate("sign", [told], { certificateId: told.id }), { code: "ERR_CERTIFICATE_USAGE", details: { usage: "signature" } });
+  const signOnly = { ...SIGN_CERT, id: "f".repeat(64), capabilities: ["sign"] };
+  assert.equal(chooseCertificate("authenticate", [signOnly, SIGN_CERT], {}).id, SIGN_CERT.id, "the first capable one");
+  // Without capabilities (an older host) nothing is capable.
+  const bare = { ...SIGN_CERT, capabilities: undefined };
+  for (const [mode, args] of /** @type {const} */ ([["sign", { certificateId: bare.id }], ["authenticate", { certificateId: bare.id }], ["decrypt", { certificateId: bare.id }]])) {
+    assert.throws(() => chooseCertificate(mode, [bare], args), { code: "ERR_CERTIFICATE_USAGE" }, mode);
+  }
+  assert.equal(chooseCertificate("changePin", [bare], { certificateId: bare.id }).id, bare.id, "changePin needs no capability");
+  assert.throws(() => chooseCertificate("consent", [SIGN_CERT], {}), { code: "ERR_BAD_REQUEST" });
+});
+
+test("the background holds a submitted PIN to the host's rule: ERR_PIN_FORMAT without asking the host, the window stays", async () => {
+  const s = setup({ managed: [SITE] });
+  const p = page(s, "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: "x" });
+  await until(() => s.windows.length === 1);
+  for (const pin of ["12345", "123456789", "12345!", "１２３４５６", ""]) {
+    const r = await s.bg.handle({ kind: "pin-submit", session: "s1", pin }, pinSender("s1"));
+    assert.equal(r.error?.code, "ERR_PIN_FORMAT", JSON.stringify(pin));
+    assert.deepEqual(r.pinStatus, { triesLeft: 3, blocked: false });
+  }
+  assert.equal((await s.bg.handle({ kind: "pin-submit", session: "s1", pin: 123456 }, pinSender("s1"))).error?.code, "ERR_BAD_REQUEST", "not a string");
+  assert.ok(!s.host.commands().includes("sign"), "a PIN the rule refuses reached the host");
+  assert.deepEqual(s.removed, []);
+  assert.deepEqual(await s.bg.handle({ kind: "pin-submit", session: "s1", pin: PIN }, pinSender("s1")), { ok: true });
+  assert.ok((await p).result);
+
+  // A host that states other lengths and no character class: its lengths, printable ASCII.
+  const o = setup({ managed: [SITE], pinStatus: { minLength: 4, maxLength: 12 } });
+  const c = o.bg.handle({ kind: "popup", op: "changePin", args: { certificateId: SIGN_CERT.id } }, extSender());
+  await until(() => o.windows.length === 1);
+  const view = await o.bg.handle({ kind: "pin-session", session: "s1" }, pinSender("s1"));
+  assert.deepEqual(view.pinStatus, { triesLeft: 3, blocked: false, minLength: 4, maxLength: 12, characters: "" });
+  assert.equal((await o.bg.handle({ kind: "pin-submit", session: "s1", pin: PIN, newPin: "12 4" }, pinSender("s1"))).error?.code, "ERR_PIN_FORMAT", "space in the new PIN");
+  assert.equal((await o.bg.handle({ kind: "pin-submit", session: "s1", pin: PIN, newPin: "1234567890123" }, pinSender("s1"))).error?.code, "ERR_PIN_FORMAT", "new PIN too long");
+  assert.deepEqual(await o.bg.handle({ kind: "pin-submit", session: "s1", pin: PIN, newPin: "a!b#" }, pinSender("s1")), { ok: true });
+  assert.ok((await c).result);
+  assert.deepEqual(o.host.requests.filter((q) => q.command === "changePin").map((q) => q.args.newPin), ["a!b#"]);
 });
 
 test("checkEnvironment without consent: verdicts only (no details, readers, ATRs, certificates, tries)", async () => {

@@ -1,7 +1,7 @@
 // @ts-check
 // The relay content script. It is a classic script (content scripts cannot be
-// modules), so the test runs the real file in a sandbox and reads its one
-// global, CardBridgeRelay.
+// modules), so the test runs the real file in a sandbox, after src/origin.js
+// as the manifest loads them, and reads its one global, CardBridgeRelay.
 import { test as nodeTest } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -12,14 +12,18 @@ import { texts } from "../src/codes.js";
 const test = (name, fn) => nodeTest(name, { timeout: 10_000 }, fn);
 
 const source = fs.readFileSync(new URL("../src/content.js", import.meta.url), "utf8");
+const originSource = fs.readFileSync(new URL("../src/origin.js", import.meta.url), "utf8");
 
 /**
- * Runs content.js in a fresh sandbox with the given globals.
+ * Runs origin.js (unless withOrigin is false), then content.js, in a fresh
+ * sandbox with the given globals.
  * @param {Record<string, unknown>} [globals]
+ * @param {boolean} [withOrigin]
  * @returns {any} CardBridgeRelay
  */
-function load(globals = {}) {
+function load(globals = {}, withOrigin = true) {
   const ctx = vm.createContext({ ...globals });
+  if (withOrigin) vm.runInContext(originSource, ctx, { filename: "origin.js" });
   vm.runInContext(source, ctx, { filename: "content.js" });
   return vm.runInContext("CardBridgeRelay", ctx);
 }
@@ -54,21 +58,22 @@ test("parseRequest accepts only CardBridge requests", () => {
   assert.ok(relay.parseRequest({ cardbridge: "request", id: "x".repeat(64), action: "status" }), "64-char id");
 });
 
-test("isSecureLocation: https, or http on localhost / 127.0.0.1", () => {
-  /** @type {Array<[string, string, boolean]>} */
+test("isSecureLocation: the host's origin rule from src/origin.js (every vector: test/origin.test.js)", () => {
+  /** @type {Array<[string, boolean]>} */
   const cases = [
-    ["https:", "edoc.example.gov.tw", true],
-    ["http:", "localhost", true],
-    ["http:", "127.0.0.1", true],
-    ["http:", "edoc.example.gov.tw", false],
-    ["http:", "localhost.example.com", false],
-    ["http:", "[::1]", false],
-    ["file:", "", false],
-    ["ftp:", "localhost", false],
+    ["https://edoc.example.gov.tw", true],
+    ["http://localhost:3000", true],
+    ["http://127.0.0.1", true],
+    ["http://[::1]:8080", true],
+    ["http://edoc.example.gov.tw", false],
+    ["http://localhost.example.com", false],
+    ["null", false],
+    ["file://", false],
   ];
-  for (const [protocol, hostname, want] of cases) {
-    assert.equal(relay.isSecureLocation({ protocol, hostname }), want, `${protocol}//${hostname}`);
-  }
+  for (const [origin, want] of cases) assert.equal(relay.isSecureLocation({ origin }), want, origin);
+  // Without src/origin.js the relay refuses every page.
+  const alone = load({}, false);
+  assert.equal(alone.isSecureLocation({ origin: "https://edoc.example.gov.tw" }), false);
 });
 
 test("plainArgs: JSON data only, under the cap", () => {

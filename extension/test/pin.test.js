@@ -1,10 +1,12 @@
 // @ts-check
-// The PIN window's decisions (pin/form.js): length and character checks,
-// change-mode confirmation, and what the window shows before typing.
+// The PIN window's decisions (pin/form.js): the host's PIN rule
+// (src/pinrule.js: lengths and characters), change-mode confirmation, and
+// what the window shows before typing.
 import { test as nodeTest } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import { pinOk, formState, describe, ARM_MS, initialArming, nextArming, armed } from "../pin/form.js";
+import { formState, hint, describe, ARM_MS, initialArming, nextArming, armed } from "../pin/form.js";
+import { pinProblem, pinRule } from "../src/pinrule.js";
 
 /** Every test is bounded: a hang is a failure. @type {(name: string, fn: () => any) => void} */
 const test = (name, fn) => nodeTest(name, { timeout: 10_000 }, fn);
@@ -21,30 +23,83 @@ const t = (key, subs = []) => {
   }
   return s;
 };
-const limits = { minLength: 6, maxLength: 8 };
+/** What the host sends in pinStatus (docs/protocol.md §4.10). */
+const limits = { minLength: 6, maxLength: 8, characters: "alnum" };
 
-test("pinOk: 6 to 8 printable characters, no space, quote or backslash", () => {
-  /** @type {Array<[string, boolean]>} */
+test("pinRule: the host's lengths and characters; 6 and 8 only when it sent none", () => {
+  assert.deepEqual(pinRule({ triesLeft: 3, blocked: false, minLength: 6, maxLength: 8, pukLength: 8, characters: "alnum" }), { minLength: 6, maxLength: 8, characters: "alnum" });
+  assert.deepEqual(pinRule({ minLength: 4, maxLength: 12 }), { minLength: 4, maxLength: 12, characters: "" });
+  assert.deepEqual(pinRule(null), { minLength: 6, maxLength: 8, characters: "" });
+  assert.deepEqual(pinRule({ minLength: 0, maxLength: "8", characters: 1 }), { minLength: 6, maxLength: 8, characters: "" }, "nonsense falls back");
+});
+
+test("pinProblem with characters alnum: the host's lengths, ASCII letters and digits only", () => {
+  const rule = pinRule(limits);
+  /** @type {Array<[string, "" | "chars" | "length"]>} */
   const cases = [
-    ["12345", false],
-    ["123456", true],
-    ["12345678", true],
-    ["123456789", false],
-    ["abcDEF", true],
-    ["12 456", false],
-    ['12"456', false],
-    ["12\\456", false],
-    ["123456\n", false],
-    ["１２３４５６", false],
+    ["", "length"],
+    ["12345", "length"],
+    ["123456", ""],
+    ["12345678", ""],
+    ["123456789", "length"],
+    ["abcDEF", ""],
+    ["Zz09aA", ""],
+    ["12345!", "chars"],
+    ["12 456", "chars"],
+    ['12"456', "chars"],
+    ["12\\456", "chars"],
+    ["123456\n", "chars"],
+    ["１２３４５６", "chars"],
+    ["12345é", "chars"],
+    ["1", "length"],
   ];
-  for (const [pin, want] of cases) assert.equal(pinOk(pin, 6, 8), want, JSON.stringify(pin));
+  for (const [pin, want] of cases) assert.equal(pinProblem(pin, rule), want, JSON.stringify(pin));
+  assert.equal(pinProblem("1234", pinRule({ minLength: 4, maxLength: 4, characters: "alnum" })), "", "other lengths from the host");
+});
+
+test("pinProblem with unknown or missing characters: printable ASCII, no space, quote or backslash", () => {
+  for (const characters of [undefined, "", "digits+", "printable"]) {
+    const rule = pinRule({ minLength: 6, maxLength: 8, characters });
+    /** @type {Array<[string, "" | "chars" | "length"]>} */
+    const cases = [
+      ["123456", ""],
+      ["12345!", ""],
+      ["a#b$c%", ""],
+      ["12 456", "chars"],
+      ['12"456', "chars"],
+      ["12\\456", "chars"],
+      ["１２３４５６", "chars"],
+      ["12345", "length"],
+    ];
+    for (const [pin, want] of cases) assert.equal(pinProblem(pin, rule), want, `${String(characters)}: ${JSON.stringify(pin)}`);
+  }
 });
 
 test("formState: the button waits for a valid PIN", () => {
   assert.deepEqual(formState("sign", { pin: "" }, limits), { ok: false, problem: "" });
   assert.deepEqual(formState("sign", { pin: "12345" }, limits), { ok: false, problem: "" });
   assert.deepEqual(formState("sign", { pin: "123456" }, limits), { ok: true, problem: "" });
-  assert.deepEqual(formState("sign", { pin: "12 34" }, limits), { ok: false, problem: "pin_badChars" });
+  assert.deepEqual(formState("sign", { pin: "123456789" }, limits), { ok: false, problem: "" });
+  assert.deepEqual(formState("sign", { pin: "12 34" }, limits), { ok: false, problem: "pin_badCharsAlnum" });
+  assert.deepEqual(formState("sign", { pin: "1234!6" }, limits), { ok: false, problem: "pin_badCharsAlnum" });
+  assert.equal(t("pin_badCharsAlnum"), "PIN 碼只能包含英文字母與數字。");
+  // Other lengths and characters, as the host says.
+  const other = { minLength: 4, maxLength: 10 };
+  assert.deepEqual(formState("sign", { pin: "1234" }, other), { ok: true, problem: "" });
+  assert.deepEqual(formState("sign", { pin: "12!4" }, other), { ok: true, problem: "" });
+  assert.deepEqual(formState("sign", { pin: "12 4" }, other), { ok: false, problem: "pin_badChars" });
+  assert.deepEqual(formState("sign", { pin: "12345678901" }, other), { ok: false, problem: "" });
+  // Nothing from the host: 6 to 8.
+  assert.deepEqual(formState("sign", { pin: "12345" }, null), { ok: false, problem: "" });
+  assert.deepEqual(formState("sign", { pin: "123456" }, null), { ok: true, problem: "" });
+});
+
+test("hint: the host's lengths, in words that fit its characters", () => {
+  assert.deepEqual(hint(limits), { key: "pin_lengthHint", subs: ["6", "8"] });
+  assert.equal(t("pin_lengthHint", hint(limits).subs), "PIN 碼為 6 到 8 個英文字母或數字。按 Enter 確定，按 Esc 取消。");
+  assert.deepEqual(hint({ minLength: 4, maxLength: 12, characters: "alnum" }).subs, ["4", "12"]);
+  assert.deepEqual(hint({ minLength: 4, maxLength: 12 }), { key: "pin_lengthHintAny", subs: ["4", "12"] });
+  assert.deepEqual(hint(null), { key: "pin_lengthHintAny", subs: ["6", "8"] });
 });
 
 test("formState: change mode needs a new PIN typed twice, different from the old", () => {
@@ -55,6 +110,8 @@ test("formState: change mode needs a new PIN typed twice, different from the old
   assert.deepEqual(f("123456", "123456", "123456"), { ok: false, problem: "pin_sameAsOld" });
   assert.deepEqual(f("123456", "24680135", "24680135"), { ok: true, problem: "" });
   assert.deepEqual(f("12345", "24680135", "24680135"), { ok: false, problem: "" }, "current PIN too short");
+  assert.deepEqual(f("123456", "2468013!", "2468013!"), { ok: false, problem: "pin_badCharsAlnum" }, "a symbol in the new PIN");
+  assert.deepEqual(f("123456", "246801357", "246801357"), { ok: false, problem: "" }, "new PIN too long");
 });
 
 const CERT = {

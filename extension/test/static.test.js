@@ -38,6 +38,29 @@ test("the host's codes and texts are docs/protocol.md §5, in order", () => {
   for (const c of extensionCodes) assert.ok(!hostCodes.includes(c), `${c} is also a host code`);
 });
 
+test("the host's texts are generated from Go (src/hostcodes.js); codes.js keeps only the extension's", async () => {
+  const gen = read("src/hostcodes.js");
+  assert.ok(
+    gen.startsWith("// @ts-check\n// Generated from internal/protocol/codes.go by `go test ./internal/protocol -run TestExtensionCodes -update`; do not edit.\n"),
+    "hostcodes.js lacks its generated header",
+  );
+  const { hostTexts } = await import("../src/hostcodes.js");
+  assert.deepEqual(Object.keys(hostTexts), [...hostCodes]);
+  const own = read("src/codes.js");
+  for (const code of hostCodes) {
+    assert.ok(!own.includes(hostTexts[code].en) && !own.includes(hostTexts[code].zh), `codes.js repeats the texts of ${code}`);
+  }
+  for (const code of extensionCodes) assert.ok(!gen.includes(code), `hostcodes.js has the extension's ${code}`);
+});
+
+test("the PIN rule is checked in one place, src/pinrule.js", () => {
+  for (const f of jsFiles().filter((f) => /[/\\](src|pin|popup|overlay|options)[/\\]/.test(f) && !f.endsWith("pinrule.js"))) {
+    const src = fs.readFileSync(f, "utf8");
+    assert.ok(!/A-Za-z0-9|\\x21/.test(src), `${path.relative(EXT, f)} has its own PIN character class`);
+    assert.ok(!/(minLength|maxLength)\s*(\?\?|\|\|)\s*\d/.test(src), `${path.relative(EXT, f)} has its own PIN length fallback`);
+  }
+});
+
 test("messageFor, makeError, toWire", () => {
   assert.equal(messageFor("ERR_NO_CARD", "zh"), texts.ERR_NO_CARD.zh);
   assert.equal(messageFor("ERR_NOT_A_CODE", "en"), texts.ERR_INTERNAL.en);
@@ -126,6 +149,8 @@ test("manifest: the contract of docs/extension.md", () => {
   assert.ok(goSrc.includes(`DevExtensionKey = "${m.key}"`), "manifest key differs from install.DevExtensionKey");
   const relay = m.content_scripts.find((/** @type {any} */ c) => c.js.includes("src/content.js"));
   assert.deepEqual(relay.matches, ["https://*/*", "http://localhost/*", "http://127.0.0.1/*"]);
+  // The relay's origin rule is src/origin.js, a classic script in the same isolated world, loaded first.
+  assert.deepEqual(relay.js, ["src/origin.js", "src/content.js"]);
   assert.equal(relay.run_at, "document_start");
   assert.equal(relay.all_frames, true);
   const schema = json("managed_schema.json");

@@ -51,10 +51,12 @@ test("shouldShowOverlay: CA and exchange sites over https; localhost only with t
 });
 
 /**
- * @param {object} [over]
+ * A certificate as the host lists it; an encryption one is capable of decrypt only.
+ * @param {Record<string, unknown>} [over] info fields
  */
 function cert(over = {}) {
-  return { id: "a".repeat(64), reader: "R", info: { holder: "測試國民小學", ubn: "12345676", status: "valid", daysLeft: 729, notAfter: "2028-11-27T19:53:58Z", ...over } };
+  const capabilities = over.usage === "encryption" ? ["decrypt"] : ["sign", "authenticate"];
+  return { id: "a".repeat(64), reader: "R", capabilities, info: { holder: "測試國民小學", ubn: "12345676", status: "valid", daysLeft: 729, notAfter: "2028-11-27T19:53:58Z", ...over } };
 }
 const reader = { name: "R", card: true };
 

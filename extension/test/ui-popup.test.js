@@ -298,9 +298,9 @@ test("certificateView: ids, test badge, details", () => {
 });
 
 test("groupByCard: one group per reader, host order kept, malformed entries skipped", () => {
-  const a1 = { id: "a1", reader: "A", info: info({}) };
-  const b1 = { id: "b1", reader: "B", info: info({}) };
-  const a2 = { id: "a2", reader: "A", info: info({ usage: "encryption" }) };
+  const a1 = { id: "a1", reader: "A", info: info({}), capabilities: ["sign", "authenticate"] };
+  const b1 = { id: "b1", reader: "B", info: info({}), capabilities: ["sign", "authenticate"] };
+  const a2 = { id: "a2", reader: "A", info: info({ usage: "encryption" }), capabilities: ["decrypt"] };
   const groups = groupByCard(/** @type {any} */ ([a1, b1, null, { id: "x", reader: "A" }, a2]));
   assert.deepEqual(
     groups.map((g) => [g.reader, g.certificates.map((c) => c.id)]),

@@ -1,0 +1,85 @@
+// @ts-check
+/**
+ * The flow the four PIN actions (sign, authenticate, decrypt, changePin)
+ * share, for a page and for the popup / overlay alike: check the required
+ * arguments, pick and check the certificate from the host's list before any
+ * PIN is typed, read the tries and the PIN rule (`pinStatus`), open the PIN
+ * window and resolve with the host's result of the first good PIN. Each
+ * action's own module says what differs ({@link PinAction}).
+ */
+
+import { CodedError } from "../codes.js";
+import { pinRule } from "../pinrule.js";
+
+/**
+ * What a PIN action module defines.
+ * @typedef {object} PinAction
+ * @property {import("./sessions.js").PinMode} mode also the host command
+ * @property {readonly string[]} args the argument keys a page may send (docs/extension.md §2)
+ * @property {ReadonlyArray<string | string[]>} required keys the request cannot go without (an array: one of them)
+ * @property {(certificates: any[], args: Record<string, any>) => any | null} choose the certificate to use, or throws
+ * @property {(args: Record<string, any>, cert: any | null, secrets: {pin: string, newPin?: string}) => Record<string, unknown>} hostArgs
+ */
+
+/**
+ * What the caller of a PIN action knows about the request.
+ * @typedef {object} PinRequest
+ * @property {number} [tabId] the requesting page's tab
+ * @property {() => void} [notifyUser] tells the page the extension now waits for the user
+ * @property {boolean} [embedded] a frame other than the top one asked
+ */
+
+/**
+ * @param {PinAction} action
+ * @param {Record<string, any>} args
+ */
+function checkRequired(action, args) {
+  for (const r of action.required) {
+    const any = Array.isArray(r) ? r : [r];
+    if (!any.some((k) => args[k] !== undefined)) throw new CodedError("ERR_MISSING_ARGUMENT", { argument: any.join("|") });
+  }
+}
+
+/**
+ * Runs a PIN action: resolves with the host's result, or rejects.
+ * @param {import("./shared.js").Env} env
+ * @param {PinAction} action
+ * @param {Record<string, any>} args
+ * @param {string | null} origin null when the extension asks for itself
+ * @param {PinRequest} req
+ */
+export async function runPinAction(env, action, args, origin, req) {
+  const { native, windows } = env;
+  checkRequired(action, args);
+  windows.mayOpenWindow(origin);
+  const listed = await native.request("certificates", {}, origin);
+  const cert = action.choose(Array.isArray(listed.certificates) ? listed.certificates : [], args);
+  /** @type {Record<string, unknown>} */
+  const where = cert ? { certificateId: cert.id } : args.reader !== undefined ? { reader: args.reader } : {};
+  const st = await native.request("pinStatus", where, origin);
+  req.notifyUser?.();
+  /** @type {import("./sessions.js").SessionView} */
+  const view = {
+    mode: action.mode,
+    origin,
+    certificate: cert ? { id: cert.id, info: cert.info } : null,
+    pinStatus: { triesLeft: st.triesLeft, blocked: st.blocked, ...pinRule(st) },
+    embedded: !!req.embedded,
+  };
+  // Checked again: another window may have opened while the host answered.
+  windows.mayOpenWindow(origin);
+  return windows.openSession(view, req.tabId, (secrets) => native.request(action.mode, action.hostArgs(args, cert, secrets), origin));
+}
+
+/**
+ * A PIN action as a page action: after consent, through {@link runPinAction}.
+ * @param {PinAction} action
+ * @returns {import("./actions.js").PageAction}
+ */
+export function pagePinAction(action) {
+  return {
+    args: action.args,
+    consent: true,
+    run: (env, args, origin, req) => runPinAction(env, action, args, origin, req),
+  };
+}

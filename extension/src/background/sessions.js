@@ -1,0 +1,263 @@
+// @ts-check
+/**
+ * The PIN and consent windows (docs/extension.md §4–§5): one window in the
+ * whole browser, the cancel cooldown per origin, opening a window for a
+ * session and ending it once (openSession / finish), and the window's own
+ * messages (pin-session, pin-submit, pin-cancel, pin-consent). A submitted
+ * PIN is checked against the host's rule (src/pinrule.js), passed to the
+ * session's submit and dropped; it is never stored or logged.
+ */
+
+import { CodedError, makeError, toWire } from "../codes.js";
+import { pinProblem, pinRule } from "../pinrule.js";
+import { fail } from "./shared.js";
+
+/** An unanswered PIN or consent window is cancelled after this long. */
+export const SESSION_MS = 10 * 60 * 1000;
+
+/** After the user cancels a window, that origin's next window waits this long (doubling, up to COOLDOWN_MAX_MS). */
+export const COOLDOWN_MS = 30 * 1000;
+export const COOLDOWN_MAX_MS = 5 * 60 * 1000;
+
+/** The PIN window's size (docs/extension.md §5). */
+const PIN_WINDOW = { width: 440, height: 560 };
+
+/**
+ * @typedef {"sign" | "authenticate" | "decrypt" | "changePin" | "consent"} Mode
+ * @typedef {Exclude<Mode, "consent">} PinMode
+ * @typedef {import("./shared.js").Sender} Sender
+ */
+
+/**
+ * What the PIN window shows (the reply to pin-session). pinStatus carries the
+ * host's PIN rule (minLength, maxLength, characters) besides the tries.
+ * @typedef {object} SessionView
+ * @property {Mode} mode
+ * @property {string | null} origin
+ * @property {{id: string, info: Record<string, any>} | null} certificate
+ * @property {{triesLeft: number, blocked: boolean, minLength: number, maxLength: number, characters?: string} | null} pinStatus
+ * @property {boolean} [embedded] the request came from a frame other than the top one
+ */
+
+/**
+ * @typedef {object} Session
+ * @property {string} id
+ * @property {SessionView} view
+ * @property {number | undefined} tabId the requesting page's tab, if a page asked
+ * @property {((secrets: {pin: string, newPin?: string}) => Promise<any>) | null} submit
+ * @property {(v: any) => void} resolve
+ * @property {(e: Error) => void} reject
+ * @property {number | null} windowId
+ * @property {boolean} done
+ * @property {boolean} busy
+ * @property {ReturnType<typeof setTimeout> | undefined} timer
+ * @property {() => void} release
+ */
+
+/**
+ * @typedef {object} SessionOptions
+ * @property {any} chrome
+ * @property {import("../native.js").NativeHost} native kept open while a window is
+ * @property {import("../consent.js").Consent} consent where pin-consent answers go
+ * @property {number} sessionMs
+ * @property {() => string} newId
+ * @property {() => number} now
+ */
+
+/** @typedef {ReturnType<typeof createSessions>} Sessions */
+
+/**
+ * The window sessions of one background.
+ * @param {SessionOptions} o
+ */
+export function createSessions({ chrome, native, consent, sessionMs, newId, now }) {
+  /** @type {Map<string, Session>} */
+  const sessions = new Map();
+  /** @type {Map<string, {until: number, ms: number}>} per origin, after the user cancelled a window */
+  const cooldowns = new Map();
+
+  /**
+   * Throws unless a new window may open now: one window in the whole browser
+   * (ERR_ACTION_PENDING), and none for an origin in its cancel cooldown
+   * (ERR_USER_CANCELLED).
+   * @param {string | null} origin
+   */
+  function mayOpenWindow(origin) {
+    if (sessions.size > 0) throw new CodedError("ERR_ACTION_PENDING");
+    const c = origin ? cooldowns.get(origin) : undefined;
+    if (c && now() < c.until) throw new CodedError("ERR_USER_CANCELLED");
+  }
+
+  /** The user cancelled origin's window: start (or double) its cooldown. @param {string | null} origin */
+  function startCooldown(origin) {
+    if (!origin) return;
+    const prev = cooldowns.get(origin);
+    const ms = prev ? Math.min(prev.ms * 2, COOLDOWN_MAX_MS) : COOLDOWN_MS;
+    cooldowns.set(origin, { until: now() + ms, ms });
+  }
+
+  /**
+   * Opens a PIN (or consent) window and resolves with its outcome.
+   * @param {SessionView} view
+   * @param {number | undefined} tabId
+   * @param {Session["submit"]} submit null for consent
+   * @returns {Promise<any>}
+   */
+  function openSession(view, tabId, submit) {
+    return new Promise((resolve, reject) => {
+      /** @type {Session} */
+      const s = {
+        id: newId(),
+        view,
+        tabId,
+        submit,
+        resolve,
+        reject,
+        windowId: null,
+        done: false,
+        busy: false,
+        timer: undefined,
+        release: native.hold(),
+      };
+      sessions.set(s.id, s);
+      s.timer = setTimeout(() => finish(s, { error: new CodedError("ERR_ACTION_TIMEOUT") }, true), sessionMs);
+      Promise.resolve()
+        .then(() =>
+          chrome.windows.create({ url: chrome.runtime.getURL(`pin/pin.html?session=${encodeURIComponent(s.id)}`), type: "popup", ...PIN_WINDOW }),
+        )
+        .then(
+          (/** @type {any} */ w) => {
+            s.windowId = typeof w?.id === "number" ? w.id : null;
+            if (s.done) closeWindow(s);
+          },
+          (/** @type {unknown} */ err) => finish(s, { error: new CodedError("ERR_INTERNAL", { reason: String(err).slice(0, 200) }) }, false),
+        );
+    });
+  }
+
+  /**
+   * Ends a session once: settles its promise and, if asked, closes its window.
+   * @param {Session} s
+   * @param {{result: any} | {error: Error}} outcome
+   * @param {boolean} close
+   */
+  function finish(s, outcome, close) {
+    if (s.done) return;
+    s.done = true;
+    clearTimeout(s.timer);
+    sessions.delete(s.id);
+    s.release();
+    // A window answered (PIN accepted, or consent given or refused) ends the origin's cooldown.
+    if ("result" in outcome && s.view.origin) cooldowns.delete(s.view.origin);
+    if ("error" in outcome) s.reject(outcome.error);
+    else s.resolve(outcome.result);
+    if (close) closeWindow(s);
+  }
+
+  /** @param {Session} s */
+  function closeWindow(s) {
+    if (s.windowId === null) return;
+    Promise.resolve()
+      .then(() => chrome.windows.remove(s.windowId))
+      .catch(() => {});
+  }
+
+  /** The error a closed window gives: the PIN was blocked, or the user cancelled. @param {Session} s */
+  function cancelError(s) {
+    return s.view.pinStatus?.blocked ? new CodedError("ERR_PIN_BLOCKED", { triesLeft: 0, reference: "PIN" }) : new CodedError("ERR_USER_CANCELLED");
+  }
+
+  /** The user cancelled or closed s's window: its origin cools down. @param {Session} s */
+  function userCancelled(s) {
+    if (!s.done && !s.busy && cancelError(s).code === "ERR_USER_CANCELLED") startCooldown(s.view.origin);
+  }
+
+  /**
+   * The PIN window's messages (docs/extension.md §5).
+   * @param {Record<string, any>} message
+   * @param {Sender} sender
+   */
+  async function handlePin(message, sender) {
+    const s = typeof message.session === "string" ? sessions.get(message.session) : undefined;
+    // Only the window opened for this session may speak for it.
+    const url = chrome.runtime.getURL(`pin/pin.html?session=${encodeURIComponent(String(message.session))}`);
+    if (!s || sender.url !== url || (s.windowId !== null && sender.tab?.windowId !== undefined && sender.tab.windowId !== s.windowId)) {
+      return fail("ERR_BAD_REQUEST");
+    }
+    switch (message.kind) {
+      case "pin-session":
+        return s.view;
+      case "pin-cancel":
+        userCancelled(s);
+        finish(s, { error: cancelError(s) }, true);
+        return { ok: true };
+      case "pin-consent": {
+        if (s.view.mode !== "consent" || typeof message.allow !== "boolean" || !s.view.origin) return fail("ERR_BAD_REQUEST");
+        await consent.remember(s.view.origin, message.allow);
+        finish(s, { result: message.allow }, true);
+        return { ok: true };
+      }
+      case "pin-submit":
+        return submitPin(s, message);
+    }
+    return fail("ERR_BAD_REQUEST");
+  }
+
+  /**
+   * @param {Session} s
+   * @param {Record<string, any>} message
+   */
+  async function submitPin(s, message) {
+    if (!s.submit || s.busy || s.view.pinStatus?.blocked) return fail("ERR_BAD_REQUEST");
+    const change = s.view.mode === "changePin";
+    const { pin, newPin } = message;
+    if (typeof pin !== "string" || (change && typeof newPin !== "string")) return fail("ERR_BAD_REQUEST");
+    const rule = pinRule(s.view.pinStatus);
+    if (pinProblem(pin, rule) !== "" || (change && pinProblem(newPin, rule) !== "")) {
+      // What the host would answer, without sending it: no try is used and the window stays.
+      return { error: makeError("ERR_PIN_FORMAT"), pinStatus: { triesLeft: s.view.pinStatus?.triesLeft ?? -1, blocked: false } };
+    }
+    s.busy = true;
+    try {
+      const result = await s.submit(change ? { pin, newPin } : { pin });
+      finish(s, { result }, true);
+      return { ok: true };
+    } catch (err) {
+      const e = toWire(err);
+      if (s.done) return { error: e };
+      if (e.code === "ERR_PIN_INCORRECT" || e.code === "ERR_PIN_FORMAT") {
+        // The window stays; the user decides whether to try again.
+        s.busy = false;
+        const ps = s.view.pinStatus;
+        if (ps && typeof e.details?.triesLeft === "number") ps.triesLeft = e.details.triesLeft;
+        return { error: e, pinStatus: { triesLeft: ps?.triesLeft ?? -1, blocked: false } };
+      }
+      if (e.code === "ERR_PIN_BLOCKED" && s.view.pinStatus) {
+        s.view.pinStatus.blocked = true;
+        s.view.pinStatus.triesLeft = 0;
+      }
+      // Anything else ends the request; the window shows why.
+      finish(s, { error: new CodedError(e.code, e.details, e) }, false);
+      return { error: e, pinStatus: s.view.pinStatus ? { triesLeft: s.view.pinStatus.triesLeft, blocked: s.view.pinStatus.blocked } : undefined };
+    }
+  }
+
+  /** windows.onRemoved: the user closed a window. @param {number} windowId */
+  function onWindowRemoved(windowId) {
+    for (const s of [...sessions.values()]) {
+      if (s.windowId === windowId) {
+        userCancelled(s);
+        finish(s, { error: cancelError(s) }, false);
+      }
+    }
+  }
+
+  /** tabs.onRemoved: the requesting page went away. @param {number} tabId */
+  function onTabRemoved(tabId) {
+    for (const s of [...sessions.values()]) {
+      if (s.tabId === tabId) finish(s, { error: new CodedError("ERR_USER_CANCELLED") }, true);
+    }
+  }
+
+  return { sessions, mayOpenWindow, openSession, handlePin, onWindowRemoved, onTabRemoved };
+}
