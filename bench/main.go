@@ -4,8 +4,13 @@
 // sure pcscd runs, starts the softcard (removed) and then runs this program,
 // which inserts and pulls the card through the softcard's control endpoint.
 // A second section (native.go) measures the native-messaging host on the
-// same card: start-up against a minimal Go host, warm round trips, and a
-// signature through the host against the library in-process.
+// same card: start-up and memory against two minimal Go hosts (plain, and
+// linked to libpcsclite with cgo), warm round trips, and a signature
+// through the host against the library in-process.
+//
+// CardBridge's library is reached as the host reaches it, through a
+// cards.Manager (rows 2 and 6); the bench's own PC/SC context only watches
+// the reader for the card coming and going.
 //
 // Every run is checked (exit status, certificate count, and each signature
 // with openssl against the certificate OpenSC reads), so a broken path can
@@ -36,6 +41,7 @@ import (
 	"time"
 
 	"github.com/cardbridge/cardbridge/internal/card"
+	"github.com/cardbridge/cardbridge/internal/cards"
 	"github.com/cardbridge/cardbridge/internal/pcsc"
 )
 
@@ -58,21 +64,22 @@ func main() {
 }
 
 type bench struct {
-	n         int
-	cli       string // cardbridge binary
-	minimal   string // the minimal native-messaging host (bench/minimalhost)
-	ctl       string // softcard control address
-	reader    string
-	dir       string
-	x         *pcsc.Context
-	hc        *http.Client
-	env       []string // environment of every child process
-	oscReader int      // OpenSC reader index of b.reader
-	p11Slot   int      // pkcs11-tool slot index of b.reader
-	data      string   // file to sign
-	pub       string   // public key of OpenSC's certificate 01 (slot 9A)
-	certID    string   // CardBridge id (hex SHA-256 of the DER) of that certificate
-	verified  int      // signatures checked with openssl
+	n           int
+	cli         string // cardbridge binary
+	minimal     string // the minimal native-messaging host (bench/minimalhost)
+	minimalPCSC string // the same linked to libpcsclite (bench/minimalhost-pcsc)
+	ctl         string // softcard control address
+	reader      string
+	dir         string
+	x           *pcsc.Context
+	hc          *http.Client
+	env         []string // environment of every child process
+	oscReader   int      // OpenSC reader index of b.reader
+	p11Slot     int      // pkcs11-tool slot index of b.reader
+	data        string   // file to sign
+	pub         string   // public key of OpenSC's certificate 01 (slot 9A)
+	certID      string   // CardBridge id (hex SHA-256 of the DER) of that certificate
+	verified    int      // signatures checked with openssl
 }
 
 func run() error {
@@ -83,18 +90,22 @@ func run() error {
 	flag.IntVar(&b.n, "n", 20, "runs per measurement")
 	flag.StringVar(&b.cli, "cardbridge", "out/cardbridge", "cardbridge binary")
 	flag.StringVar(&b.minimal, "minimalhost", "", "minimal native-messaging host binary (go build ./bench/minimalhost)")
+	flag.StringVar(&b.minimalPCSC, "minimalpcsc", "", "minimal native-messaging host linked to libpcsclite (go build ./bench/minimalhost-pcsc)")
 	flag.StringVar(&b.ctl, "control", "", "softcard control address (host:port)")
 	flag.StringVar(&b.reader, "reader", "Virtual PCD 00 01", "PC/SC reader of the softcard")
 	flag.StringVar(&b.dir, "dir", "", "scratch directory")
 	flag.Parse()
-	if b.ctl == "" || b.dir == "" || b.minimal == "" || b.n < 1 {
-		return errors.New("-control, -dir, -minimalhost and -n ≥ 1 are required")
+	if b.ctl == "" || b.dir == "" || b.minimal == "" || b.minimalPCSC == "" || b.n < 1 {
+		return errors.New("-control, -dir, -minimalhost, -minimalpcsc and -n ≥ 1 are required")
 	}
 	var err error
 	if b.cli, err = filepath.Abs(b.cli); err != nil {
 		return err
 	}
 	if b.minimal, err = filepath.Abs(b.minimal); err != nil {
+		return err
+	}
+	if b.minimalPCSC, err = filepath.Abs(b.minimalPCSC); err != nil {
 		return err
 	}
 	if b.x, err = pcsc.Establish(); err != nil {
@@ -453,25 +464,21 @@ func (b *bench) verify(sig string) error {
 	return nil
 }
 
-// libList is the host's warm path: connect through the shared PC/SC
-// context, check the card's identity against the cache, list, disconnect.
-func (b *bench) libList(cache *card.Cache) (sample, error) {
+// libList is the host's warm path, in-process: a cards.Manager lists the
+// certificates of the card in b.reader (fresh PC/SC context, the card's
+// identity checked against the Manager's cache, list, disconnect).
+func (b *bench) libList(m *cards.Manager) (sample, error) {
 	before, err := b.status()
 	if err != nil {
 		return sample{}, err
 	}
 	start := time.Now()
-	piv, conn, err := card.Open(b.x, b.reader, cache)
-	if err != nil {
-		return sample{}, err
-	}
-	certs, err := piv.Certificates()
-	conn.Close()
+	certs, err := m.Certificates(context.Background(), b.reader)
 	d := time.Since(start)
 	if err != nil {
 		return sample{}, err
 	}
-	if len(certs) != wantCerts || !slices.ContainsFunc(certs, func(c card.Certificate) bool { return c.ID == b.certID }) {
+	if len(certs) != wantCerts || !slices.ContainsFunc(certs, func(c cards.Certificate) bool { return c.ID == b.certID && c.Reader == b.reader }) {
 		return sample{}, fmt.Errorf("library: %d certificates, want %d including %.16s…", len(certs), wantCerts, b.certID)
 	}
 	after, err := b.status()
@@ -595,12 +602,12 @@ func (b *bench) measure() (*report, error) {
 	if err := b.reinsert(); err != nil {
 		return nil, err
 	}
-	cache := card.NewCache()
-	libCold, err := b.libList(cache)
+	lib := cards.New(cards.Options{}) // as the host's, with no configuration file
+	libCold, err := b.libList(lib)
 	if err != nil {
 		return nil, err
 	}
-	if err := b.loop(false, step{&libWarm, false, func() (sample, error) { return b.libList(cache) }}); err != nil {
+	if err := b.loop(false, step{&libWarm, false, func() (sample, error) { return b.libList(lib) }}); err != nil {
 		return nil, err
 	}
 	progress(fmt.Sprintf("verify PIN + sign, cold (%d×2 insertions)", b.n))
@@ -675,8 +682,9 @@ func (r *report) write(w io.Writer, n int) {
 Ratios are OpenSC / CardBridge (median time; median APDUs). N = %d runs per cell, whole bench %.0f s.
 cold  = card pulled and re-inserted (softcard control) before every run of either tool: nothing selected, PIN not verified.
 warm  = card left in; one untimed warm-up run of each tool first; runs of the two tools alternate.
-Row 2 CardBridge is in-process, not a CLI: card.Open + PIV.Certificates + Close through one open PC/SC context with a
-      shared card.NewCache(); its first call after insertion (cold, same process, not in the table) took %s, %d APDUs.
+Row 2 CardBridge is in-process, not a CLI: cards.Manager.Certificates(reader) on one cards.New(cards.Options{}) kept for
+      every run (fresh PC/SC contexts per call, as in the host; the Manager's certificate cache stays warm); its first call
+      after insertion (cold, same process, new Manager, not in the table) took %s, %d APDUs.
       OpenSC keeps no certificate cache across processes, so its warm figure is simply the same command run again.
 Row 2b shows the like-for-like alternative: both tools as fresh processes on a card that stays in.
 `, n, r.elapsed.Seconds(), fmtDur(r.libCold.d), r.libCold.apdus)
@@ -701,6 +709,6 @@ func (b *bench) header(w io.Writer, rev, pcscdNote string) {
 	fmt.Fprintf(w, "Versions: cardbridge %s (%s); %s; %s\n", strings.TrimSpace(string(ver)), rev, strings.TrimSpace(osc), strings.TrimSpace(pcscdNote))
 	fmt.Fprintf(w, "OpenSC: %s; OPENSC_CONF only adds ignored_readers = \"Virtual PCD 00 00\" (OpenSC never touches slot 0); reader index %d, PKCS#11 slot index %d\n",
 		driver, b.oscReader, b.p11Slot)
-	fmt.Fprintf(w, "Time: wall clock per process, fork/exec to exit (CLI rows), except the CardBridge library row 2 (in-process call). APDUs: counted by the card (control GET /status before and after each run), incl. GET RESPONSE and chained parts; a range means runs differed.\n")
+	fmt.Fprintf(w, "Time: wall clock per process, fork/exec to exit (CLI rows), except the CardBridge library row 2 (in-process cards.Manager call). APDUs: counted by the card (control GET /status before and after each run), incl. GET RESPONSE and chained parts; a range means runs differed.\n")
 	fmt.Fprintf(w, "Sign: SHA-256 RSA PKCS#1 v1.5 over a 4 KiB file with key 9A: `cardbridge sign --in FILE --pin-stdin --json` (PIN on stdin) vs `pkcs11-tool --login --pin 123456 --sign --id 01 --mechanism SHA256-RSA-PKCS`.\n\n")
 }

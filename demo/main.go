@@ -1,7 +1,7 @@
 // Command demo is CardBridge's demo site: a small web page for a
 // kindergarten clerk that reads the card through the browser extension,
 // logs in with the card (authtoken) and signs a 公文 as detached CMS, with
-// a server that verifies both against the TEST CA of `cardbridge softcard
+// a server that verifies both against the TEST CA of `cardbridge-softcard
 // ca`.
 //
 //	go run ./demo --ca out/demo/ca.pem --page-lib extension/page/cardbridge.js
@@ -37,7 +37,7 @@ const usage = `demo — CardBridge 示範網站（測試用）/ CardBridge demo 
   go run ./demo --ca CA.pem [--addr 127.0.0.1:8080] [--page-lib extension/page/cardbridge.js]
                 [--addr-file FILE]
 
---ca is the TEST CA of "cardbridge softcard ca --out CA.pem"; the site trusts
+--ca is the TEST CA of "cardbridge-softcard ca --out CA.pem"; the site trusts
 its root and issuing CA only. The site listens on loopback only.
 `
 
@@ -72,7 +72,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	addr := fs.String("addr", "127.0.0.1:8080", "loopback address to listen on (port 0: any free port)")
-	caPath := fs.String("ca", "", "TEST CA PEM from `cardbridge softcard ca` (required)")
+	caPath := fs.String("ca", "", "TEST CA PEM from `cardbridge-softcard ca` (required)")
 	pageLib := fs.String("page-lib", filepath.Join("extension", "page", "cardbridge.js"), "the extension's page library, served at /cardbridge.js")
 	addrFile := fs.String("addr-file", "", "write the bound host:port to this file once listening")
 	if err := fs.Parse(args); err != nil {
@@ -88,7 +88,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	if *caPath == "" {
-		return fmt.Errorf("--ca is required (cardbridge softcard ca --out CA.pem): %w", errUsage)
+		return fmt.Errorf("--ca is required (cardbridge-softcard ca --out CA.pem): %w", errUsage)
 	}
 	pem, err := os.ReadFile(*caPath)
 	if err != nil {

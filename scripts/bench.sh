@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # bench.sh: CardBridge vs OpenSC on the SAME virtual PIV card, in one run.
 #
-# Builds the CLI (out/cardbridge) and the bench driver (bench/), makes sure
+# Builds the CLI (out/cardbridge), the virtual TEST card
+# (out/cardbridge-softcard) and the bench driver (bench/), makes sure
 # pcscd runs (uses a running one and leaves it; otherwise starts one and
 # stops it at exit), issues a TEST card and serves it on vpcd slot 1
 # (127.0.0.1:35964, reader "Virtual PCD 00 01"; slot 0 belongs to the
 # integration tests), then prints the table and writes it to out/bench.txt.
 # A second section measures the native-messaging host (`cardbridge
-# chrome-extension://ID/`): start-up against a minimal Go host
-# (bench/minimalhost), warm round trips, sign against the library, peak RSS.
+# chrome-extension://ID/`): start-up and peak RSS against two minimal Go
+# hosts (bench/minimalhost; bench/minimalhost-pcsc, linked to libpcsclite),
+# warm round trips, sign against the library.
 #
 #   BENCH_N   runs per measurement (default 20)
 #
@@ -49,11 +51,13 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- build ------------------------------------------------------------------
-say "building out/cardbridge, the bench driver and the minimal native host"
+say "building out/cardbridge, out/cardbridge-softcard, the bench driver and the minimal native host"
 mkdir -p out
 go build -o out/cardbridge ./host
+go build -o out/cardbridge-softcard ./cmd/cardbridge-softcard
 go build -o "$DIR/bench" ./bench
 go build -o "$DIR/minimalhost" ./bench/minimalhost
+go build -o "$DIR/minimalhost-pcsc" ./bench/minimalhost-pcsc
 
 # --- pcscd: only one per machine --------------------------------------------
 PCSCD_VERSION="$(/usr/sbin/pcscd --version 2>/dev/null | head -n1 | sed 's/\.$//')"
@@ -66,13 +70,13 @@ fi
 say "pcscd: $PCSCD_NOTE"
 
 # --- the virtual TEST card, served removed: the driver checks the slot is free first
-out/cardbridge softcard issue --state "$DIR/card.json" 2>/dev/null
-out/cardbridge softcard serve --state "$DIR/card.json" --vpcd "$VPCD" \
+out/cardbridge-softcard issue --state "$DIR/card.json" 2>/dev/null
+out/cardbridge-softcard serve --state "$DIR/card.json" --vpcd "$VPCD" \
   --control 127.0.0.1:0 --control-file "$DIR/ctl" --removed >"$DIR/softcard.log" 2>&1 &
 CARD_PID=$!
 for _ in $(seq 100); do
   [ -s "$DIR/ctl" ] && break
-  kill -0 "$CARD_PID" 2>/dev/null || { cat "$DIR/softcard.log" >&2; die "softcard exited"; }
+  kill -0 "$CARD_PID" 2>/dev/null || { cat "$DIR/softcard.log" >&2; die "cardbridge-softcard exited"; }
   sleep 0.1
 done
 [ -s "$DIR/ctl" ] || die "softcard control endpoint not up within 10 s"
@@ -86,7 +90,7 @@ fi
 say "running, N=$N (about $((N * 5 + 5)) s)"
 # In the background so that a signal to this script is handled at once.
 "$DIR/bench" -n "$N" -cardbridge out/cardbridge -control "$(cat "$DIR/ctl")" \
-  -minimalhost "$DIR/minimalhost" -reader "$READER" -dir "$DIR" -out out/bench.txt -rev "$REV" -pcscd "pcscd: $PCSCD_NOTE" &
+  -minimalhost "$DIR/minimalhost" -minimalpcsc "$DIR/minimalhost-pcsc" -reader "$READER" -dir "$DIR" -out out/bench.txt -rev "$REV" -pcscd "pcscd: $PCSCD_NOTE" &
 BENCH_PID=$!
 wait "$BENCH_PID"
 BENCH_PID=""

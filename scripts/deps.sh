@@ -8,6 +8,12 @@ pkgs=(gcc pkg-config libpcsclite-dev pcscd vsmartcard-vpcd opensc openssl curl c
 # by test tools) and need Node.js with npm (Node 20 is on the build machines;
 # Debian's nodejs is the fallback).
 pkgs+=(chromium chromium-l10n firefox-esr firefox-esr-l10n-zh-tw)
+# Fonts for zh-TW pages and screenshots: without a CJK font a fresh machine
+# draws Chinese as empty boxes. fonts-noto-cjk is "Noto Sans CJK TC", which
+# the extension's and the demo's CSS name; fontconfig builds the font cache
+# the browsers look fonts up in (with --no-install-recommends nothing else
+# pulls it in).
+pkgs+=(fontconfig fonts-noto-cjk)
 command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do

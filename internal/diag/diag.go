@@ -296,8 +296,10 @@ func (r *run) checkValidity(infos []certinfo.Info) {
 	worst := certinfo.StatusValid
 	var which certinfo.Info
 	rank := map[certinfo.Status]int{certinfo.StatusValid: 0, certinfo.StatusExpiring: 1, certinfo.StatusNotYetValid: 2, certinfo.StatusExpired: 3}
-	for _, in := range infos {
-		if rank[in.Status] >= rank[worst] {
+	// The worst status wins; among equals, the certificate that ends
+	// first, whose date is the one the clerk must act on.
+	for i, in := range infos {
+		if i == 0 || rank[in.Status] > rank[worst] || (rank[in.Status] == rank[worst] && in.NotAfter.Before(which.NotAfter)) {
 			worst, which = in.Status, in
 		}
 	}

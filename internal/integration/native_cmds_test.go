@@ -113,26 +113,17 @@ func verifyRSA(t *testing.T, c *x509.Certificate, h crypto.Hash, digest, sig []b
 // them in the order they arrived.
 func (h *host) replies(timeout time.Duration, ids ...float64) []map[string]any {
 	h.t.Helper()
-	want := map[float64]bool{}
-	for _, id := range ids {
-		want[id] = true
+	want := make([]any, len(ids))
+	for i, id := range ids {
+		want[i] = id
 	}
-	deadline := time.Now().Add(timeout)
-	var out []map[string]any
-	for len(out) < len(ids) {
-		m := h.next(time.Until(deadline))
-		if _, ok := m["event"]; ok {
-			h.mu.Lock()
-			h.events = append(h.events, m)
-			h.mu.Unlock()
-			continue
-		}
-		id, _ := m["id"].(float64)
-		if !want[id] {
-			h.t.Fatalf("unexpected reply %v while waiting for ids %v", m, ids)
-		}
-		delete(want, id)
-		out = append(out, m)
+	ms, err := h.c.Replies(timeout, want...)
+	if err != nil {
+		h.fatal(err)
+	}
+	out := make([]map[string]any, len(ms))
+	for i, m := range ms {
+		out[i] = m.Fields
 	}
 	return out
 }
@@ -165,10 +156,7 @@ func (h *host) sendMany(n int, command, origin string, args any) []float64 {
 	var buf bytes.Buffer
 	var ids []float64
 	for range n {
-		h.mu.Lock()
-		h.nextID++
-		id := h.nextID
-		h.mu.Unlock()
+		id := h.c.NextID()
 		req := map[string]any{"id": id, "command": command, "args": args}
 		if origin != "" {
 			req["origin"] = origin

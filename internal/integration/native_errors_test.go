@@ -6,11 +6,13 @@ import (
 	"crypto/sha256"
 	endian "encoding/binary"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cardbridge/cardbridge/internal/nativeclient"
 	"github.com/cardbridge/cardbridge/internal/protocol"
 	"github.com/cardbridge/cardbridge/internal/softcard"
 )
@@ -54,12 +56,11 @@ func stillServes(t *testing.T, h *host) {
 // waitExit waits for the host to end by itself and returns its status.
 func (h *host) waitExit(timeout time.Duration) int {
 	h.t.Helper()
-	select {
-	case <-h.done:
-	case <-time.After(timeout):
+	st, err := h.c.WaitExit(timeout)
+	if err != nil {
 		h.t.Fatalf("host still running %v after a fatal input", timeout)
 	}
-	return h.status
+	return st
 }
 
 func TestNativeFrameErrors(t *testing.T) {
@@ -376,8 +377,8 @@ func TestNativeCallers(t *testing.T) {
 		if st := h.waitExit(5 * time.Second); st != 1 {
 			t.Errorf("exit status %d, want 1", st)
 		}
-		if f, ok := <-h.frames; ok {
-			t.Errorf("message after the refusal: %s", f)
+		if m, err := h.c.Next(5 * time.Second); !errors.Is(err, nativeclient.ErrClosed) {
+			t.Errorf("message after the refusal: %s (%v)", m.Raw, err)
 		}
 	})
 	t.Run("allowed by config", func(t *testing.T) {
@@ -420,13 +421,9 @@ func TestNativeShortSessions(t *testing.T) {
 		h := startHost(t, hostOptions{})
 		h.hello()
 		time.Sleep(time.Duration(i) * time.Millisecond)
-		h.stdin.Close()
-		select {
-		case <-h.done:
-		case <-time.After(3 * time.Second):
+		if _, err := h.c.Exit(3 * time.Second); err != nil {
 			hung++
-			h.cmd.Process.Kill()
-			<-h.done
+			h.c.Kill()
 		}
 	}
 	if hung > 0 {
