@@ -3,20 +3,42 @@
 # packages first (root, or sudo).
 GO ?= go
 
-.PHONY: all build demo test check unit fuzz bench deps clean extension e2e
+.PHONY: all build release demo test check unit fuzz bench deps clean extension e2e screenshots
 
 all: build
 
 deps:
 	bash scripts/deps.sh
 
+# out/cardbridge is the shipped host and CLI; out/cardbridge-softcard is the
+# virtual TEST card, a development tool for the demo, e2e and bench only.
 build: deps
 	$(GO) build -o out/cardbridge ./host
+	$(GO) build -o out/cardbridge-softcard ./cmd/cardbridge-softcard
+
+# Release builds of the shipped host: they trust only CardBridge's store
+# extensions (STORE_EXTENSION_IDS, comma-separated Chrome Web Store / Edge
+# Add-ons IDs, compiled in) and the Firefox add-on, never the development
+# extension; they ignore virtualReader and serve http://localhost pages only
+# when the system configuration allows them (docs/protocol.md §6).
+STORE_EXTENSION_IDS ?=
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
+RELEASE_LDFLAGS = -s -w -X main.build=release -X main.version=$(VERSION) -X main.storeExtensionIDs=$(STORE_EXTENSION_IDS)
+release: deps
+	@test -n "$(STORE_EXTENSION_IDS)" || echo "note: STORE_EXTENSION_IDS is empty: this release serves Firefox and allowedExtensions only" >&2
+	$(GO) build -trimpath -ldflags "$(RELEASE_LDFLAGS)" -o out/release/linux-amd64/cardbridge ./host
+	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(RELEASE_LDFLAGS)" -o out/release/windows-amd64/cardbridge.exe ./host
+
+# The extension's node_modules, installed again when the lock file changes.
+NODE_MODULES = extension/node_modules/.package-lock.json
+$(NODE_MODULES): extension/package.json extension/package-lock.json | deps
+	cd extension && npm ci --no-audit --no-fund --loglevel=error
 
 # The virtual TEST card, the CLI and a native-protocol session, then the
 # demo site (demo/) with the extension: in Chromium when $DISPLAY is set,
-# else headless through extension/e2e/demo-walk.mjs when it exists.
-demo:
+# else headless through extension/e2e/demo-walk.mjs when it exists (its
+# screenshots go to out/screenshots/, untracked).
+demo: build
 	bash scripts/demo.sh
 
 # Static checks, the Windows build, a brief fuzz of every parser, then all
@@ -37,14 +59,29 @@ unit:
 
 # The extension: npm ci, type check (tsc over // @ts-check JavaScript) and
 # node:test unit tests; then end to end in Debian's chromium and firefox-esr
-# with the host installed in the test profiles and the virtual card.
-extension:
-	cd extension && npm ci --no-audit --no-fund --loglevel=error && npm run check && npm test
+# with the host installed in the test profiles and the virtual card. The
+# e2e screenshots go to out/screenshots/: a test run changes no tracked file.
+extension: $(NODE_MODULES)
+	cd extension && npm run check && npm test
 
-e2e: build
+e2e: build $(NODE_MODULES)
 	cd extension && npm run e2e
 
-bench: deps
+# The README's pictures: the Chromium e2e suite writes them afresh to
+# out/screenshots/, then they are copied into docs/screenshots/ (tracked;
+# review and commit them). Fails when the suite skipped a picture.
+SCREENSHOTS = consent.png demo-page.png overlay.png pin-window.png popup.png
+screenshots: build $(NODE_MODULES)
+	rm -rf out/screenshots
+	cd extension && node --test --test-concurrency=1 e2e/chromium.test.mjs
+	@for f in $(SCREENSHOTS); do \
+	  test -s out/screenshots/$$f || { echo "out/screenshots/$$f was not written (a test skipped?)" >&2; exit 1; }; \
+	done
+	mkdir -p docs/screenshots
+	cp $(addprefix out/screenshots/,$(SCREENSHOTS)) docs/screenshots/
+	@echo "docs/screenshots/ refreshed: $(SCREENSHOTS)"
+
+bench: build
 	bash scripts/bench.sh
 
 clean:

@@ -3,6 +3,7 @@ package authtoken
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -34,11 +35,19 @@ func newTestChallenges(ttl time.Duration) (*Challenges, *clock) {
 	return c, clk
 }
 
-func issue(t *testing.T, c *Challenges) string {
+// testClient is the client key the tests issue for unless they say.
+const testClient = "192.0.2.1"
+
+func issue(t testing.TB, c *Challenges) string {
 	t.Helper()
-	s, err := c.Issue()
+	return issueFor(t, c, testClient)
+}
+
+func issueFor(t testing.TB, c *Challenges, client string) string {
+	t.Helper()
+	s, err := c.Issue(client)
 	if err != nil {
-		t.Fatalf("Issue() error = %v", err)
+		t.Fatalf("Issue(%.40q) error = %v", client, err)
 	}
 	return s
 }
@@ -126,6 +135,26 @@ func TestChallengesConsume(t *testing.T) {
 		{"issued by another store", func(t *testing.T, c *Challenges, clk *clock) error {
 			return c.Consume(issue(t, NewChallenges(ttl)))
 		}, ErrChallenge, ""},
+		{"issued to another client", func(t *testing.T, c *Challenges, clk *clock) error {
+			return c.Consume(issueFor(t, c, "198.51.100.7"))
+		}, nil, ""},
+		{"evicted by its client's newer ones", func(t *testing.T, c *Challenges, clk *clock) error {
+			s := issue(t, c)
+			for range DefaultPerClient {
+				issue(t, c)
+			}
+			return c.Consume(s)
+		}, ErrChallenge, "evicted"},
+		{"used, then evicted", func(t *testing.T, c *Challenges, clk *clock) error {
+			s := issue(t, c)
+			if err := c.Consume(s); err != nil {
+				t.Fatalf("first Consume() error = %v", err)
+			}
+			for range DefaultPerClient {
+				issue(t, c)
+			}
+			return c.Consume(s) // forgotten, and still refused
+		}, ErrChallenge, ""},
 		{"malformed", func(t *testing.T, c *Challenges, clk *clock) error {
 			return c.Consume("not a challenge")
 		}, ErrChallenge, ""},
@@ -148,53 +177,6 @@ func TestChallengesConsume(t *testing.T) {
 	}
 }
 
-func TestChallengesLimit(t *testing.T) {
-	const ttl = time.Minute
-	c, clk := newTestChallenges(ttl)
-	c.Limit = 3
-	a := issue(t, c)
-	issue(t, c)
-	clk.Advance(ttl / 2)
-	issue(t, c)
-	// A consumed challenge is held until it expires, to detect replay.
-	if err := c.Consume(a); err != nil {
-		t.Fatalf("Consume() error = %v", err)
-	}
-	if s, err := c.Issue(); !checkErr(err, ErrFull) || s != "" {
-		t.Fatalf("Issue() at the limit = %q, %v, want \"\", %v", s, err, ErrFull)
-	}
-	// The first two expire and make room for two more.
-	clk.Advance(ttl / 2)
-	issue(t, c)
-	issue(t, c)
-	if _, err := c.Issue(); !checkErr(err, ErrFull) {
-		t.Fatalf("Issue() at the limit again error = %v, want %v", err, ErrFull)
-	}
-	if len(c.held) != 3 || len(c.queue) != 3 {
-		t.Errorf("store holds %d challenges, queue %d, want 3 and 3", len(c.held), len(c.queue))
-	}
-}
-
-// TestChallengesBounded issues and expires many challenges and checks
-// that nothing accumulates.
-func TestChallengesBounded(t *testing.T) {
-	const ttl = time.Minute
-	c, clk := newTestChallenges(ttl)
-	for i := range 10000 {
-		s := issue(t, c)
-		if i%2 == 0 {
-			if err := c.Consume(s); err != nil {
-				t.Fatalf("Consume() error = %v", err)
-			}
-		}
-		clk.Advance(ttl / 100)
-	}
-	if len(c.held) > 100 || len(c.queue) > 100 || cap(c.queue) > 1000 {
-		t.Errorf("after 10000 challenges over 100 lifetimes: %d held, queue %d (capacity %d), want at most 100 each",
-			len(c.held), len(c.queue), cap(c.queue))
-	}
-}
-
 func TestChallengesDefaults(t *testing.T) {
 	for _, c := range []*Challenges{NewChallenges(0), NewChallenges(-time.Second), new(Challenges)} {
 		clk := &clock{t: testNow}
@@ -213,7 +195,10 @@ func TestChallengesDefaults(t *testing.T) {
 	c := new(Challenges)
 	c.Limit = 0
 	for range 10 {
-		issue(t, c) // real clock, default limit
+		issue(t, c) // real clock, default limits
+	}
+	if len(c.held) != DefaultPerClient {
+		t.Errorf("after 10 challenges for one client the store holds %d, want DefaultPerClient = %d", len(c.held), DefaultPerClient)
 	}
 }
 
@@ -226,9 +211,10 @@ func TestChallengesConcurrent(t *testing.T) {
 		s := issue(t, c)
 		var wg sync.WaitGroup
 		errs := make(chan error, goroutines)
-		for range goroutines {
+		for i := range goroutines {
 			wg.Go(func() {
-				if _, err := c.Issue(); err != nil {
+				// Each from its own client, so none evicts s.
+				if _, err := c.Issue(fmt.Sprintf("client %d", i)); err != nil {
 					errs <- err
 					return
 				}

@@ -22,9 +22,12 @@ var (
 	ErrAlgorithm = errors.New("authtoken: unsupported or mismatched algorithm")
 
 	// ErrCertificate means the certificate is not acceptable: it does not
-	// chain to the configured roots, it is a CA certificate, or its key
-	// usage lacks digitalSignature. It is also returned when the Verifier
-	// has no roots configured.
+	// chain to the configured roots, it is a CA certificate, its key usage
+	// lacks digitalSignature, its extended key usage allows neither client
+	// authentication nor e-mail protection, it asserts none of
+	// Verifier.RequiredPolicies, or its issuer is not one of
+	// Verifier.AllowedIssuers. It is also returned when the Verifier has
+	// no roots configured.
 	ErrCertificate = errors.New("authtoken: certificate not trusted")
 
 	// ErrExpired means the certificate, or a CA certificate of its chain,
@@ -45,9 +48,16 @@ var (
 	// again.
 	ErrReplay = errors.New("authtoken: challenge already used")
 
-	// ErrFull means a Challenges store holds its limit of outstanding
-	// challenges; a site may answer 503 and retry later.
+	// ErrFull is no longer returned: Challenges.Issue evicts old
+	// challenges instead of refusing new ones.
+	//
+	// Deprecated: kept so that code testing for it still compiles.
 	ErrFull = errors.New("authtoken: too many outstanding challenges")
+
+	// ErrClient means Challenges.Issue was given an empty client key: a
+	// programming error of the site, which would otherwise let every
+	// visitor evict every other visitor's challenge.
+	ErrClient = errors.New("authtoken: missing challenge client key")
 
 	// ErrOrigin means Verifier.Origin is not a valid origin: it is a
 	// configuration error of the site, not a property of the token.

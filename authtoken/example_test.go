@@ -40,9 +40,10 @@ func Example() {
 	}
 	leafDER := must(x509.CreateCertificate(rand.Reader, leafTmpl, caCert, cardKey.Public(), caKey))
 
-	// Server: issue a challenge and keep it in the user's session.
+	// Server: issue a challenge for the client asking (its address, from
+	// http.Request.RemoteAddr) and keep it in the user's session.
 	challenges := authtoken.NewChallenges(authtoken.ChallengeTTL)
-	challenge, err := challenges.Issue()
+	challenge, err := challenges.Issue(authtoken.ClientFromAddr("192.0.2.1:50123"))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -70,7 +71,7 @@ func Example() {
 	// Server: parse, spend the session's challenge, verify.
 	roots := x509.NewCertPool()
 	roots.AddCert(caCert)
-	v := &authtoken.Verifier{Roots: roots, Origin: origin}
+	v := &authtoken.Verifier{Roots: roots, Origin: origin, AllowedIssuers: []*x509.Certificate{caCert}}
 	tok, err := authtoken.Parse(body)
 	if err != nil {
 		fmt.Println(err)
@@ -85,12 +86,16 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
+	// A real site checks revocation here, then finds the account by the
+	// issuer and serial number, never by subject attributes alone.
 	fmt.Println("logged in:", cert.Subject.CommonName)
+	fmt.Println("account:", authtoken.Identity(cert))
 
 	// The same token again: the challenge is spent.
 	fmt.Println(challenges.Consume(challenge))
 	// Output:
 	// logged in: Example Kindergarten
+	// account: CN=Example TEST CA|2
 	// authtoken: challenge already used
 }
 

@@ -36,7 +36,7 @@ var (
 // sentinels are every error this package wraps; a failure must wrap
 // exactly one of them.
 var sentinels = []error{ErrMalformed, ErrFormat, ErrAlgorithm, ErrCertificate, ErrExpired,
-	ErrSignature, ErrChallenge, ErrReplay, ErrFull, ErrOrigin}
+	ErrSignature, ErrChallenge, ErrReplay, ErrFull, ErrOrigin, ErrClient}
 
 // fixtures is the shared TEST PKI. Creating RSA keys is slow, so it is
 // built once per test binary.

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"math/big"
@@ -43,6 +44,29 @@ type Verifier struct {
 	// Now returns the time at which certificates must be valid; nil means
 	// time.Now.
 	Now func() time.Time
+	// RequiredPolicies, when not empty, are the certificate policy OIDs
+	// a login certificate may be issued under: the certificate must
+	// assert at least one of them in its certificate policies extension,
+	// or Verify returns ErrCertificate. Use it to accept only the card
+	// profiles the site means, e.g. the XCA or MOICA policies under the
+	// GPKI arc 2.16.886.101 that the CA's certification practice
+	// statement lists (take the exact OIDs from the CPS or from a real
+	// card certificate; x509.ParseOID makes them). Only the card's own
+	// certificate is examined: anyPolicy (2.5.29.32.0) in it matches only
+	// if listed here, and policy mappings and the CA certificates'
+	// policies are not processed. Empty: no policy is required.
+	RequiredPolicies []x509.OID
+	// AllowedIssuers, when not empty, are the CA certificates that may
+	// have issued a login certificate directly: Verify returns
+	// ErrCertificate unless a chain it built to Roots has one of them,
+	// byte for byte, as the card certificate's issuer. Use it when a root
+	// the site trusts (such as GRCA) also certifies CAs for other
+	// purposes, e.g. TLS servers, whose certificates must not log in.
+	// Issuers are compared as certificates, not by name, so a CA with the
+	// same name but another key or certificate does not pass. A renewed
+	// issuing CA certificate must be added before cards issued under it
+	// can log in. Empty: any CA that chains to Roots.
+	AllowedIssuers []*x509.Certificate
 }
 
 // Verify checks tok as an authentication for the site at v.Origin and the
@@ -62,16 +86,27 @@ type Verifier struct {
 //     (ErrAlgorithm);
 //   - the certificate is valid at v.Now (ErrExpired), is not a CA
 //     certificate and has the digitalSignature key usage (ErrCertificate);
+//   - if it has an extended key usage extension, that lists clientAuth,
+//     emailProtection or anyExtendedKeyUsage (ErrCertificate): a TLS
+//     server certificate does not log in. A certificate without the
+//     extension passes, as card profiles may omit it;
+//   - if v.RequiredPolicies is set, it asserts one of them (ErrCertificate);
 //   - it chains to v.Roots through v.Intermediates (ErrCertificate, or
-//     ErrExpired when a CA certificate is out of its validity). Extended
-//     key usage is not checked: Taiwan card certificates often have no
-//     clientAuth;
+//     ErrExpired when a CA certificate is out of its validity). The
+//     extended key usages of the CA certificates are not checked: RFC
+//     5280 defines the extension for end entities only, and inheriting it
+//     down the chain, as x509.VerifyOptions.KeyUsages does, would refuse
+//     cards whose CA certificate lists some other usage;
+//   - if v.AllowedIssuers is set, one such chain has one of them as the
+//     certificate's issuer (ErrCertificate);
 //   - the signature verifies over SignedDigest(v.Origin, challenge)
 //     (ErrSignature). A token made for another origin or another
 //     challenge fails here, as does one whose signature was altered.
 //
-// Verify does not check revocation; a site that must can check the
-// returned certificate against its CA's CRL or OCSP responder.
+// Verify does not check revocation: the site must check the returned
+// certificate against its issuing CA's CRL or OCSP responder itself (see
+// the package documentation), and key its accounts by Identity or
+// Fingerprint, not by the subject's serial number.
 func (v *Verifier) Verify(tok *Token, challenge string) (*x509.Certificate, error) {
 	if err := checkOrigin(v.Origin); err != nil {
 		return nil, err
@@ -138,15 +173,26 @@ func (v *Verifier) checkCertificate(leaf *x509.Certificate) error {
 		// one, and an encryption certificate (cert2) must not sign logins.
 		return fmt.Errorf("%w: %q lacks the digitalSignature key usage", ErrCertificate, leaf.Subject.CommonName)
 	}
+	if err := checkExtKeyUsage(leaf); err != nil {
+		return err
+	}
+	if len(v.RequiredPolicies) > 0 && !assertsPolicy(leaf, v.RequiredPolicies) {
+		return fmt.Errorf("%w: %q asserts none of the required certificate policies (it has %v)",
+			ErrCertificate, leaf.Subject.CommonName, leaf.Policies)
+	}
 	opts := x509.VerifyOptions{
 		Roots:         v.Roots,
 		Intermediates: v.Intermediates,
 		CurrentTime:   now,
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+		// Any: checkExtKeyUsage has judged the card's own certificate.
+		// Naming usages here would make x509 intersect them with every
+		// CA certificate's extended key usage, and nil would mean
+		// serverAuth, which no card certificate has.
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
 	}
-	_, err := leaf.Verify(opts)
+	chains, err := leaf.Verify(opts)
 	if err == nil {
-		return nil
+		return v.checkIssuer(leaf, chains)
 	}
 	var invalid x509.CertificateInvalidError
 	if errors.As(err, &invalid) && invalid.Reason == x509.Expired && invalid.Cert != nil {
@@ -176,6 +222,65 @@ func (v *Verifier) checkCertificate(leaf *x509.Certificate) error {
 		}
 	}
 	return fmt.Errorf("%w: %w", ErrCertificate, err)
+}
+
+// oidExtKeyUsage is the extended key usage extension (RFC 5280 §4.2.1.12).
+var oidExtKeyUsage = asn1.ObjectIdentifier{2, 5, 29, 37}
+
+// checkExtKeyUsage returns an error wrapping ErrCertificate if c has an
+// extended key usage extension that allows neither clientAuth,
+// emailProtection nor any usage. Other usages, including ones x509 does
+// not know, do not count.
+func checkExtKeyUsage(c *x509.Certificate) error {
+	has := false
+	for _, e := range c.Extensions {
+		if e.Id.Equal(oidExtKeyUsage) {
+			has = true
+			break
+		}
+	}
+	if !has {
+		return nil
+	}
+	for _, u := range c.ExtKeyUsage {
+		switch u {
+		case x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageEmailProtection, x509.ExtKeyUsageAny:
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %q has an extended key usage without clientAuth or emailProtection", ErrCertificate, c.Subject.CommonName)
+}
+
+// assertsPolicy reports whether c asserts one of policies.
+func assertsPolicy(c *x509.Certificate, policies []x509.OID) bool {
+	for _, p := range c.Policies {
+		for _, want := range policies {
+			if p.Equal(want) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// checkIssuer returns an error wrapping ErrCertificate if v.AllowedIssuers
+// is set and no chain has one of them directly above leaf.
+func (v *Verifier) checkIssuer(leaf *x509.Certificate, chains [][]*x509.Certificate) error {
+	if len(v.AllowedIssuers) == 0 {
+		return nil
+	}
+	for _, chain := range chains {
+		if len(chain) < 2 {
+			continue // leaf is itself in Roots: it has no issuer here
+		}
+		for _, ca := range v.AllowedIssuers {
+			if ca != nil && chain[1].Equal(ca) {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("%w: %q was issued by %q, which is not one of Verifier.AllowedIssuers",
+		ErrCertificate, leaf.Subject.CommonName, leaf.Issuer.CommonName)
 }
 
 // checkValidity returns an error wrapping ErrExpired unless now lies in

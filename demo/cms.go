@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cardbridge/cardbridge/cmsorigin"
 	"github.com/cardbridge/cardbridge/internal/certinfo"
 	"github.com/cardbridge/cardbridge/internal/cms"
 	"github.com/smallstep/pkcs7"
@@ -45,10 +46,11 @@ type signatureFacts struct {
 // checkCMS verifies der as a detached SignedData over data: one signer
 // with signed attributes, a certificate that chains to the TEST root now
 // and may sign, the signature and message digest (pkcs7
-// VerifyWithChainAtTime), the nonce the server issued and, when loggedIn
-// is set, that loggedIn is the signer. On failure it returns the refusal
-// for the page and the cause for the log.
-func (s *site) checkCMS(der, data []byte, nonce string, loggedIn *x509.Certificate) (*signatureFacts, *apiError, error) {
+// VerifyWithChainAtTime), the nonce the server issued, that CardBridge
+// made it for this site's origin as a document signature (package
+// cmsorigin) and, when loggedIn is set, that loggedIn is the signer. On
+// failure it returns the refusal for the page and the cause for the log.
+func (s *site) checkCMS(der, data []byte, nonce, origin string, loggedIn *x509.Certificate) (*signatureFacts, *apiError, error) {
 	p7, err := parseCMS(der)
 	if err != nil {
 		return nil, errCMSMalformed, err
@@ -104,6 +106,9 @@ func (s *site) checkCMS(der, data []byte, nonce string, loggedIn *x509.Certifica
 	}
 	if string(got) != nonce {
 		return nil, errNonceMismatch, fmt.Errorf("nonce %.40q, want %q", got, nonce)
+	}
+	if err := cmsorigin.Check(der, origin, cmsorigin.PurposeDocument); err != nil {
+		return nil, errCMSOrigin, err
 	}
 	if loggedIn != nil && !bytes.Equal(ee.Raw, loggedIn.Raw) {
 		return nil, errSignerNotLoggedIn, fmt.Errorf("signer %s, logged in %s", ee.Subject, loggedIn.Subject)

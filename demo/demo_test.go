@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/cardbridge/cardbridge/authtoken"
+	"github.com/cardbridge/cardbridge/cmsorigin"
 	"github.com/cardbridge/cardbridge/internal/testca"
 	"github.com/smallstep/pkcs7"
 )
@@ -426,9 +427,11 @@ func TestLogin(t *testing.T) {
 	})
 }
 
-// signCMS signs data as the host does: detached SignedData with the
-// signer certificate only, signingTime, and the nonce when not empty.
-func signCMS(t *testing.T, cert *x509.Certificate, key crypto.PrivateKey, data []byte, nonce string) []byte {
+// signCMS signs data as the host does for a page of origin: detached
+// SignedData with the signer certificate only, signingTime, the nonce when
+// not empty, and the origin binding (package cmsorigin) when origin is not
+// empty.
+func signCMS(t *testing.T, origin string, cert *x509.Certificate, key crypto.PrivateKey, data []byte, nonce string) []byte {
 	t.Helper()
 	sd, err := pkcs7.NewSignedData(data)
 	if err != nil {
@@ -440,6 +443,9 @@ func signCMS(t *testing.T, cert *x509.Certificate, key crypto.PrivateKey, data [
 		attrs = append(attrs, pkcs7.Attribute{Type: oidRandomNonce, Value: []byte(nonce)})
 	}
 	attrs = append(attrs, pkcs7.Attribute{Type: oidCardSerial, Value: "TEST000000000001"})
+	if origin != "" {
+		attrs = append(attrs, pkcs7.Attribute{Type: cmsorigin.OIDContentHints, Value: cmsorigin.Attribute(origin, cmsorigin.PurposeDocument)})
+	}
 	if err := sd.AddSigner(cert, key, pkcs7.SignerInfoConfig{ExtraSignedAttributes: attrs}); err != nil {
 		t.Fatal(err)
 	}
@@ -474,7 +480,7 @@ func TestVerifySignature(t *testing.T) {
 	t.Run("good", func(t *testing.T) {
 		c := newClient(t)
 		n := ts.nonce(t, c)
-		status, m := ts.do(t, c, http.MethodPost, "/api/verify-signature", verifyBody(doc, signCMS(t, f.rsaCert, f.rsaKey, doc, n)), nil)
+		status, m := ts.do(t, c, http.MethodPost, "/api/verify-signature", verifyBody(doc, signCMS(t, ts.origin, f.rsaCert, f.rsaKey, doc, n)), nil)
 		signer, _ := m["signer"].(map[string]any)
 		if status != http.StatusOK || signer["holder"] != "測試幼兒園" || m["nonceMatch"] != true || m["nonce"] != n ||
 			m["cardSerial"] != "TEST000000000001" || m["digestAlgorithm"] != "SHA-256" || m["signerIsLoggedIn"] != false {
@@ -484,7 +490,7 @@ func TestVerifySignature(t *testing.T) {
 			t.Errorf("signingTime = %v (%v), want about now", m["signingTime"], err)
 		}
 		// The nonce is spent: the same signature again is refused.
-		status, m = ts.do(t, c, http.MethodPost, "/api/verify-signature", verifyBody(doc, signCMS(t, f.rsaCert, f.rsaKey, doc, n)), nil)
+		status, m = ts.do(t, c, http.MethodPost, "/api/verify-signature", verifyBody(doc, signCMS(t, ts.origin, f.rsaCert, f.rsaKey, doc, n)), nil)
 		if status != http.StatusForbidden || errCode(m) != "DEMO_NO_NONCE" {
 			t.Errorf("verify with a spent nonce = %d %v, want 403 DEMO_NO_NONCE", status, m)
 		}
@@ -493,7 +499,7 @@ func TestVerifySignature(t *testing.T) {
 	t.Run("ecdsa", func(t *testing.T) {
 		c := newClient(t)
 		n := ts.nonce(t, c)
-		if status, m := ts.do(t, c, http.MethodPost, "/api/verify-signature", verifyBody(doc, signCMS(t, f.ecCert, f.ecKey, doc, n)), nil); status != http.StatusOK {
+		if status, m := ts.do(t, c, http.MethodPost, "/api/verify-signature", verifyBody(doc, signCMS(t, ts.origin, f.ecCert, f.ecKey, doc, n)), nil); status != http.StatusOK {
 			t.Errorf("verify ECDSA signature = %d %v, want 200", status, m)
 		}
 	})
@@ -507,12 +513,16 @@ func TestVerifySignature(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"tampered document", func(n string) []byte { return signCMS(t, f.rsaCert, f.rsaKey, doc, n) }, tampered, 403, "DEMO_CMS_DIGEST"},
-		{"wrong nonce", func(n string) []byte { return signCMS(t, f.rsaCert, f.rsaKey, doc, n+"x") }, doc, 403, "DEMO_NONCE_MISMATCH"},
-		{"no nonce", func(string) []byte { return signCMS(t, f.rsaCert, f.rsaKey, doc, "") }, doc, 403, "DEMO_NONCE_MISMATCH"},
-		{"untrusted CA", func(n string) []byte { return signCMS(t, f.alien, f.ecKey, doc, n) }, doc, 403, "DEMO_CMS_CERTIFICATE"},
-		{"encryption certificate", func(n string) []byte { return signCMS(t, f.encCert, f.rsaKey, doc, n) }, doc, 403, "DEMO_CMS_CERTIFICATE"},
-		{"key of another certificate", func(n string) []byte { return signCMS(t, f.rsaCert, f.ecKey, doc, n) }, doc, 403, "DEMO_CMS_SIGNATURE"},
+		{"tampered document", func(n string) []byte { return signCMS(t, ts.origin, f.rsaCert, f.rsaKey, doc, n) }, tampered, 403, "DEMO_CMS_DIGEST"},
+		{"wrong nonce", func(n string) []byte { return signCMS(t, ts.origin, f.rsaCert, f.rsaKey, doc, n+"x") }, doc, 403, "DEMO_NONCE_MISMATCH"},
+		{"no nonce", func(string) []byte { return signCMS(t, ts.origin, f.rsaCert, f.rsaKey, doc, "") }, doc, 403, "DEMO_NONCE_MISMATCH"},
+		// A signature a page of another site obtained through CardBridge, or
+		// one made without CardBridge's origin binding, is refused.
+		{"signature for another site", func(n string) []byte { return signCMS(t, "https://evil.example", f.rsaCert, f.rsaKey, doc, n) }, doc, 403, "DEMO_CMS_ORIGIN"},
+		{"no origin binding", func(n string) []byte { return signCMS(t, "", f.rsaCert, f.rsaKey, doc, n) }, doc, 403, "DEMO_CMS_ORIGIN"},
+		{"untrusted CA", func(n string) []byte { return signCMS(t, ts.origin, f.alien, f.ecKey, doc, n) }, doc, 403, "DEMO_CMS_CERTIFICATE"},
+		{"encryption certificate", func(n string) []byte { return signCMS(t, ts.origin, f.encCert, f.rsaKey, doc, n) }, doc, 403, "DEMO_CMS_CERTIFICATE"},
+		{"key of another certificate", func(n string) []byte { return signCMS(t, ts.origin, f.rsaCert, f.ecKey, doc, n) }, doc, 403, "DEMO_CMS_SIGNATURE"},
 		{"garbage", func(string) []byte { return []byte{0x30, 0x03, 0x02, 0x01, 0x01} }, doc, 400, "DEMO_CMS_MALFORMED"},
 		{"embedded content", func(n string) []byte {
 			sd, _ := pkcs7.NewSignedData(doc)
@@ -533,7 +543,7 @@ func TestVerifySignature(t *testing.T) {
 
 	t.Run("without nonce", func(t *testing.T) {
 		c := newClient(t)
-		status, m := ts.do(t, c, http.MethodPost, "/api/verify-signature", verifyBody(doc, signCMS(t, f.rsaCert, f.rsaKey, doc, "abcd")), nil)
+		status, m := ts.do(t, c, http.MethodPost, "/api/verify-signature", verifyBody(doc, signCMS(t, ts.origin, f.rsaCert, f.rsaKey, doc, "abcd")), nil)
 		if status != http.StatusForbidden || errCode(m) != "DEMO_NO_NONCE" {
 			t.Errorf("verify without a nonce issued = %d %v, want 403 DEMO_NO_NONCE", status, m)
 		}
@@ -546,12 +556,12 @@ func TestVerifySignature(t *testing.T) {
 			t.Fatalf("login = %d %v", status, m)
 		}
 		n := ts.nonce(t, c)
-		status, m := ts.do(t, c, http.MethodPost, "/api/verify-signature", verifyBody(doc, signCMS(t, f.ecCert, f.ecKey, doc, n)), nil)
+		status, m := ts.do(t, c, http.MethodPost, "/api/verify-signature", verifyBody(doc, signCMS(t, ts.origin, f.ecCert, f.ecKey, doc, n)), nil)
 		if status != http.StatusForbidden || errCode(m) != "DEMO_SIGNER_MISMATCH" {
 			t.Errorf("signature by another TEST card after login = %d %v, want 403 DEMO_SIGNER_MISMATCH", status, m)
 		}
 		n = ts.nonce(t, c)
-		status, m = ts.do(t, c, http.MethodPost, "/api/verify-signature", verifyBody(doc, signCMS(t, f.rsaCert, f.rsaKey, doc, n)), nil)
+		status, m = ts.do(t, c, http.MethodPost, "/api/verify-signature", verifyBody(doc, signCMS(t, ts.origin, f.rsaCert, f.rsaKey, doc, n)), nil)
 		if status != http.StatusOK || m["signerIsLoggedIn"] != true {
 			t.Errorf("signature by the logged-in card = %d %v, want 200 signerIsLoggedIn", status, m)
 		}

@@ -233,7 +233,7 @@ func readLimited(path string, max int64) ([]byte, error) {
 
 // challenge issues a login challenge and keeps it in the session.
 func (s *site) challenge(w http.ResponseWriter, r *http.Request) {
-	c, err := s.challenges.Issue()
+	c, err := s.challenges.Issue(authtoken.ClientFromAddr(r.RemoteAddr))
 	if err != nil {
 		s.fail(w, errBusy, err)
 		return
@@ -269,7 +269,7 @@ func (s *site) login(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, loginError(err), err)
 		return
 	}
-	v := &authtoken.Verifier{Roots: s.roots, Intermediates: s.intermediates, Origin: pageOrigin(r), Now: s.now}
+	v := &authtoken.Verifier{Roots: s.roots, Intermediates: s.intermediates, AllowedIssuers: s.issuing, Origin: pageOrigin(r), Now: s.now}
 	cert, err := v.Verify(tok, challenge)
 	if err != nil {
 		s.fail(w, loginError(err), err)
@@ -356,7 +356,7 @@ func (s *site) verifySignature(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, errNoNonce, nil)
 		return
 	}
-	facts, apiErr, err := s.checkCMS(der, data, nonce, loggedIn)
+	facts, apiErr, err := s.checkCMS(der, data, nonce, pageOrigin(r), loggedIn)
 	if apiErr != nil {
 		s.fail(w, apiErr, err)
 		return
@@ -547,6 +547,7 @@ var (
 
 	errNoNonce           = &apiError{http.StatusForbidden, "DEMO_NO_NONCE", "沒有待驗證的簽署要求（或已逾時），請重新按「簽署公文」。", "No signature is expected (or it timed out). Press the sign button again."}
 	errNonceMismatch     = &apiError{http.StatusForbidden, "DEMO_NONCE_MISMATCH", "簽章中的隨機碼與伺服器發出的不符，可能是舊的簽章。", "The signature's nonce is not the one the server issued; it may be an old signature."}
+	errCMSOrigin         = &apiError{http.StatusForbidden, "DEMO_CMS_ORIGIN", "這份簽章不是為本網站製作的（可能是別的網站取得的簽章），不予接受。", "This signature was not made for this site (another site may have obtained it), so it is refused."}
 	errCMSMalformed      = &apiError{http.StatusBadRequest, "DEMO_CMS_MALFORMED", "簽章檔格式不正確。", "The signature is not a valid CMS SignedData."}
 	errCMSAlgorithm      = &apiError{http.StatusForbidden, "DEMO_CMS_ALGORITHM", "簽章使用的雜湊演算法不被接受（需 SHA-256 以上）。", "The signature's hash algorithm is not accepted (SHA-256 or stronger)."}
 	errCMSCertificate    = &apiError{http.StatusForbidden, "DEMO_CMS_CERTIFICATE", "簽章憑證不是本網站信任的憑證管理中心所發，或不能用於簽章。", "The signing certificate is not from a CA this site trusts, or may not sign."}
@@ -573,8 +574,6 @@ func loginError(err error) *apiError {
 		return errLoginCertExpired
 	case errors.Is(err, authtoken.ErrSignature):
 		return errLoginSignature
-	case errors.Is(err, authtoken.ErrFull):
-		return errBusy
 	}
 	return errLoginFailed
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // What each binary must never link, checked over `go list -deps`: the
-// shipped host carries no virtual card, TEST CA or HTTP stack (softcard's
+// shipped host carries no virtual card, TEST CA, test client or HTTP stack (softcard's
 // own doc says it must never reach a user, and every package linked costs
 // start-up time before the browser's hello); the exchange centre server
 // runs on machines without smart-card readers, so no PC/SC and no cgo.
@@ -22,7 +22,7 @@ func TestBinaryDependencies(t *testing.T) {
 		pkg       string
 		forbidden []string
 	}{
-		{"./host", []string{mod + "/internal/softcard", mod + "/internal/testca", "net/http"}},
+		{"./host", []string{mod + "/internal/softcard", mod + "/internal/testca", mod + "/internal/nativeclient", "net/http"}},
 		{"./cmd/cardbridge-centre", []string{mod + "/internal/pcsc", "github.com/ebfe/scard", "runtime/cgo"}},
 	} {
 		t.Run(tc.pkg, func(t *testing.T) {

@@ -2,18 +2,22 @@
 # make demo: the virtual TEST card, what the CLI and the native protocol see,
 # then the demo site (demo/) in the browser with the CardBridge extension.
 #
-#   1. builds out/cardbridge and out/cardbridge-demo; installs missing Debian
-#      packages (scripts/deps.sh; chromium only when a browser will run);
+#   1. builds out/cardbridge, out/cardbridge-softcard (the virtual TEST
+#      card, a development tool that is not shipped) and out/cardbridge-demo;
+#      installs missing Debian packages (scripts/deps.sh; chromium only when
+#      a browser will run);
 #   2. creates the TEST CA (out/demo/ca.pem) and card (out/demo/card.json;
 #      its PIN state is kept between runs);
 #   3. serves the card behind pcscd (vpcd), or without pcscd on
 #      127.0.0.1:35999 (config virtualReader) when that is not possible;
 #   4. `cardbridge readers`, `check`, `certs` and a `native --plain` session;
-#   5. `cardbridge install --user` (the host for this user's browsers);
+#   5. `cardbridge install --user --dev` (the host for this user's browsers,
+#      allowing the development extension);
 #   6. the demo site on 127.0.0.1 (ephemeral port); then with $DISPLAY,
 #      Chromium with the extension (until you close it), without a display
 #      `node extension/e2e/demo-walk.mjs` (headless walk, screenshots in
-#      docs/screenshots) when it exists.
+#      out/screenshots; `make screenshots` refreshes docs/screenshots) when it
+#      exists.
 #
 # The host's configuration is out/demo/config.json (CARDBRIDGE_CONFIG, also
 # for the browser the script starts); the user's own is not touched.
@@ -56,6 +60,7 @@ fi
 
 mkdir -p "$demo"
 go build -o out/cardbridge ./host
+go build -o out/cardbridge-softcard ./cmd/cardbridge-softcard
 go build -o out/cardbridge-demo ./demo
 
 card_pid="" site_pid="" browser_pid=""
@@ -76,10 +81,10 @@ trap 'exit 130' INT TERM
 
 # The TEST CA and card. A card issued by another CA (an older run) is
 # issued again, so that it chains to ca.pem, the demo site's trust.
-out/cardbridge softcard ca --out "$demo/ca.pem"
+out/cardbridge-softcard ca --out "$demo/ca.pem"
 ca_sum="$(sha256sum "$demo/ca.pem" | cut -d' ' -f1)"
 if [ ! -f "$demo/card.json" ] || [ "$(cat "$demo/card.ca" 2>/dev/null)" != "$ca_sum" ]; then
-  out/cardbridge softcard issue --state "$demo/card.json" --ca "$demo/ca.pem"
+  out/cardbridge-softcard issue --state "$demo/card.json" --ca "$demo/ca.pem"
   printf '%s\n' "$ca_sum" >"$demo/card.ca"
 fi
 
@@ -123,7 +128,7 @@ reader=""
 write_config
 if [ -z "${CARDBRIDGE_DEMO_DIRECT:-}" ] && [ -x /usr/sbin/pcscd ] && ensure_pcscd "$demo/pcscd.log"; then
   rm -f "$demo/control"
-  out/cardbridge softcard serve --state "$demo/card.json" --control 127.0.0.1:0 --control-file "$demo/control" \
+  out/cardbridge-softcard serve --state "$demo/card.json" --control 127.0.0.1:0 --control-file "$demo/control" \
     </dev/null >"$demo/card.log" 2>&1 &
   card_pid=$!
   connected=""
@@ -148,7 +153,7 @@ if [ -z "${CARDBRIDGE_DEMO_DIRECT:-}" ] && [ -x /usr/sbin/pcscd ] && ensure_pcsc
 fi
 if [ -z "$reader" ]; then
   write_config 127.0.0.1:35999
-  out/cardbridge softcard serve --state "$demo/card.json" --listen 127.0.0.1:35999 \
+  out/cardbridge-softcard serve --state "$demo/card.json" --listen 127.0.0.1:35999 \
     </dev/null >"$demo/card.log" 2>&1 &
   card_pid=$!
   if ! wait_reader "CardBridge Virtual Reader"; then
@@ -176,16 +181,18 @@ fi
 
 step "the browser's protocol, one JSON request per line (cardbridge native --plain)"
 digest="$(printf '公文' | openssl dgst -sha256 -binary | base64)"
+data="$(printf '公文' | base64)"
 requests=("{\"id\":1,\"command\":\"version\"}"
   "{\"id\":2,\"command\":\"readers\"}"
   "{\"id\":3,\"command\":\"pinStatus\",\"origin\":\"https://edoc.example.gov.tw\",\"args\":{\"reader\":\"$reader\"}}"
-  "{\"id\":4,\"command\":\"sign\",\"origin\":\"https://edoc.example.gov.tw\",\"args\":{\"certificateId\":\"$cert_id\",\"pin\":\"123456\",\"hashAlgorithm\":\"SHA-256\",\"digest\":\"$digest\"}}"
+  "{\"id\":4,\"command\":\"sign\",\"origin\":\"https://edoc.example.gov.tw\",\"args\":{\"certificateId\":\"$cert_id\",\"pin\":\"123456\",\"hashAlgorithm\":\"SHA-256\",\"format\":\"cms\",\"data\":\"$data\"}}"
+  "{\"id\":6,\"command\":\"sign\",\"origin\":\"https://edoc.example.gov.tw\",\"args\":{\"certificateId\":\"$cert_id\",\"pin\":\"123456\",\"hashAlgorithm\":\"SHA-256\",\"digest\":\"$digest\"}}"
   "{\"id\":5,\"command\":\"sign\",\"origin\":\"http://edoc.example.gov.tw\",\"args\":{}}")
 printf '%s\n' "${requests[@]}" | sed 's/"pin":"[^"]*"/"pin":"******"/' | sed 's/^/→ /'
 native "${requests[@]}" | cut -c1-160 | sed 's/^/← /'
 
 step "cardbridge install --user（為目前使用者 $(id -un) 安裝瀏覽器主程式 / register the host with this user's browsers）"
-out/cardbridge install --user
+out/cardbridge install --user --dev
 manifest="${XDG_CONFIG_HOME:-$HOME/.config}/chromium/NativeMessagingHosts/tw.cardbridge.host.json"
 # Chromium with --user-data-dir looks for native hosts inside the profile.
 mkdir -p "$demo/profile/NativeMessagingHosts"
@@ -255,12 +262,12 @@ elif [ -f "$walk" ]; then
   fi
   export CARDBRIDGE_CHROMIUM="$chromium_bin" CARDBRIDGE_NATIVE_MANIFEST="$manifest"
   rc=0
-  timeout 600 node "$walk" --url "$url" --out docs/screenshots </dev/null || rc=$?
+  timeout 600 node "$walk" --url "$url" --out out/screenshots </dev/null || rc=$?
   if [ "$rc" -ne 0 ]; then
     say "示範流程失敗（結束碼 $rc）/ the demo walk failed (exit status $rc); logs: $demo/site.log, $demo/host.log" >&2
     exit 1
   fi
-  say "示範流程完成，截圖在 docs/screenshots / walk done; screenshots in docs/screenshots"
+  say "示範流程完成，截圖在 out/screenshots / walk done; screenshots in out/screenshots"
 else
   say "沒有顯示器，也還沒有 $walk：略過瀏覽器示範 / no display and no $walk yet: browser part skipped"
   say "自行開啟 / to open it yourself: DISPLAY=:0 make demo"

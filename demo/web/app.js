@@ -216,9 +216,14 @@ function holderLine(info) {
 // ---------- section 1: reader status and certificates ----------
 
 function renderStatus(st) {
-  const readers = Array.isArray(st && st.readers) ? st.readers : [];
+  // Before the site is allowed, the extension says only that it and the
+  // host are there: readers and cards are shown once the clerk allows it.
+  const known = Array.isArray(st && st.readers);
+  const readers = known ? st.readers : [];
   const list = el("ul", { class: "readers" });
-  if (readers.length === 0) {
+  if (!known) {
+    list.append(el("li", {}, el("span", { class: "dot" }), "讀卡機與卡片會在您允許本網站使用憑證卡後顯示 / Readers and cards are shown once you allow this site to use the card"));
+  } else if (readers.length === 0) {
     list.append(el("li", {}, el("span", { class: "dot warn" }), "找不到讀卡機 / No card reader found"));
   }
   readers.forEach((r, i) => {

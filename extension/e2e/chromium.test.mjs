@@ -10,6 +10,7 @@
 import { before, after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +27,8 @@ let s;
 let page;
 /** The demo site, http://127.0.0.1:PORT. */
 let demoUrl = '';
+/** The same server as http://localhost:PORT: another origin, the one the system configuration lists for raw signatures. */
+let rawUrl = '';
 /** The card's current PIN (changed by the change-PIN test). */
 let pin = h.PIN;
 let skipWhy = '';
@@ -161,7 +164,10 @@ describe('CardBridge in Chromium', { timeout: 20 * 60_000 }, () => {
       return;
     }
     demoUrl = env.demoUrl;
-    s = await h.launchChromium({ parentDir: env.tmp, config: env.config });
+    rawUrl = demoUrl.replace('127.0.0.1', 'localhost');
+    // Raw signatures only for http://localhost:PORT: the demo at 127.0.0.1 signs CMS, as a web page should.
+    const systemConfig = await h.writeSystemConfig(env.tmp, { rawSignOrigins: [new URL(rawUrl).origin], decryptOrigins: [new URL(rawUrl).origin] });
+    s = await h.launchChromium({ parentDir: env.tmp, config: env.config, systemConfig });
     page = await s.newPage();
   }, { timeout: 300_000 });
 
@@ -180,15 +186,23 @@ describe('CardBridge in Chromium', { timeout: 20 * 60_000 }, () => {
     }
     const text = await page.innerText('#status');
     assert.match(text, /CardBridge 已就緒/);
-    assert.match(text, /已插入卡片/);
     // The library itself (status needs no consent, so it answers while the consent window is open;
-    // before consent it tells only whether readers hold a card, not their names).
+    // before consent it tells only that the extension and the host are there, not whether a card is in).
     const r = await lib(page, 'status');
     assert.ok(r.result, JSON.stringify(r.error));
     assert.equal(r.result.extension, '0.1.0');
     assert.equal(r.result.host.protocol, 1);
-    assert.ok(r.result.readers.some((/** @type {any} */ x) => x.card), `readers: ${JSON.stringify(r.result.readers)}`);
-    assert.ok(r.result.readers.every((/** @type {any} */ x) => x.name === undefined && x.atr === undefined), `no reader names or ATRs before consent: ${JSON.stringify(r.result.readers)}`);
+    assert.equal(r.result.readers, undefined, `no readers before consent: ${JSON.stringify(r.result)}`);
+  });
+
+  step('checkEnvironment without consent: only the service, reader and card verdicts (no pin, validity, issuer)', async (t) => {
+    const r = await lib(page, 'checkEnvironment');
+    assert.ok(r.result, JSON.stringify(r.error));
+    assert.deepEqual(r.result.items.map((/** @type {any} */ i) => i.id), ['service', 'readers', 'card']);
+    for (const i of r.result.items) assert.deepEqual(Object.keys(i).filter((k) => !['id', 'title', 'result', 'fix'].includes(k)), [], `${i.id}: no detail`);
+    assert.equal(r.result.items[0].result, 'pass', JSON.stringify(r.result.items[0]));
+    for (const k of ['reader', 'atr', 'certificates', 'pinTriesLeft']) assert.equal(r.result[k], undefined, k);
+    assert.match(r.result.overall, /^(pass|warn|fail)$/);
   });
 
   step('first use: the consent window asks once; allowed, the site is remembered', async (t) => {
@@ -197,6 +211,10 @@ describe('CardBridge in Chromium', { timeout: 20 * 60_000 }, () => {
     const text = await pinWindowText(w);
     assert.ok(text.includes(new URL(demoUrl).origin), `the window shows the origin: ${text}`);
     assert.match(text, /允許這個網站使用您的憑證 IC 卡嗎？/);
+    // The e2e card is in vpcd's reader: a virtual TEST card, and the window says so.
+    assert.ok(await w.locator('#virtual').isVisible(), 'the 虛擬測試卡 banner');
+    assert.match(await w.innerText('#virtual'), /虛擬測試卡/);
+    await h.waitWindowArmed(w);
     await h.screenshot(w, 'consent.png');
     await h.consentButtons(w).allow.click();
     await h.waitClosed(w);
@@ -208,6 +226,12 @@ describe('CardBridge in Chromium', { timeout: 20 * 60_000 }, () => {
     await page.reload();
     await demoIdle(page);
     assert.equal(s.pinPages().length, 0, 'no second consent window');
+    // Allowed now: the readers and the card, and the whole check.
+    assert.match(await page.innerText('#status'), /已插入卡片/);
+    const st = await lib(page, 'status');
+    assert.ok(st.result.readers.some((/** @type {any} */ x) => x.name === READER && x.card), JSON.stringify(st.result));
+    const check = await lib(page, 'checkEnvironment');
+    assert.equal(check.result.items.length, 10, JSON.stringify(check.result.items?.map((/** @type {any} */ i) => i.id)));
   });
 
   step('certificates: the demo page lists the card\'s certificates', async (t) => {
@@ -241,17 +265,30 @@ describe('CardBridge in Chromium', { timeout: 20 * 60_000 }, () => {
 
   step('sign: the PIN typed in the trusted window, the server verifies the CMS signature', async (t) => {
     await refreshDemo(page);
+    const doc = await page.$eval('#doc', (e) => /** @type {HTMLTextAreaElement} */ (e).value);
     const w = await clickForPin('#sign-btn');
     const text = await pinWindowText(w);
     assert.ok(text.includes(new URL(demoUrl).origin), text);
     assert.match(text, /簽署文件/);
     assert.ok(text.includes(CARD_ORG), text);
     assert.match(text, /PIN 碼還可以輸入 3 次/);
+    // What is signed: the format, the size, the text and its SHA-256.
+    const bytes = Buffer.from(doc);
+    const sha = createHash('sha256').update(bytes).digest('hex');
+    assert.match(await w.innerText('#content'), /CMS 文件簽章/);
+    assert.match(await w.innerText('#content'), new RegExp(`${bytes.length.toLocaleString('en-US')} 位元組`));
+    assert.equal((await w.innerText('#fingerprintValue')).replace(/\s/g, ''), sha);
+    const firstLine = doc.split(/\r?\n/)[0];
+    assert.ok(firstLine.length > 0);
+    assert.ok((await w.locator('#contentText').textContent())?.startsWith(firstLine), 'the document text in the box');
+    assert.ok(await w.locator('#contentText').isVisible());
+    assert.ok(await w.locator('#virtual').isVisible(), 'the 虛擬測試卡 banner');
     assert.equal(await w.locator('#pin').getAttribute('type'), 'password');
     assert.equal(await w.locator('#pin').getAttribute('autocomplete'), 'off');
     assert.ok(await w.locator('#submit').isDisabled(), 'submit disabled before 6 characters');
     await w.locator('#pin').fill(pin.slice(0, 3));
     await h.screenshot(w, 'pin-window.png');
+    await h.screenshot(w, 'pin-window-full.png', { fullPage: true });
     await h.submitPin(w, pin);
     await h.waitClosed(w);
     const res = await resultOf(page, '#sign-result');
@@ -260,6 +297,90 @@ describe('CardBridge in Chromium', { timeout: 20 * 60_000 }, () => {
     assert.match(res.text, /Signature verified/);
     assert.match(res.text, /與.{0,4}登入的憑證相同/, 'signed with the logged-in certificate');
     await h.screenshot(page, 'demo-page.png', { fullPage: true });
+  });
+
+  step('type-ahead: keys typed before the PIN window arms never reach the card', async (t) => {
+    await refreshDemo(page);
+    assert.equal((await env.card.status()).pinTries, 3);
+    const w = await clickForPin('#sign-btn');
+    const armed = () => w.evaluate(() => document.documentElement.dataset.armed === 'true');
+    const field = () => w.evaluate(() => ({ value: /** @type {HTMLInputElement} */ (document.getElementById('pin')).value, focused: document.activeElement?.id ?? '' }));
+    // 1. As the window opens: what the clerk was typing in the page goes on into the window.
+    if (!(await armed())) {
+      await w.keyboard.type('000000');
+      await w.keyboard.press('Enter');
+      if (!(await armed())) {
+        assert.deepEqual(await field(), { value: '', focused: '' }, 'typed before arming: nothing in the field, and it has no focus');
+      } else t.diagnostic('the window armed while typing; the check below does not depend on timing');
+    } else t.diagnostic('the window armed before the test could type');
+    await h.waitWindowArmed(w);
+    assert.deepEqual(await field(), { value: '', focused: 'pin' }, 'armed: an empty PIN field with the focus');
+    // 2. The window loses the focus (the clerk clicked the page), keys arrive, the window comes back.
+    await w.evaluate(() => window.dispatchEvent(new Event('blur')));
+    assert.equal(await armed(), false);
+    await w.keyboard.type('000000');
+    await w.keyboard.press('Enter');
+    assert.equal((await field()).value, '', 'keys while not armed are dropped');
+    await w.evaluate(() => window.dispatchEvent(new Event('focus')));
+    assert.equal(await armed(), false, 'armed again only after 750 ms');
+    await w.keyboard.type('000000');
+    await w.keyboard.press('Enter');
+    await h.waitWindowArmed(w);
+    assert.deepEqual(await field(), { value: '', focused: 'pin' });
+    // Nothing reached the card: no PIN try used, the window and the page still wait.
+    assert.equal((await env.card.status()).pinTries, 3, 'a typed-ahead PIN was tried on the card');
+    assert.ok(!w.isClosed());
+    assert.equal(await page.$eval('#sign-result', (e) => /** @type {HTMLElement} */ (e).dataset.state), 'busy');
+    assert.equal(await w.innerText('#message'), '');
+    await h.submitPin(w, pin);
+    await h.waitClosed(w);
+    const res = await resultOf(page, '#sign-result');
+    assert.equal(res.state, 'ok', `${res.text} ${res.code}`);
+  });
+
+  step('raw sign and decrypt from a site not in rawSignOrigins / decryptOrigins: ERR_NOT_ALLOWED without a PIN window', async (t) => {
+    await refreshDemo(page);
+    const cert = await ourSigningCert(page);
+    const digest = createHash('sha256').update('raw').digest('base64');
+    s.markPinWindows();
+    const r = await lib(page, 'sign', { certificateId: cert.id, hashAlgorithm: 'SHA-256', digest });
+    assert.equal(r.error?.code, 'ERR_NOT_ALLOWED', JSON.stringify(r));
+    assert.deepEqual(r.error.details, { operation: 'rawSign', origin: new URL(demoUrl).origin });
+    assert.match(r.error.messageZh, /資訊人員/);
+    const d = await lib(page, 'decrypt', { ciphertext: Buffer.alloc(256, 1).toString('base64') });
+    assert.equal(d.error?.code, 'ERR_NOT_ALLOWED', JSON.stringify(d));
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(s.pinPages().filter((p) => !s.seenPin.has(p)).length, 0, 'a PIN window opened');
+    assert.equal((await env.card.status()).pinTries, 3);
+  });
+
+  step('raw sign from the site the system configuration lists (http://localhost:PORT): PIN window, digest warning, RS256', async (t) => {
+    const other = await s.newPage();
+    try {
+      s.markPinWindows();
+      await other.goto(rawUrl + '/');
+      const consent = await s.waitPinWindow(); // a new origin asks first
+      await h.consentButtons(consent).allow.click();
+      await h.waitClosed(consent);
+      await demoIdle(other);
+      const cert = await ourSigningCert(other);
+      const digest = createHash('sha256').update('raw').digest();
+      s.markPinWindows();
+      const call = lib(other, 'sign', { certificateId: cert.id, hashAlgorithm: 'SHA-256', digest: digest.toString('base64') });
+      const w = await s.waitPinWindow();
+      const text = await pinWindowText(w);
+      assert.match(text, /網站只提供雜湊值，無法顯示內容/);
+      assert.match(text, /原始簽章/);
+      assert.equal((await w.innerText('#fingerprintValue')).replace(/\s/g, ''), digest.toString('hex'));
+      await h.screenshot(w, 'pin-window-digest.png', { fullPage: true });
+      await h.submitPin(w, pin);
+      await h.waitClosed(w);
+      const r = await call;
+      assert.ok(r.result, JSON.stringify(r.error));
+      assert.equal(r.result.algorithm, 'RS256');
+    } finally {
+      await other.close();
+    }
   });
 
   step('replay: a token is good once, for its own origin and challenge only', async (t) => {
@@ -297,12 +418,7 @@ describe('CardBridge in Chromium', { timeout: 20 * 60_000 }, () => {
     const other = await s.newPage();
     try {
       const otherUrl = demoUrl.replace('127.0.0.1', 'localhost');
-      s.markPinWindows();
-      await other.goto(otherUrl + '/');
-      const consent = await s.waitPinWindow(); // a new origin asks again
-      assert.ok((await pinWindowText(consent)).includes(new URL(otherUrl).origin));
-      await h.consentButtons(consent).allow.click();
-      await h.waitClosed(consent);
+      await other.goto(otherUrl + '/'); // allowed in the raw sign test
       await demoIdle(other);
       const c2 = (await post(other, '/api/challenge')).json.challenge;
       const forged = await authenticate(page, c2); // made by http://127.0.0.1:PORT

@@ -183,10 +183,11 @@ describe('CardBridge in Firefox ESR', { timeout: 15 * 60_000 }, () => {
     await page.goto(demoUrl + '/');
     const res = await resultOf(page, '#status');
     assert.equal(res.state, 'ok', `${res.text} ${res.code}\n${env.logs('firefox')}`);
-    assert.match(res.text, /已插入卡片/); // reader names come only after consent
+    assert.match(res.text, /CardBridge 已就緒/);
     const r = await lib(page, 'status');
     assert.ok(r.result, JSON.stringify(r.error));
     assert.equal(r.result.host.protocol, 1);
+    assert.equal(r.result.readers, undefined, 'readers (and whether a card is in) only after consent');
   });
 
   test('consent, then the certificates on the demo page', STEP, async (t) => {
@@ -201,6 +202,8 @@ describe('CardBridge in Firefox ESR', { timeout: 15 * 60_000 }, () => {
     const res = await resultOf(page, '#certs');
     assert.equal(res.state, 'ok', `${res.text} ${res.code}`);
     assert.ok(res.text.includes(CARD_ORG), res.text);
+    // Allowed now (remembered in the extension's IndexedDB): the page shows the card.
+    await page.waitForFunction(() => /已插入卡片/.test(document.getElementById('status')?.innerText ?? ''), { timeout: T.long });
     const r = await lib(page, 'getCertificates');
     assert.ok(r.result.certificates.some((/** @type {any} */ c) => c.reader === READER && c.info.usage === 'signature'));
   });
@@ -215,6 +218,9 @@ describe('CardBridge in Firefox ESR', { timeout: 15 * 60_000 }, () => {
     assert.match(body, /簽署文件|Sign/);
     assert.ok(body.includes(CARD_ORG), body);
     await w.waitForSelector('#pin');
+    // Keys before the window is armed are dropped (type-ahead guard): type once it is.
+    await w.waitForFunction(() => document.documentElement.dataset.armed === 'true', { timeout: T.medium });
+    assert.match(await w.$eval('#virtual', (e) => /** @type {HTMLElement} */ (e).innerText), /虛擬測試卡/);
     await w.type('#pin', h.PIN);
     await w.waitForSelector('#submit:not([disabled])');
     await w.keyboard.press('Enter');

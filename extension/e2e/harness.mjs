@@ -22,6 +22,8 @@ export const ROOT = path.dirname(HERE_EXT);
 /** The unpacked extension (E2E_EXT_DIR: another copy, e.g. a build). */
 export const EXT_DIR = process.env.E2E_EXT_DIR ? path.resolve(process.env.E2E_EXT_DIR) : HERE_EXT;
 export const HOST_BIN = path.join(ROOT, 'out', 'cardbridge');
+/** The virtual TEST card (development only, not shipped): ./cmd/cardbridge-softcard. */
+export const SOFTCARD_BIN = path.join(ROOT, 'out', 'cardbridge-softcard');
 export const EXT_ID = 'fnelgdaolebahileglgckdchfgcenipo';
 export const GECKO_ID = 'cardbridge@cardbridge.tw';
 export const HOST_NAME = 'tw.cardbridge.host';
@@ -32,7 +34,12 @@ export const PIN = '123456';
 export const PUK = '12345678';
 export const CHROMIUM = process.env.CHROMIUM || '/usr/lib/chromium/chromium';
 export const FIREFOX = process.env.FIREFOX || '/usr/bin/firefox-esr';
-export const SCREENSHOTS = path.join(ROOT, 'docs', 'screenshots');
+/**
+ * Where the tests write their screenshots: out/ is not tracked, so a test
+ * run leaves the working tree clean. `make screenshots` copies them into
+ * docs/screenshots/ on purpose.
+ */
+export const SCREENSHOTS = path.join(ROOT, 'out', 'screenshots');
 /** The TEST card's organisation, distinct from the Go tests' card in slot 0. */
 export const CARD_ORG = '測試國民小學';
 export const CARD_UBN = '12345676';
@@ -128,6 +135,13 @@ export async function buildHost() {
   return HOST_BIN;
 }
 
+/** Builds out/cardbridge-softcard, the virtual TEST card. */
+export async function buildSoftcard() {
+  await fsp.mkdir(path.dirname(SOFTCARD_BIN), { recursive: true });
+  await execFileP('go', ['build', '-o', SOFTCARD_BIN, './cmd/cardbridge-softcard'], { cwd: ROOT, timeout: 300_000 });
+  return SOFTCARD_BIN;
+}
+
 /** Builds the demo site into dir (or returns null when ./demo does not exist). @param {string} dir */
 export async function buildDemo(dir) {
   if (!fs.existsSync(path.join(ROOT, 'demo'))) return null;
@@ -136,9 +150,15 @@ export async function buildDemo(dir) {
   return out;
 }
 
-/** @param {string[]} args */
+/** Runs the cardbridge CLI. @param {string[]} args */
 async function cli(...args) {
   const { stdout } = await execFileP(HOST_BIN, args, { timeout: 30_000, env: { ...process.env, CARDBRIDGE_CONFIG: '/nonexistent/cardbridge-e2e.json' } });
+  return stdout;
+}
+
+/** Runs cardbridge-softcard (ca, issue). @param {string[]} args */
+async function softcard(...args) {
+  const { stdout } = await execFileP(SOFTCARD_BIN, args, { timeout: 30_000 });
   return stdout;
 }
 
@@ -220,8 +240,8 @@ export class SoftCard {
 
   /** Issues the TEST CA and card (PIN 123456). */
   async issue() {
-    await cli('softcard', 'ca', '--out', this.ca);
-    await cli('softcard', 'issue', '--state', this.pristine, '--ca', this.ca,
+    await softcard('ca', '--out', this.ca);
+    await softcard('issue', '--state', this.pristine, '--ca', this.ca,
       '--org', CARD_ORG, '--ubn', CARD_UBN, '--serial', CARD_SERIAL);
     await fsp.copyFile(this.pristine, this.state);
   }
@@ -229,11 +249,11 @@ export class SoftCard {
   /** Serves the card on vpcd slot 1 and waits until PC/SC sees it. */
   async start() {
     fs.rmSync(this.controlFile, { force: true });
-    this.proc = startProc(HOST_BIN, ['softcard', 'serve', '--state', this.state, '--vpcd', VPCD_ADDR,
+    this.proc = startProc(SOFTCARD_BIN, ['serve', '--state', this.state, '--vpcd', VPCD_ADDR,
       '--control', '127.0.0.1:0', '--control-file', this.controlFile], { logFile: this.logFile });
     const proc = this.proc;
     this.addr = String(await waitFor(() => {
-      if (proc.exitCode !== null) throw new Error(`softcard serve exited ${proc.exitCode}:\n${tail(this.logFile)}`);
+      if (proc.exitCode !== null) throw new Error(`cardbridge-softcard serve exited ${proc.exitCode}:\n${tail(this.logFile)}`);
       return fs.existsSync(this.controlFile) && fs.readFileSync(this.controlFile, 'utf8').trim();
     }, { timeout: T.short, what: 'the soft card control address' }));
     await this.waitPresent(true);
@@ -327,7 +347,7 @@ async function startDemo(bin, dir, caPem, extraEnv = {}) {
  */
 
 /**
- * Builds the host, starts pcscd (if needed), the card and the demo site.
+ * Builds the host and the TEST card, starts pcscd (if needed), the card and the demo site.
  * @param {{demo?: boolean}} [o]
  * @returns {Promise<Env>}
  */
@@ -349,8 +369,9 @@ export async function setup({ demo = true } = {}) {
     else await fsp.rm(tmp, { recursive: true, force: true, maxRetries: 3 });
   };
   try {
-    log(`building ${path.relative(ROOT, HOST_BIN)}`);
+    log(`building ${path.relative(ROOT, HOST_BIN)} and ${path.relative(ROOT, SOFTCARD_BIN)}`);
     await buildHost();
+    await buildSoftcard();
     await ensurePcscd(path.join(tmp, 'pcscd.log'));
     const card = new SoftCard(tmp);
     await card.issue();
@@ -415,11 +436,29 @@ export async function writeChromiumHostManifest(dir) {
 }
 
 /**
- * Launches Chromium with the extension and (unless hostManifest is false)
- * the host manifest in a fresh profile under parentDir.
- * @param {{parentDir: string, config?: string, hostManifest?: boolean, lang?: string, name?: string, overlay?: boolean}} o
+ * Writes a system configuration for a development host
+ * (CARDBRIDGE_SYSTEM_CONFIG, docs/protocol.md §6.1): rawSignOrigins,
+ * decryptOrigins and the other administrator's keys. The host honours it
+ * only when the current user owns it and nobody else may write it or its
+ * folder: mode 0644 in dir (a mkdtemp folder, 0700).
+ * @param {string} dir @param {Record<string, unknown>} config
+ * @returns {Promise<string>} the file
  */
-export async function launchChromium({ parentDir, config, hostManifest = true, lang = 'zh-TW', name = 'chromium-profile', overlay = true }) {
+export async function writeSystemConfig(dir, config) {
+  const file = path.join(dir, 'system-config.json');
+  await fsp.writeFile(file, JSON.stringify(config, null, 2));
+  await fsp.chmod(file, 0o644);
+  return file;
+}
+
+/**
+ * Launches Chromium with the extension and (unless hostManifest is false)
+ * the host manifest in a fresh profile under parentDir. The host the
+ * browser starts inherits its environment: CARDBRIDGE_CONFIG = config and,
+ * when given, CARDBRIDGE_SYSTEM_CONFIG = systemConfig (writeSystemConfig).
+ * @param {{parentDir: string, config?: string, systemConfig?: string, hostManifest?: boolean, lang?: string, name?: string, overlay?: boolean}} o
+ */
+export async function launchChromium({ parentDir, config, systemConfig, hostManifest = true, lang = 'zh-TW', name = 'chromium-profile', overlay = true }) {
   const { chromium } = await import('playwright-core');
   const userDataDir = path.join(parentDir, name);
   await fsp.mkdir(userDataDir, { recursive: true });
@@ -435,6 +474,7 @@ export async function launchChromium({ parentDir, config, hostManifest = true, l
       ...process.env,
       LANGUAGE: envLang, LANG: `${envLang}.UTF-8`,
       ...(config ? { CARDBRIDGE_CONFIG: config } : {}),
+      ...(systemConfig ? { CARDBRIDGE_SYSTEM_CONFIG: systemConfig } : {}),
     },
     locale: lang,
     viewport: { width: 1100, height: 820 },
@@ -488,9 +528,13 @@ export class ChromiumSession {
   async waitPinWindow({ timeout = T.medium } = {}) {
     const p = await waitFor(() => this.pinPages().find((x) => !this.seenPin.has(x)), { timeout, what: 'the PIN window (pin/pin.html)' });
     this.seenPin.add(p);
-    // The window is 440 × 560 (docs/extension.md §5); the context's viewport would widen it.
-    await p.setViewportSize({ width: 440, height: 530 }).catch(() => {});
     await p.waitForLoadState('domcontentloaded');
+    // The window is 440 × 560, or 440 × 720 when it shows what is signed
+    // (docs/extension.md §5; less the title bar); the context's viewport
+    // would widen it.
+    await p.locator('#app').waitFor({ state: 'visible', timeout: T.medium }).catch(() => {});
+    const content = await p.evaluate(() => !document.getElementById('content')?.hidden && document.documentElement.dataset.mode === 'sign').catch(() => false);
+    await p.setViewportSize({ width: 440, height: (content ? 720 : 560) - 30 }).catch(() => {});
     return p;
   }
 
@@ -508,6 +552,15 @@ export class ChromiumSession {
 // pin/pin.html: #pin (PIN, or current PIN in change mode), #newPin and
 // #confirmPin (change mode), #submit, #cancel, #tries, #message, #blocked,
 // #consent with #allow / #deny. The locators work with playwright pages.
+
+/**
+ * Waits until the PIN window is armed (visible and focused for 750 ms:
+ * pin.js sets data-armed on <html>); the PIN field is writable only then.
+ * @param {any} page
+ */
+export async function waitWindowArmed(page) {
+  await page.waitForFunction(() => document.documentElement.dataset.armed === 'true', null, { timeout: T.medium });
+}
 
 /** Types the PIN and presses Enter. @param {any} page @param {string} pin */
 export async function submitPin(page, pin) {

@@ -387,10 +387,12 @@ function client() {
 }
 
 /**
- * The extension's and the host's versions and the card readers. Needs no
- * consent; use it to find out whether CardBridge is installed.
+ * The extension's and the host's versions, and the card readers once the
+ * user allowed this site (before that `readers` is absent: a site that is
+ * not allowed does not learn whether a card is in). Needs no consent; use
+ * it to find out whether CardBridge is installed.
  * @param {CallOptions} [options]
- * @returns {Promise<{extension: string, host: {version: string, protocol: number}, readers: Reader[]}>}
+ * @returns {Promise<{extension: string, host: {version: string, protocol: number}, readers?: Reader[]}>}
  */
 export function status(options) {
   return client().call("status", undefined, options);
@@ -454,8 +456,9 @@ export function changePin(args, options) {
 /**
  * Runs the environment check (service, reader, card, certificates,
  * validity, PIN tries, clock) and returns the report with a fix for each
- * problem, in Chinese and English. Certificate holders are left out unless
- * the user allowed this site.
+ * problem, in Chinese and English. Unless the user allowed this site, only
+ * the service, reader and card items (without details) and their overall
+ * result.
  * @param {CallOptions} [options]
  * @returns {Promise<{items: Array<{id: string, title: {zh: string, en: string}, result: "pass" | "warn" | "fail" | "skip", detail: {zh: string, en: string}, fix?: {zh: string, en: string}}>, overall: "pass" | "warn" | "fail", reader?: string, pinTriesLeft: number}>}
  */

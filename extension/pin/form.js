@@ -82,7 +82,81 @@ export function formState(mode, f, status) {
  * @property {string[]} notes quiet notes (test certificate)
  * @property {string} tries the tries-left line
  * @property {boolean} blocked
+ * @property {boolean} virtual show the 「虛擬測試卡」 banner
+ * @property {ContentDisplay | null} content what is signed or decrypted
  */
+
+/**
+ * What the window shows of the data a request signs or decrypts.
+ * @typedef {object} ContentDisplay
+ * @property {string} title 「要簽署的內容」 / 「要解密的資料」
+ * @property {Array<[string, string]>} facts format, size, for whom
+ * @property {{label: string, value: string} | null} fingerprint the SHA-256 of the data, or the digest the page sent
+ * @property {string | null} text the data's first lines (shown as text, never as HTML), or null
+ * @property {string} note under the text: how much is shown, or why there is no text
+ */
+
+/**
+ * A byte count in words: "1,234 位元組", or "12.1 KB（12,345 位元組）".
+ * @param {number} n
+ * @param {Translate} t
+ * @returns {string}
+ */
+export function sizeText(n, t) {
+  const count = Math.max(0, Math.floor(n)).toLocaleString("en-US");
+  if (n < 1024) return t("pin_sizeBytes", [count]);
+  const kb = n / 1024;
+  return t("pin_sizeKB", [kb >= 100 ? Math.round(kb).toLocaleString("en-US") : kb.toFixed(1), count]);
+}
+
+/**
+ * A hex fingerprint in groups of 8, to read and compare.
+ * @param {string} hex
+ */
+export function groupHex(hex) {
+  return (hex.match(/.{1,8}/g) ?? []).join(" ");
+}
+
+/**
+ * What the window shows of view.content.
+ * @param {import("../src/background.js").SessionView} view
+ * @param {Translate} t
+ * @param {string[]} warnings red warnings, to add to
+ * @returns {ContentDisplay | null}
+ */
+function describeContent(view, t, warnings) {
+  const c = view.content;
+  if (!c) return null;
+  if (c.kind === "decrypt") {
+    return {
+      title: t("pin_contentTitle_decrypt"),
+      facts: [
+        [t("pin_decryptData"), sizeText(c.size, t)],
+        [t("pin_decryptFor"), c.for ?? t("pin_noOrigin")],
+      ],
+      fingerprint: null,
+      text: null,
+      note: "",
+    };
+  }
+  /** @type {Array<[string, string]>} */
+  const facts = [
+    [t("pin_format"), t(c.format === "cms" ? "pin_formatCms" : "pin_formatRaw")],
+    [t("pin_size"), sizeText(c.size, t)],
+  ];
+  if (c.digestOnly) {
+    warnings.push(t("pin_digestOnly"));
+    return { title: t("pin_contentTitle_sign"), facts, fingerprint: { label: t("pin_digest", [c.hashAlgorithm]), value: groupHex(c.digest ?? "") }, text: null, note: "" };
+  }
+  const text = c.text ?? null;
+  return {
+    title: t("pin_contentTitle_sign"),
+    facts,
+    fingerprint: { label: t("pin_sha256"), value: groupHex(c.sha256 ?? "") },
+    text: text ? text.text : null,
+    note: !text ? t("pin_notText") : text.truncated ? t("pin_textTruncated", [String(text.shown), String(text.lines)]) : "",
+  };
+}
 
 /**
  * @param {import("../src/background.js").SessionView} view
@@ -125,6 +199,7 @@ export function describe(view, t, lang) {
     tries = st.triesLeft >= 0 ? t("pin_triesLeft", [String(st.triesLeft)]) : t("pin_triesUnknown");
     if (st.triesLeft === 1) warnings.push(t("pin_lastTry"));
   }
+  const content = describeContent(view, t, warnings);
   return {
     origin: view.origin ?? t("pin_noOrigin"),
     fromSite: view.origin !== null,
@@ -135,6 +210,8 @@ export function describe(view, t, lang) {
     notes,
     tries,
     blocked,
+    virtual: view.virtual === true,
+    content,
   };
 }
 
@@ -185,6 +262,31 @@ export function nextArming(a, event, now) {
   const both = visible && focused;
   const since = !both ? null : a.since !== null && a.visible && a.focused ? a.since : now;
   return { visible, focused, since };
+}
+
+/**
+ * What the PIN window does when its armed state changes (keys typed before
+ * the window was armed are the page's type-ahead, never a PIN): on arming,
+ * the fields drop whatever they hold, become writable and the PIN field
+ * takes the focus; on disarming (blur, hidden) they are locked again.
+ * @param {boolean} was armed before
+ * @param {boolean} now armed now
+ * @returns {{clear: boolean, unlock: boolean, lock: boolean, focus: boolean}}
+ */
+export function armTransition(was, now) {
+  const arming = now && !was;
+  const disarming = was && !now;
+  return { clear: arming, unlock: arming, lock: disarming, focus: arming };
+}
+
+/**
+ * Whether the window lets a key through: before it is armed only Escape
+ * (cancel) and Tab; everything else, Enter included, is dropped.
+ * @param {string} key KeyboardEvent.key
+ * @param {boolean} isArmed
+ */
+export function keyAllowed(key, isArmed) {
+  return isArmed || key === "Escape" || key === "Tab";
 }
 
 /**

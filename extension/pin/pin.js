@@ -5,9 +5,14 @@
  * to the background. The PIN stays in this window's inputs and in the one
  * pin-submit message; it is never stored or logged, and the fields are
  * cleared as soon as it is sent.
+ *
+ * Until the window is armed (visible and focused for ARM_MS, form.js) keys
+ * are dropped, the fields are read-only and nothing has the focus: what a
+ * page made the user type before the window appeared must not become a PIN
+ * try. On arming the fields are emptied and the PIN field takes the focus.
  */
 
-import { describe, formState, hint, initialArming, nextArming, armed } from "./form.js";
+import { describe, formState, hint, initialArming, nextArming, armed, armTransition, keyAllowed } from "./form.js";
 
 /** @type {any} */
 const chrome = /** @type {any} */ (globalThis).chrome;
@@ -54,6 +59,34 @@ let armTimer;
 /** Called whenever the armed state may have changed; set by render. */
 let onArmChange = () => {};
 const isArmed = () => armed(arming, performance.now()).armed;
+/** The armed state the window last acted on (armTransition). */
+let wasArmed = false;
+
+/** The window moved or changed size: the 750 ms start again (nothing may arrive under the pointer armed). */
+function restartArming() {
+  arming = initialArming(document.visibilityState === "visible", document.hasFocus(), performance.now());
+  scheduleArm();
+}
+
+/**
+ * Makes the window tall enough for what it shows (up to the screen), so
+ * that the origin at the top and the PIN field at the bottom are both in
+ * view: the background opens it at a size that fits most requests.
+ */
+async function fitWindow() {
+  const need = document.documentElement.scrollHeight - window.innerHeight;
+  if (need <= 0 || !chrome.windows?.getCurrent) return;
+  try {
+    const w = await chrome.windows.getCurrent();
+    const availTop = Number(/** @type {any} */ (screen).availTop ?? 0);
+    const height = Math.min(screen.availHeight, (w.height ?? window.outerHeight) + need + 4);
+    const top = Math.max(availTop, Math.min(w.top ?? availTop, availTop + screen.availHeight - height));
+    await chrome.windows.update(w.id, { height, top });
+    restartArming();
+  } catch {
+    // The window stays as it is; the page scrolls.
+  }
+}
 
 /** @param {"focus" | "blur" | "show" | "hide"} event */
 function armEvent(event) {
@@ -64,10 +97,22 @@ function armEvent(event) {
 function scheduleArm() {
   clearTimeout(armTimer);
   const a = armed(arming, performance.now());
+  document.documentElement.dataset.armed = String(a.armed);
   onArmChange();
   if (!a.armed && a.wait !== null) armTimer = setTimeout(scheduleArm, a.wait + 10);
 }
 
+// Before the window is armed, a key is the page's type-ahead: dropped (Escape still cancels).
+document.addEventListener(
+  "keydown",
+  (ev) => {
+    if (!keyAllowed(ev.key, isArmed())) {
+      ev.preventDefault();
+      ev.stopImmediatePropagation();
+    }
+  },
+  true,
+);
 window.addEventListener("focus", () => armEvent("focus"));
 window.addEventListener("blur", () => armEvent("blur"));
 document.addEventListener("visibilitychange", () => armEvent(document.visibilityState === "visible" ? "show" : "hide"));
@@ -104,9 +149,11 @@ function cancel() {
 /** @param {import("../src/background.js").SessionView} view */
 function render(view) {
   const d = describe(view, t, lang);
+  document.documentElement.dataset.mode = view.mode;
   $("origin").textContent = d.origin;
   $("checkSite").hidden = !d.fromSite || view.mode === "consent";
   $("embedded").hidden = !d.embedded;
+  $("virtual").hidden = !d.virtual;
   document.title = `${d.fromSite ? d.origin : "CardBridge"} – ${t("pin_title")}`;
 
   if (view.mode === "consent") {
@@ -123,6 +170,7 @@ function render(view) {
     };
     scheduleArm();
     button("deny").focus();
+    fitWindow();
     return;
   }
 
@@ -136,6 +184,7 @@ function render(view) {
     dd.textContent = value;
     facts.append(dt, dd);
   }
+  showContent(d.content);
   showWarnings(d.warnings);
   const notes = $("notes");
   for (const n of d.notes) {
@@ -161,6 +210,8 @@ function render(view) {
   const fields = change ? [input("pin"), input("newPin"), input("confirmPin")] : [input("pin")];
   // The protocol's cap, not the rule: a PIN longer than the rule keeps 確定 off instead of being cut silently.
   for (const f of fields) f.maxLength = 16;
+  // Nothing is typed into the fields before the window is armed.
+  for (const f of fields) f.readOnly = true;
 
   const update = () => {
     const s = formState(view.mode === "consent" ? "sign" : view.mode, { pin: input("pin").value, newPin: input("newPin").value, confirm: input("confirmPin").value }, rule);
@@ -220,11 +271,52 @@ function render(view) {
   });
   button("cancel").addEventListener("click", cancel);
   onArmChange = () => {
-    if (!finished) update();
+    if (finished) return;
+    const now = isArmed();
+    const tr = armTransition(wasArmed, now);
+    wasArmed = now;
+    if (tr.clear) for (const f of fields) f.value = "";
+    if (tr.unlock) for (const f of fields) f.readOnly = false;
+    if (tr.lock) for (const f of fields) f.readOnly = true;
+    // Without scrolling: the origin at the top stays in view.
+    if (tr.focus && !busyNow) input("pin").focus({ preventScroll: true });
+    update();
   };
+  // The PIN field takes the focus only once the window is armed (onArmChange).
   scheduleArm();
   update();
-  input("pin").focus();
+  fitWindow();
+}
+
+/** @param {import("./form.js").ContentDisplay | null} c */
+function showContent(c) {
+  $("content").hidden = !c;
+  if (!c) return;
+  $("contentTitle").textContent = c.title;
+  const dl = $("contentFacts");
+  for (const [label, value] of c.facts) {
+    const dt = document.createElement("dt");
+    dt.textContent = label;
+    const dd = document.createElement("dd");
+    dd.textContent = value;
+    dl.append(dt, dd);
+  }
+  if (c.fingerprint) {
+    const dt = document.createElement("dt");
+    dt.textContent = c.fingerprint.label;
+    const dd = document.createElement("dd");
+    dd.id = "fingerprintValue";
+    dd.className = "mono";
+    dd.textContent = c.fingerprint.value;
+    dl.append(dt, dd);
+  }
+  // The page's text, as text: textContent, never HTML.
+  const box = $("contentText");
+  box.hidden = c.text === null;
+  box.textContent = c.text ?? "";
+  box.setAttribute("aria-label", t("pin_textLabel"));
+  $("contentNote").hidden = c.note === "";
+  $("contentNote").textContent = c.note;
 }
 
 /** @param {string[]} warnings */

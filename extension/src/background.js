@@ -6,6 +6,7 @@
  * module per page action family as web-eid-webextension keeps them:
  *
  *   shared.js        sender, origin (the one rule, src/origin.js), error reply, Env
+ *   hostconfig.js    the host's config and build: raw sign / decrypt sites, localhost, virtual TEST card
  *   page.js          kind "page": origin and shape checks, pending per frame, progress, consent
  *   actions.js       the page action table; certificate choice and host arguments by mode
  *   status.js        status, checkEnvironment
@@ -22,7 +23,9 @@
 
 import { toWire } from "./codes.js";
 import { Consent } from "./consent.js";
+import { IdbConsentStore } from "./consentstore.js";
 import { HOST_NAME, NativeHost } from "./native.js";
+import { createHostConfig } from "./background/hostconfig.js";
 import { createLocal } from "./background/local.js";
 import { createPage } from "./background/page.js";
 import { SESSION_MS, createSessions } from "./background/sessions.js";
@@ -46,31 +49,8 @@ export { isAllowedOrigin, senderOrigin } from "./background/shared.js";
  * @property {number} [sessionMs] default SESSION_MS
  * @property {() => string} [newId] session ids (crypto.randomUUID)
  * @property {() => number} [now] the clock (Date.now), for the cancel cooldown
+ * @property {IDBFactory} [indexedDB] where consent is kept (globalThis.indexedDB)
  */
-
-/**
- * The host config's approvedOrigins, asked once per native connection (the
- * host reads its configuration once per start).
- * @param {NativeHost} native
- * @returns {() => Promise<string[]>}
- */
-function hostApprovedOrigins(native) {
-  /** @type {Promise<string[]> | null} */
-  let cached = null;
-  native.onDisconnect(() => {
-    cached = null;
-  });
-  return () => {
-    if (!cached) {
-      const p = native.request("config").then((r) => (Array.isArray(r.approvedOrigins) ? r.approvedOrigins : []));
-      p.catch(() => {
-        if (cached === p) cached = null;
-      });
-      cached = p;
-    }
-    return cached;
-  };
-}
 
 /**
  * Builds the background's handlers over a chrome object (the real one, or a
@@ -85,8 +65,11 @@ export function createBackground(chrome, opts = {}) {
       connect: () => chrome.runtime.connectNative(HOST_NAME),
       lastError: () => chrome.runtime.lastError?.message,
     });
-  const hostApproved = hostApprovedOrigins(native);
-  const consent = opts.consent ?? new Consent({ local: chrome.storage.local, managed: chrome.storage.managed, hostApproved });
+  const hostConfig = createHostConfig(native);
+  const store = new IdbConsentStore({ indexedDB: opts.indexedDB ?? globalThis.indexedDB, legacy: chrome.storage.local });
+  const consent =
+    opts.consent ??
+    new Consent({ store, managed: chrome.storage.managed, hostApproved: () => hostConfig().then((c) => c.approvedOrigins) });
   const windows = createSessions({
     chrome,
     native,
@@ -96,7 +79,7 @@ export function createBackground(chrome, opts = {}) {
     now: opts.now ?? (() => Date.now()),
   });
   /** @type {import("./background/shared.js").Env} */
-  const env = { chrome, native, consent, windows };
+  const env = { chrome, native, consent, windows, hostConfig };
   const { handlePage } = createPage(env);
   const { handleLocal, overlayAllowed, handleOptions } = createLocal(env);
 

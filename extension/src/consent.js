@@ -5,28 +5,27 @@
  * An origin is allowed without asking when an administrator approved it:
  * storage.managed `approvedOrigins` (browser policy) or the host's `config`
  * `approvedOrigins` (the host's configuration file). Otherwise the user's
- * remembered answer in storage.local `consent` decides, and without one the
- * background asks.
+ * remembered answer decides, and without one the background asks. The
+ * answers are kept where content scripts cannot write them: the extension
+ * origin's IndexedDB (src/consentstore.js), not storage.local.
  */
 
-/** The storage.local key of remembered answers. */
-export const CONSENT_KEY = "consent";
+export { LEGACY_CONSENT_KEY as CONSENT_KEY } from "./consentstore.js";
 
 /**
  * @typedef {object} StorageArea the part of chrome.storage.StorageArea used here
  * @property {(keys: string | string[]) => Promise<Record<string, any>>} get
- * @property {(items: Record<string, any>) => Promise<void>} [set]
  */
 
 /**
  * @typedef {object} ConsentOptions
- * @property {StorageArea} local chrome.storage.local
+ * @property {import("./consentstore.js").ConsentStore} store where the answers are kept
  * @property {StorageArea | undefined} managed chrome.storage.managed (absent or failing without a policy)
  * @property {() => Promise<string[]>} hostApproved the host config's approvedOrigins; rejects when the host is unavailable
  * @property {() => Date} [now]
  */
 
-/** @typedef {{allowed: boolean, at: string}} Remembered */
+/** @typedef {import("./consentstore.js").Remembered} Remembered */
 /** @typedef {"allowed" | "denied" | "ask"} Decision */
 /** @typedef {"managed" | "host"} Source */
 
@@ -80,17 +79,7 @@ export class Consent {
    * @returns {Promise<Record<string, Remembered>>}
    */
   async remembered() {
-    const v = await this.opts.local.get(CONSENT_KEY);
-    const m = v?.[CONSENT_KEY];
-    /** @type {Record<string, Remembered>} */
-    const out = {};
-    if (!m || typeof m !== "object") return out;
-    for (const [origin, r] of Object.entries(m)) {
-      if (r && typeof r === "object" && typeof r.allowed === "boolean") {
-        out[origin] = { allowed: r.allowed, at: typeof r.at === "string" ? r.at : "" };
-      }
-    }
-    return out;
+    return this.opts.store.all();
   }
 
   /**
@@ -112,9 +101,7 @@ export class Consent {
    * @param {boolean} allowed
    */
   async remember(origin, allowed) {
-    const all = await this.remembered();
-    all[origin] = { allowed, at: this.now().toISOString() };
-    await this.set(all);
+    await this.opts.store.put(origin, { allowed, at: this.now().toISOString() });
   }
 
   /**
@@ -123,11 +110,7 @@ export class Consent {
    * @returns {Promise<boolean>}
    */
   async revoke(origin) {
-    const all = await this.remembered();
-    if (!Object.hasOwn(all, origin)) return false;
-    delete all[origin];
-    await this.set(all);
-    return true;
+    return this.opts.store.delete(origin);
   }
 
   /**
@@ -154,14 +137,6 @@ export class Consent {
     return out;
   }
 
-  /**
-   * @private
-   * @param {Record<string, Remembered>} all
-   */
-  async set(all) {
-    if (!this.opts.local.set) throw new Error("consent: storage is read-only");
-    await this.opts.local.set({ [CONSENT_KEY]: all });
-  }
 }
 
 /**

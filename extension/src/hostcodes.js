@@ -127,4 +127,8 @@ export const hostTexts = Object.freeze({
     en: "This certificate cannot be used for this operation (the signing certificate signs and logs in, the encryption certificate decrypts). Reload the page and try again.",
     zh: "這張憑證不能用於這項作業（簽章憑證只能簽章與登入，加密憑證只能解密）。請重新整理頁面後再試。",
   }),
+  ERR_NOT_ALLOWED: Object.freeze({
+    en: "This site may not ask for this operation: raw signatures and decryption are open only to sites your IT staff have listed, so your card was not used. If this is your organisation's own site, contact your IT staff.",
+    zh: "這個網站不能要求這項作業：原始簽章與解密只開放給資訊人員指定的網站，沒有使用您的憑證卡。若這是貴單位的業務網站，請洽資訊人員。",
+  }),
 });

@@ -35,6 +35,7 @@ export const MAX_REQUEST_BYTES = 8 * 1024 * 1024;
  * @typedef {object} Hello
  * @property {string} version
  * @property {number} protocol
+ * @property {string} build "development" or "release" (docs/protocol.md §3.1); "" from an older host
  */
 
 /**
@@ -202,7 +203,11 @@ export class NativeHost {
       if (msg && typeof msg === "object" && typeof msg.event === "string") {
         if (msg.event === "hello") {
           this.clearTimeout(timer);
-          this.hello = { version: String(msg.data?.version ?? ""), protocol: Number(msg.data?.protocol ?? 0) };
+          this.hello = {
+            version: String(msg.data?.version ?? ""),
+            protocol: Number(msg.data?.protocol ?? 0),
+            build: typeof msg.data?.build === "string" ? msg.data.build : "",
+          };
           resolveHello(this.hello);
           return;
         }

@@ -4,7 +4,8 @@
 // per tab, the PIN window sessions, and the popup / overlay / options kinds.
 import { test as nodeTest } from "node:test";
 import assert from "node:assert/strict";
-import { createBackground, senderOrigin, isAllowedOrigin, chooseCertificate, hostArgs, PAGE_ACTIONS } from "../src/background.js";
+import { createBackground, senderOrigin, isAllowedOrigin, chooseCertificate, hostArgs, PAGE_ACTIONS, COOLDOWN_MS } from "../src/background.js";
+import { IDBFactory } from "fake-indexeddb";
 import { CONSENT_KEY } from "../src/consent.js";
 import { NativeHost } from "../src/native.js";
 import { area } from "./fakes.js";
@@ -24,7 +25,10 @@ async function until(cond, what = "condition") {
 
 const EXT = "chrome-extension://fnelgdaolebahileglgckdchfgcenipo/";
 const SITE = "https://edoc.example.gov.tw";
+const OTHER = "https://other.example";
 const PIN = "123456";
+/** A SHA-256 digest, base64 (docs/protocol.md §4.7). */
+const DIGEST = "GsJ5PteRptY8+1e29F/rJ8XR0LhrCe51QDybS0MZkxU=";
 
 const SIGN_CERT = {
   id: "a".repeat(64),
@@ -45,7 +49,9 @@ const ENC_CERT = {
 
 /**
  * A fake host: answers each request with handler(request) after hello.
- * @param {{approved?: string[], tries?: number, blocked?: boolean, certificates?: any[], down?: boolean, pinStatus?: Record<string, unknown>}} [o]
+ * rawSign and decryptOrigins default to SITE and OTHER; build to "development".
+ * @param {{approved?: string[], tries?: number, blocked?: boolean, certificates?: any[], down?: boolean, pinStatus?: Record<string, unknown>,
+ *   rawSign?: string[], decryptOrigins?: string[], build?: string, loopback?: boolean, virtualReader?: boolean, readers?: any[], checkItems?: any[], checkOverall?: string}} [o]
  */
 function fakeHost(o = {}) {
   /** @type {any[]} */
@@ -58,16 +64,24 @@ function fakeHost(o = {}) {
       case "version":
         return { result: { version: "0.1.0-dev", protocol: 1 } };
       case "readers":
-        return { result: { readers: [{ name: "R1", card: true, atr: "3BFF" }] } };
+        return { result: { readers: o.readers ?? [{ name: "R1", card: true, atr: "3BFF" }] } };
       case "config":
-        return { result: { approvedOrigins: o.approved ?? [], virtualReader: false } };
+        return {
+          result: {
+            approvedOrigins: o.approved ?? [],
+            virtualReader: !!o.virtualReader,
+            loopbackOrigins: !!o.loopback,
+            rawSignOrigins: o.rawSign ?? [SITE, OTHER],
+            decryptOrigins: o.decryptOrigins ?? [SITE, OTHER],
+          },
+        };
       case "certificates":
         return { result: { certificates: o.certificates ?? [SIGN_CERT, ENC_CERT] } };
       case "check":
         return {
           result: {
-            items: [{ id: "reader", title: "讀卡機", result: "pass", fix: "", detail: "R1", reader: "R1", atr: "3B…" }],
-            overall: "pass",
+            items: o.checkItems ?? [{ id: "readers", title: "讀卡機", result: "pass", detail: "R1", reader: "R1", atr: "3B…" }],
+            overall: o.checkOverall ?? "pass",
             certificates: [SIGN_CERT.info],
             pinTriesLeft: tries,
             reader: "R1",
@@ -111,7 +125,7 @@ function fakeHost(o = {}) {
       onMessage: { addListener: (/** @type {any} */ f) => listeners.push(f) },
       onDisconnect: { addListener() {} },
     };
-    setImmediate(() => listeners.forEach((f) => f({ event: "hello", data: { version: "0.1.0-dev", protocol: 1 } })));
+    setImmediate(() => listeners.forEach((f) => f({ event: "hello", data: { version: "0.1.0-dev", protocol: 1, build: o.build ?? "development" } })));
     return port;
   };
   return { requests, connectNative, connects: () => connects, commands: () => requests.map((r) => r.command) };
@@ -158,7 +172,7 @@ function setup(o = {}) {
   let n = 0;
   // A short idle time, so no port outlives the test.
   const native = new NativeHost({ connect: () => chrome.runtime.connectNative("tw.cardbridge.host"), idleMs: 20 });
-  const bg = createBackground(chrome, { native, newId: () => `s${++n}`, sessionMs: 5000, now: o.now });
+  const bg = createBackground(chrome, { native, newId: () => `s${++n}`, sessionMs: 5000, now: o.now, indexedDB: new IDBFactory() });
   return { bg, host, chrome, windows, removed, tabMessages, local };
 }
 
@@ -240,7 +254,7 @@ test("malformed page requests and foreign senders are refused", async () => {
   const cases = [
     ["unknown action", { kind: "page", action: "config" }, pageSender()],
     ["args not an object", { kind: "page", action: "sign", args: [1] }, pageSender()],
-    ["pin from the page", { kind: "page", action: "sign", args: { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: "x", pin: PIN } }, pageSender()],
+    ["pin from the page", { kind: "page", action: "sign", args: { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: DIGEST, pin: PIN } }, pageSender()],
     ["newPin from the page", { kind: "page", action: "changePin", args: { newPin: PIN } }, pageSender()],
     ["reader for changePin", { kind: "page", action: "changePin", args: { reader: "R1" } }, pageSender()],
     ["another extension", { kind: "page", action: "status" }, { ...pageSender(), id: "other" }],
@@ -255,10 +269,11 @@ test("malformed page requests and foreign senders are refused", async () => {
   assert.equal(s.host.requests.length, 0, "the host was asked");
 });
 
-test("status: extension and host versions and readers, without consent; reader names and ATRs only with it", async () => {
+test("status without consent: only that the extension and the host are there (not whether a card is in); readers only with consent", async () => {
   const s = setup();
   const r = await page(s, "status");
-  assert.deepEqual(r, { result: { extension: "0.1.0", host: { version: "0.1.0-dev", protocol: 1 }, readers: [{ card: true }] } });
+  assert.deepEqual(r, { result: { extension: "0.1.0", host: { version: "0.1.0-dev", protocol: 1 } } });
+  assert.ok(!s.host.commands().includes("readers"), "the readers were asked for a site without consent");
   assert.equal(s.windows.length, 0);
   const s2 = setup({ managed: [SITE] });
   assert.deepEqual((await page(s2, "status")).result.readers, [{ name: "R1", card: true, atr: "3BFF" }]);
@@ -279,13 +294,14 @@ test("first use asks in the consent window and remembers the answer", async () =
   assert.equal(w.type, "popup");
   assert.deepEqual([w.width, w.height], [440, 560]);
   const view = await s.bg.handle({ kind: "pin-session", session: "s1" }, pinSender("s1"));
-  assert.deepEqual(view, { mode: "consent", origin: SITE, certificate: null, pinStatus: null, embedded: false });
+  assert.deepEqual(view, { mode: "consent", origin: SITE, certificate: null, pinStatus: null, embedded: false, virtual: false });
   await until(() => s.tabMessages.length === 1, "progress");
   assert.deepEqual(s.tabMessages[0], { tabId: 7, msg: { kind: "progress", id: "r-getCertificates" }, opts: { frameId: 0 } });
   assert.deepEqual(await s.bg.handle({ kind: "pin-consent", session: "s1", allow: true }, pinSender("s1")), { ok: true });
   const r = await p;
   assert.deepEqual(r.result.certificates.map((/** @type {any} */ c) => c.id), [SIGN_CERT.id, ENC_CERT.id]);
-  assert.equal(s.local.data[CONSENT_KEY][SITE].allowed, true);
+  assert.equal((await s.bg.consent.remembered())[SITE].allowed, true);
+  assert.equal(s.local.data[CONSENT_KEY], undefined, "kept in storage.local, which content scripts can write");
   assert.deepEqual(s.removed, [100], "the consent window was not closed");
   // Remembered: no second window.
   await page(s, "getCertificates");
@@ -298,7 +314,7 @@ test("a refusal is remembered: ERR_CONSENT_DENIED now and later, without asking 
   await until(() => s.windows.length === 1);
   await s.bg.handle({ kind: "pin-consent", session: "s1", allow: false }, pinSender("s1"));
   assert.equal((await p).error?.code, "ERR_CONSENT_DENIED");
-  assert.equal((await page(s, "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: "x" })).error?.code, "ERR_CONSENT_DENIED");
+  assert.equal((await page(s, "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: DIGEST })).error?.code, "ERR_CONSENT_DENIED");
   assert.equal(s.windows.length, 1);
   assert.ok(!s.host.commands().includes("certificates"));
 });
@@ -309,7 +325,7 @@ test("closing the consent window cancels and remembers nothing", async () => {
   await until(() => s.windows.length === 1);
   s.bg.onWindowRemoved(100);
   assert.equal((await p).error?.code, "ERR_USER_CANCELLED");
-  assert.equal(s.local.data[CONSENT_KEY], undefined);
+  assert.deepEqual(await s.bg.consent.remembered(), {});
 });
 
 test("pre-approved by the host's configuration: no consent window", async () => {
@@ -341,7 +357,7 @@ test("one pending request per action per tab; other tabs and actions go on", asy
 
 test("sign: PIN window with the certificate and tries; a wrong PIN keeps it open; the right one signs", async () => {
   const s = setup({ managed: [SITE] });
-  const p = page(s, "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: "GsJ5" });
+  const p = page(s, "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: DIGEST });
   await until(() => s.windows.length === 1, "PIN window");
   const view = await s.bg.handle({ kind: "pin-session", session: "s1" }, pinSender("s1"));
   assert.equal(view.mode, "sign");
@@ -363,7 +379,7 @@ test("sign: PIN window with the certificate and tries; a wrong PIN keeps it open
   assert.deepEqual(r, { result: { signature: "sig", algorithm: "RS256", certificate: "MII…" } });
   assert.deepEqual(s.removed, [100]);
   const signReq = s.host.requests.filter((q) => q.command === "sign").at(-1);
-  assert.deepEqual(signReq, { id: signReq.id, command: "sign", origin: SITE, args: { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: "GsJ5", pin: PIN } });
+  assert.deepEqual(signReq, { id: signReq.id, command: "sign", origin: SITE, args: { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: DIGEST, pin: PIN } });
   assert.ok(!JSON.stringify(r).includes(PIN), "the PIN reached the page's reply");
   // The session is gone.
   assert.equal((await s.bg.handle({ kind: "pin-session", session: "s1" }, pinSender("s1"))).error?.code, "ERR_BAD_REQUEST");
@@ -371,7 +387,7 @@ test("sign: PIN window with the certificate and tries; a wrong PIN keeps it open
 
 test("only the session's own window may read or answer it", async () => {
   const s = setup({ managed: [SITE] });
-  const p = page(s, "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: "x" });
+  const p = page(s, "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: DIGEST });
   await until(() => s.windows.length === 1);
   await tick();
   /** @type {Array<[string, any]>} */
@@ -393,7 +409,7 @@ test("only the session's own window may read or answer it", async () => {
 test("cancel, closing the window and closing the tab give ERR_USER_CANCELLED", async () => {
   let clock = 0;
   const s = setup({ managed: [SITE], now: () => clock });
-  const args = { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: "x" };
+  const args = { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: DIGEST };
   let p = page(s, "sign", args);
   await until(() => s.windows.length === 1);
   assert.deepEqual(await s.bg.handle({ kind: "pin-cancel", session: "s1" }, pinSender("s1")), { ok: true });
@@ -443,16 +459,16 @@ test("certificate checks happen before the PIN window", async () => {
   const s = setup({ managed: [SITE] });
   /** @type {Array<[string, any, string]>} */
   const cases = [
-    ["sign with the encryption certificate", { certificateId: ENC_CERT.id, hashAlgorithm: "SHA-256", digest: "x" }, "ERR_CERTIFICATE_USAGE"],
-    ["sign with an unknown certificate", { certificateId: "c".repeat(64), hashAlgorithm: "SHA-256", digest: "x" }, "ERR_UNKNOWN_CERTIFICATE"],
-    ["sign without a certificate", { hashAlgorithm: "SHA-256", digest: "x" }, "ERR_MISSING_ARGUMENT"],
+    ["sign with the encryption certificate", { certificateId: ENC_CERT.id, hashAlgorithm: "SHA-256", digest: DIGEST }, "ERR_CERTIFICATE_USAGE"],
+    ["sign with an unknown certificate", { certificateId: "c".repeat(64), hashAlgorithm: "SHA-256", digest: DIGEST }, "ERR_UNKNOWN_CERTIFICATE"],
+    ["sign without a certificate", { hashAlgorithm: "SHA-256", digest: DIGEST }, "ERR_MISSING_ARGUMENT"],
     ["sign without digest or data", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256" }, "ERR_MISSING_ARGUMENT"],
   ];
   for (const [name, args, code] of cases) {
     const r = await page(s, "sign", args);
     assert.equal(r.error?.code, code, name);
   }
-  assert.equal((await page(s, "decrypt", { certificateId: SIGN_CERT.id, ciphertext: "x" })).error?.code, "ERR_CERTIFICATE_USAGE");
+  assert.equal((await page(s, "decrypt", { certificateId: SIGN_CERT.id, ciphertext: "AAAA" })).error?.code, "ERR_CERTIFICATE_USAGE");
   assert.equal((await page(s, "authenticate", {})).error?.code, "ERR_MISSING_ARGUMENT");
   assert.equal(s.windows.length, 0);
 });
@@ -500,7 +516,7 @@ test("certificate choice follows the host's capabilities, not info.usage", () =>
 
 test("the background holds a submitted PIN to the host's rule: ERR_PIN_FORMAT without asking the host, the window stays", async () => {
   const s = setup({ managed: [SITE] });
-  const p = page(s, "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: "x" });
+  const p = page(s, "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: DIGEST });
   await until(() => s.windows.length === 1);
   for (const pin of ["12345", "123456789", "12345!", "１２３４５６", ""]) {
     const r = await s.bg.handle({ kind: "pin-submit", session: "s1", pin }, pinSender("s1"));
@@ -526,22 +542,46 @@ test("the background holds a submitted PIN to the host's rule: ERR_PIN_FORMAT wi
   assert.deepEqual(o.host.requests.filter((q) => q.command === "changePin").map((q) => q.args.newPin), ["a!b#"]);
 });
 
-test("checkEnvironment without consent: verdicts only (no details, readers, ATRs, certificates, tries)", async () => {
-  const s = setup();
+/** The host's ten check items (internal/diag), with a PIN warning and an expiring certificate. */
+const CHECK_ITEMS = ["service", "readers", "card", "connect", "application", "certificates", "validity", "issuer", "pin", "clock"].map((id) => ({
+  id,
+  title: { zh: id, en: id },
+  result: id === "pin" || id === "validity" ? "warn" : "pass",
+  detail: { zh: `${id} 詳細`, en: `${id} detail` },
+  ...(id === "pin" || id === "validity" ? { fix: { zh: "修正", en: "fix" } } : {}),
+}));
+
+test("checkEnvironment without consent: only the service, reader and card verdicts (no pin, validity, issuer, certificates, details)", async () => {
+  const s = setup({ checkItems: CHECK_ITEMS, checkOverall: "warn" });
   const r = await page(s, "checkEnvironment");
-  assert.deepEqual(r.result, { overall: "pass", items: [{ id: "reader", title: "讀卡機", result: "pass", fix: "" }] });
+  assert.deepEqual(r.result, {
+    overall: "pass",
+    items: [
+      { id: "service", title: { zh: "service", en: "service" }, result: "pass" },
+      { id: "readers", title: { zh: "readers", en: "readers" }, result: "pass" },
+      { id: "card", title: { zh: "card", en: "card" }, result: "pass" },
+    ],
+  });
+  assert.equal(JSON.stringify(r).includes("warn"), false, "the PIN / validity warning leaked through overall");
   assert.equal(s.windows.length, 0, "checkEnvironment asked for consent");
-  const s2 = setup({ managed: [SITE] });
+  // A card problem is told, with its fix.
+  const noCard = CHECK_ITEMS.map((it) => (it.id === "card" ? { ...it, result: "fail", fix: { zh: "插卡", en: "insert" } } : it.id === "service" || it.id === "readers" ? it : { ...it, result: "skip" }));
+  const s1 = setup({ checkItems: noCard, checkOverall: "fail" });
+  const r1 = (await page(s1, "checkEnvironment")).result;
+  assert.equal(r1.overall, "fail");
+  assert.deepEqual(r1.items.map((/** @type {any} */ i) => [i.id, i.result, i.fix?.en]), [["service", "pass", undefined], ["readers", "pass", undefined], ["card", "fail", "insert"]]);
+  // With consent: the full report.
+  const s2 = setup({ managed: [SITE], checkItems: CHECK_ITEMS, checkOverall: "warn" });
   const full = (await page(s2, "checkEnvironment")).result;
   assert.deepEqual(full.certificates, [SIGN_CERT.info]);
   assert.equal(full.pinTriesLeft, 3);
-  assert.equal(full.items[0].atr, "3B…");
+  assert.equal(full.items.length, 10);
+  assert.equal(full.overall, "warn");
 });
 
 test("one PIN/consent window in the whole browser: a second request gets ERR_ACTION_PENDING at once", async () => {
-  const OTHER = "https://other.example";
   const s = setup({ managed: [SITE, OTHER] });
-  const args = { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: "x" };
+  const args = { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: DIGEST };
   const first = page(s, "sign", args);
   await until(() => s.windows.length === 1);
   assert.equal((await page(s, "sign", args, pageSender(`${OTHER}/x`, 9))).error?.code, "ERR_ACTION_PENDING", "another origin, another tab");
@@ -567,9 +607,8 @@ test("one PIN/consent window in the whole browser: a second request gets ERR_ACT
 
 test("after a cancel, the origin's next window waits 30 s, doubling to 5 min; a success resets it", async () => {
   let clock = 1_000_000;
-  const OTHER = "https://other.example";
   const s = setup({ managed: [SITE, OTHER], now: () => clock });
-  const args = { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: "x" };
+  const args = { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: DIGEST };
   let n = 0;
   /** Opens a window and cancels it (by message or by closing it). */
   const cancelOne = async (/** @type {boolean} */ close) => {
@@ -642,12 +681,12 @@ test("frames: pending per frame, and windows say when an embedded frame asks", a
   assert.equal((await s2.bg.handle({ kind: "pin-session", session: "s1" }, pinSender("s1"))).embedded, true);
   await s2.bg.handle({ kind: "pin-consent", session: "s1", allow: true }, pinSender("s1"));
   await c;
-  const p = page(s2, "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: "x" }, framed);
+  const p = page(s2, "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: DIGEST }, framed);
   await until(() => s2.windows.length === 2);
   assert.equal((await s2.bg.handle({ kind: "pin-session", session: "s2" }, pinSender("s2", 101))).embedded, true);
   await s2.bg.handle({ kind: "pin-submit", session: "s2", pin: PIN }, pinSender("s2", 101));
   assert.ok((await p).result);
-  const q = page(s2, "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: "x" });
+  const q = page(s2, "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: DIGEST });
   await until(() => s2.windows.length === 3);
   assert.equal((await s2.bg.handle({ kind: "pin-session", session: "s3" }, pinSender("s3", 102))).embedded, false);
   await s2.bg.handle({ kind: "pin-submit", session: "s3", pin: PIN }, pinSender("s3", 102));
@@ -706,7 +745,8 @@ test("options: list and revoke, only from extension pages", async () => {
   assert.equal((await s.bg.handle({ kind: "options", op: "revoke" }, extSender("options/options.html"))).error?.code, "ERR_BAD_REQUEST");
   assert.deepEqual((await s.bg.handle({ kind: "options", op: "revoke", origin: SITE }, extSender("options/options.html"))).result, { revoked: true });
   assert.deepEqual((await s.bg.handle({ kind: "options", op: "revoke", origin: SITE }, extSender("options/options.html"))).result, { revoked: false });
-  assert.deepEqual(s.local.data[CONSENT_KEY], {});
+  assert.deepEqual(await s.bg.consent.remembered(), {});
+  assert.equal(s.local.data[CONSENT_KEY], undefined, "moved out of storage.local");
 });
 
 test("onMessage answers asynchronously through sendResponse", async () => {
@@ -717,4 +757,221 @@ test("onMessage answers asynchronously through sendResponse", async () => {
   assert.equal(ret, true);
   await until(() => reply !== null);
   assert.ok(reply.result);
+});
+
+// ---------------------------------------------------------------- review findings
+
+test("raw sign and decrypt from a site the administrator did not list: ERR_NOT_ALLOWED at once, no window, nothing sent", async () => {
+  const s = setup({ rawSign: [], decryptOrigins: [] });
+  /** @type {Array<[string, string, any, string]>} */
+  const cases = [
+    ["raw sign of a digest", "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: DIGEST }, "rawSign"],
+    ["raw sign of data", "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", data: "5YWs5paH", format: "raw" }, "rawSign"],
+    ["an unknown format is held to the raw rule", "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", data: "5YWs5paH", format: "CMS" }, "rawSign"],
+    ["decrypt", "decrypt", { ciphertext: "AAAA" }, "decrypt"],
+  ];
+  for (const [name, action, args, operation] of cases) {
+    const r = await page(s, action, args);
+    assert.equal(r.error?.code, "ERR_NOT_ALLOWED", name);
+    assert.deepEqual(r.error.details, { operation, origin: SITE }, name);
+    assert.match(r.error.messageZh, /資訊人員/, name);
+  }
+  assert.equal(s.windows.length, 0, "a consent or PIN window opened");
+  assert.deepEqual([...new Set(s.host.commands())], ["config"], "something but config reached the host");
+  // CMS signatures (what the demo site does) go on: consent, then the PIN window.
+  const cms = page(s, "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", data: "5YWs5paH", format: "cms" });
+  await until(() => s.windows.length === 1, "consent window");
+  await s.bg.handle({ kind: "pin-consent", session: "s1", allow: true }, pinSender("s1"));
+  await until(() => s.windows.length === 2, "PIN window");
+  await s.bg.handle({ kind: "pin-submit", session: "s2", pin: PIN }, pinSender("s2", 101));
+  assert.ok((await cms).result);
+  // A listed site gets its window.
+  const listed = setup({ managed: [SITE], rawSign: [SITE], decryptOrigins: [SITE] });
+  const raw = page(listed, "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: DIGEST });
+  await until(() => listed.windows.length === 1, "PIN window of a listed site");
+  await listed.bg.handle({ kind: "pin-submit", session: "s1", pin: PIN }, pinSender("s1"));
+  assert.ok((await raw).result);
+  // The extension's own callers (no origin) are not held to the lists: the popup has no sign or decrypt anyway.
+});
+
+test("the PIN window's session says what is signed: format, size, SHA-256, the text; a digest alone is flagged; decrypt says size and for whom", async () => {
+  const { createHash } = await import("node:crypto");
+  const s = setup({ managed: [SITE] });
+  const text = "第一行：公文內容\nsecond line <b>not bold</b>\n";
+  const data = Buffer.from(text).toString("base64");
+  const p = page(s, "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", data, format: "cms" });
+  await until(() => s.windows.length === 1);
+  const view = await s.bg.handle({ kind: "pin-session", session: "s1" }, pinSender("s1"));
+  assert.deepEqual(view.content, {
+    kind: "sign",
+    format: "cms",
+    hashAlgorithm: "SHA-256",
+    digestOnly: false,
+    size: Buffer.byteLength(text),
+    sha256: createHash("sha256").update(text).digest("hex"),
+    text: { text: "第一行：公文內容\nsecond line <b>not bold</b>", lines: 2, shown: 2, truncated: false },
+  });
+  assert.deepEqual([s.windows[0].width, s.windows[0].height], [440, 720], "a taller window for what is signed");
+  await s.bg.handle({ kind: "pin-submit", session: "s1", pin: PIN }, pinSender("s1"));
+  await p;
+
+  const d = page(s, "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: DIGEST });
+  await until(() => s.windows.length === 2);
+  const dv = await s.bg.handle({ kind: "pin-session", session: "s2" }, pinSender("s2", 101));
+  assert.deepEqual(dv.content, { kind: "sign", format: "raw", hashAlgorithm: "SHA-256", digestOnly: true, size: 32, digest: Buffer.from(DIGEST, "base64").toString("hex") });
+  await s.bg.handle({ kind: "pin-submit", session: "s2", pin: PIN }, pinSender("s2", 101));
+  await d;
+
+  const bin = page(s, "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", data: Buffer.from([0x25, 0x50, 0x44, 0x46, 0x00, 0xff]).toString("base64"), format: "cms" });
+  await until(() => s.windows.length === 3);
+  const bv = await s.bg.handle({ kind: "pin-session", session: "s3" }, pinSender("s3", 102));
+  assert.equal(bv.content.text, null, "binary data is not shown as text");
+  assert.equal(bv.content.size, 6);
+  await s.bg.handle({ kind: "pin-submit", session: "s3", pin: PIN }, pinSender("s3", 102));
+  await bin;
+
+  const dec = page(s, "decrypt", { ciphertext: Buffer.alloc(256, 7).toString("base64") });
+  await until(() => s.windows.length === 4);
+  const decv = await s.bg.handle({ kind: "pin-session", session: "s4" }, pinSender("s4", 103));
+  assert.deepEqual(decv.content, { kind: "decrypt", size: 256, for: SITE });
+  await s.bg.handle({ kind: "pin-submit", session: "s4", pin: PIN }, pinSender("s4", 103));
+  await dec;
+
+  // What cannot be shown as the card would sign it is refused before the window.
+  for (const bad of [{ data: "5YWs5paH\n" }, { data: "5YWs5pa" }, { data: "5YWs5pb=" }, { digest: DIGEST, data: "5YWs" }]) {
+    const r = await page(s, "sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", format: "cms", ...bad });
+    assert.equal(r.error?.code, "ERR_BAD_ARGUMENT", JSON.stringify(bad));
+  }
+  assert.equal(s.windows.length, 4);
+});
+
+test("the virtual TEST card is flagged in the PIN and consent windows", async () => {
+  const VIRT = { ...SIGN_CERT, reader: "Virtual PCD 00 00", virtualReader: true };
+  const vpcd = [{ name: "Virtual PCD 00 00", card: true, virtual: true }];
+  // A certificate in a virtual reader: the PIN window.
+  const s = setup({ managed: [SITE], certificates: [VIRT, ENC_CERT], readers: vpcd });
+  const p = page(s, "authenticate", { challenge: "c".repeat(44), certificateId: VIRT.id });
+  await until(() => s.windows.length === 1);
+  assert.equal((await s.bg.handle({ kind: "pin-session", session: "s1" }, pinSender("s1"))).virtual, true);
+  await s.bg.handle({ kind: "pin-submit", session: "s1", pin: PIN }, pinSender("s1"));
+  await p;
+  // A real card's certificate: no banner, even with an empty virtual reader around.
+  const real = setup({ managed: [SITE], certificates: [{ ...SIGN_CERT, virtualReader: false }], readers: [{ name: "R1", card: true }, { name: "Virtual PCD 00 00", card: false, virtual: true }] });
+  const q = page(real, "authenticate", { challenge: "c".repeat(44) });
+  await until(() => real.windows.length === 1);
+  assert.equal((await real.bg.handle({ kind: "pin-session", session: "s1" }, pinSender("s1"))).virtual, false);
+  await real.bg.handle({ kind: "pin-submit", session: "s1", pin: PIN }, pinSender("s1"));
+  await q;
+  // An older host without virtualReader on certificates: from its reader.
+  const old = setup({ managed: [SITE], certificates: [{ ...SIGN_CERT, reader: "Virtual PCD 00 00" }], readers: vpcd });
+  const o = page(old, "authenticate", { challenge: "c".repeat(44) });
+  await until(() => old.windows.length === 1);
+  assert.equal((await old.bg.handle({ kind: "pin-session", session: "s1" }, pinSender("s1"))).virtual, true);
+  await old.bg.handle({ kind: "pin-submit", session: "s1", pin: PIN }, pinSender("s1"));
+  await o;
+  // The consent window: a virtual reader with a card, or the host's virtualReader.
+  for (const [name, opts, want] of /** @type {Array<[string, any, boolean]>} */ ([
+    ["vpcd reader with a card", { readers: vpcd }, true],
+    ["host virtualReader", { virtualReader: true }, true],
+    ["no virtual reader", {}, false],
+    ["an empty virtual reader", { readers: [{ name: "Virtual PCD 00 00", card: false, virtual: true }, { name: "R1", card: true }] }, false],
+  ])) {
+    const c = setup(opts);
+    const r = page(c, "getCertificates");
+    await until(() => c.windows.length === 1, name);
+    assert.equal((await c.bg.handle({ kind: "pin-session", session: "s1" }, pinSender("s1"))).virtual, want, name);
+    await c.bg.handle({ kind: "pin-consent", session: "s1", allow: true }, pinSender("s1"));
+    await r;
+  }
+});
+
+test("http://localhost pages only with a development host, the host's loopbackOrigins, or the policy allowLoopbackOrigins", async () => {
+  const local = pageSender("http://localhost:8080/demo");
+  const ip = pageSender("http://127.0.0.1:8080/demo");
+  const rel = setup({ build: "release" });
+  for (const sender of [local, ip]) {
+    assert.equal((await page(rel, "status", undefined, sender)).error?.code, "ERR_INSECURE_CONTEXT", sender.url);
+    assert.equal((await page(rel, "getCertificates", undefined, sender)).error?.code, "ERR_INSECURE_CONTEXT", sender.url);
+  }
+  assert.ok(!rel.host.commands().some((c) => c !== "config"), "a loopback page's request reached the host");
+  assert.ok((await page(rel, "status")).result, "https pages are not affected");
+  // The overlay on localhost follows the same rule.
+  rel.local.data.overlayOnLocalhost = true;
+  assert.equal((await rel.bg.handle({ kind: "overlay", op: "readers" }, local)).error?.code, "ERR_INSECURE_CONTEXT");
+
+  const older = setup({ build: "" });
+  assert.equal((await page(older, "status", undefined, local)).error?.code, "ERR_INSECURE_CONTEXT", "a host that does not say its build");
+  const dev = setup({ build: "development" });
+  assert.ok((await page(dev, "status", undefined, local)).result);
+  const served = setup({ build: "release", loopback: true });
+  assert.ok((await page(served, "status", undefined, ip)).result);
+  const policy = setup({ build: "release" });
+  policy.chrome.storage.managed = area({ allowLoopbackOrigins: true });
+  assert.ok((await page(policy, "status", undefined, local)).result);
+  const notTrue = setup({ build: "release" });
+  notTrue.chrome.storage.managed = area({ allowLoopbackOrigins: "yes" });
+  assert.equal((await page(notTrue, "status", undefined, local)).error?.code, "ERR_INSECURE_CONTEXT");
+});
+
+test("the cancel cooldown holds per tab and per site: other subdomains and other sites in the tab wait too", async () => {
+  let clock = 1_000_000;
+  const A = "https://a.evil.example";
+  const B = "https://b.evil.example";
+  const GOV1 = "https://edoc.example.gov.tw";
+  const GOV2 = "https://x.edoc.example.gov.tw";
+  const GOV3 = "https://other.gov.tw";
+  const s = setup({ managed: [A, B, OTHER, GOV1, GOV2, GOV3, "https://c.evil.example"], rawSign: [A, B, OTHER, GOV1, GOV2, GOV3, "https://c.evil.example"], now: () => clock });
+  const args = { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: DIGEST };
+  let n = 0;
+  /** A request that opens a window; the window is answered with the PIN. */
+  const opens = async (/** @type {any} */ sender) => {
+    const p = page(s, "sign", args, sender);
+    await until(() => s.windows.length === n + 1, `window for ${sender.url}`);
+    n++;
+    await s.bg.handle({ kind: "pin-submit", session: `s${n}`, pin: PIN }, pinSender(`s${n}`, s.windows[n - 1].id));
+    assert.ok((await p).result);
+  };
+  const refused = async (/** @type {any} */ sender, /** @type {string} */ what) => {
+    const r = await page(s, "sign", args, sender);
+    assert.equal(r.error?.code, "ERR_USER_CANCELLED", what);
+    assert.equal(s.windows.length, n, `${what}: a window opened`);
+  };
+  // Cancel a.evil.example in tab 7.
+  const p = page(s, "sign", args, pageSender(`${A}/x`, 7));
+  await until(() => s.windows.length === 1);
+  n = 1;
+  await s.bg.handle({ kind: "pin-cancel", session: "s1" }, pinSender("s1"));
+  assert.equal((await p).error?.code, "ERR_USER_CANCELLED");
+  await refused(pageSender(`${B}/x`, 8), "another subdomain of the site, in another tab");
+  await refused(pageSender(`https://c.evil.example/`, 20), "a third subdomain");
+  await refused(pageSender(`${OTHER}/x`, 7), "another site in the same tab");
+  await opens(pageSender(`${OTHER}/x`, 9)); // another site in another tab
+  clock += COOLDOWN_MS;
+  await opens(pageSender(`${B}/x`, 8));
+
+  // gov.tw: the registrable domain is three labels.
+  const g = page(s, "sign", args, pageSender(`${GOV1}/x`, 30));
+  await until(() => s.windows.length === n + 1);
+  n++;
+  s.bg.onWindowRemoved(s.windows[n - 1].id);
+  assert.equal((await g).error?.code, "ERR_USER_CANCELLED");
+  await refused(pageSender(`${GOV2}/x`, 31), "a subdomain of example.gov.tw");
+  await opens(pageSender(`${GOV3}/x`, 32)); // another agency under gov.tw
+});
+
+test("refusing a site in the consent window holds back its other subdomains too", async () => {
+  let clock = 0;
+  const s = setup({ now: () => clock });
+  const p = page(s, "getCertificates", undefined, pageSender("https://a.evil.example/", 7));
+  await until(() => s.windows.length === 1);
+  await s.bg.handle({ kind: "pin-consent", session: "s1", allow: false }, pinSender("s1"));
+  assert.equal((await p).error?.code, "ERR_CONSENT_DENIED");
+  const r = await page(s, "getCertificates", undefined, pageSender("https://b.evil.example/", 8));
+  assert.equal(r.error?.code, "ERR_USER_CANCELLED");
+  assert.equal(s.windows.length, 1, "b.evil.example asked right after a.evil.example was refused");
+  clock += COOLDOWN_MS;
+  const q = page(s, "getCertificates", undefined, pageSender("https://b.evil.example/", 8));
+  await until(() => s.windows.length === 2);
+  await s.bg.handle({ kind: "pin-consent", session: "s2", allow: true }, pinSender("s2", 101));
+  assert.ok((await q).result);
 });

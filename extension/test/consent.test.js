@@ -1,21 +1,27 @@
 // @ts-check
-// Consent: policy (storage.managed), host configuration, remembered answers, revoke.
+// Consent: policy (storage.managed), host configuration, remembered answers
+// (in the extension origin's IndexedDB, not storage.local), revoke, and the
+// one-time move of the answers earlier versions kept in storage.local.
 import { test as nodeTest } from "node:test";
 import assert from "node:assert/strict";
+import { IDBFactory } from "fake-indexeddb";
 import { Consent, CONSENT_KEY } from "../src/consent.js";
+import { IdbConsentStore, MemoryConsentStore } from "../src/consentstore.js";
 import { area } from "./fakes.js";
 
 /** Every test is bounded: a hang is a failure. @type {(name: string, fn: () => any) => void} */
 const test = (name, fn) => nodeTest(name, { timeout: 10_000 }, fn);
 
 /**
- * @param {{managed?: any, host?: string[] | Error, local?: Record<string, any>}} [o]
+ * @param {{managed?: any, host?: string[] | Error, local?: Record<string, any>, idb?: IDBFactory}} [o]
  */
 function setup(o = {}) {
   const local = area(o.local ?? {});
+  const idb = o.idb ?? new IDBFactory();
+  const store = new IdbConsentStore({ indexedDB: idb, legacy: local });
   let hostCalls = 0;
   const consent = new Consent({
-    local,
+    store,
     managed: o.managed === undefined ? area({}) : o.managed,
     hostApproved: async () => {
       hostCalls++;
@@ -24,7 +30,7 @@ function setup(o = {}) {
     },
     now: () => new Date("2026-11-28T12:00:00Z"),
   });
-  return { consent, local, hostCalls: () => hostCalls };
+  return { consent, local, store, idb, hostCalls: () => hostCalls };
 }
 
 const A = "https://edoc.example.gov.tw";
@@ -65,16 +71,53 @@ test("malformed policy values are ignored", async () => {
   assert.equal(await c2.decision(A), "allowed");
 });
 
-test("remembered answers decide, and are stored with the time", async () => {
-  const { consent, local } = setup();
+test("remembered answers decide, and are stored with the time in IndexedDB, not storage.local", async () => {
+  const { consent, local, idb } = setup();
   await consent.remember(A, true);
   await consent.remember(B, false);
   assert.equal(await consent.decision(A), "allowed");
   assert.equal(await consent.decision(B), "denied");
-  assert.deepEqual(local.data[CONSENT_KEY], {
+  assert.equal(local.data[CONSENT_KEY], undefined, "storage.local, which content scripts can write");
+  // Kept: a new background (service worker restart) over the same database.
+  const again = new IdbConsentStore({ indexedDB: idb, legacy: local });
+  assert.deepEqual(await again.all(), {
     [A]: { allowed: true, at: "2026-11-28T12:00:00.000Z" },
     [B]: { allowed: false, at: "2026-11-28T12:00:00.000Z" },
   });
+});
+
+test("answers of an earlier version in storage.local move to IndexedDB once, and the key is deleted", async () => {
+  const idb = new IDBFactory();
+  const { consent, local } = setup({ idb, local: { [CONSENT_KEY]: { [A]: { allowed: true, at: "t1" }, [B]: { allowed: false, at: "t2" }, x: "junk" }, other: 1 } });
+  assert.equal(await consent.decision(A), "allowed");
+  assert.equal(await consent.decision(B), "denied");
+  assert.equal(local.data[CONSENT_KEY], undefined, "the storage.local key is deleted");
+  assert.equal(local.data.other, 1, "other keys stay");
+  assert.deepEqual(await consent.remembered(), { [A]: { allowed: true, at: "t1" }, [B]: { allowed: false, at: "t2" } });
+
+  // A content script writes storage.local later: it is not read, and is deleted.
+  const planted = area({ [CONSENT_KEY]: { "https://evil.example": { allowed: true, at: "now" } } });
+  const later = new Consent({ store: new IdbConsentStore({ indexedDB: idb, legacy: planted }), managed: undefined, hostApproved: async () => [] });
+  assert.equal(await later.decision("https://evil.example"), "ask");
+  assert.equal(planted.data[CONSENT_KEY], undefined);
+  assert.equal(await later.decision(A), "allowed");
+});
+
+test("a planted storage.local consent does not allow anything once the store is in use", async () => {
+  const { consent, local } = setup();
+  assert.equal(await consent.decision(A), "ask"); // the store is opened (and migrated: nothing)
+  local.data[CONSENT_KEY] = { [A]: { allowed: true, at: "x" } };
+  assert.equal(await consent.decision(A), "ask");
+});
+
+test("without IndexedDB the answers live in memory (asked again after a restart)", async () => {
+  const store = new IdbConsentStore({ indexedDB: undefined, legacy: area({}) });
+  const consent = new Consent({ store, managed: undefined, hostApproved: async () => [] });
+  await consent.remember(A, true);
+  assert.equal(await consent.decision(A), "allowed");
+  assert.equal(await consent.revoke(A), true);
+  assert.equal(await consent.decision(A), "ask");
+  assert.ok((await store.db()) instanceof MemoryConsentStore);
 });
 
 test("pre-approval wins over a remembered refusal", async () => {
@@ -83,12 +126,12 @@ test("pre-approval wins over a remembered refusal", async () => {
 });
 
 test("revoke forgets an answer, and says whether there was one", async () => {
-  const { consent, local } = setup({ local: { [CONSENT_KEY]: { [A]: { allowed: true, at: "t" }, [B]: { allowed: false, at: "t" } } } });
+  const { consent } = setup({ local: { [CONSENT_KEY]: { [A]: { allowed: true, at: "t" }, [B]: { allowed: false, at: "t" } } } });
   assert.equal(await consent.revoke(B), true);
   assert.equal(await consent.revoke(B), false);
   assert.equal(await consent.decision(B), "ask");
   assert.equal(await consent.decision(A), "allowed");
-  assert.deepEqual(Object.keys(local.data[CONSENT_KEY]), [A]);
+  assert.deepEqual(Object.keys(await consent.remembered()), [A]);
 });
 
 test("corrupt stored entries are skipped", async () => {

@@ -19,5 +19,9 @@ export function area(data = {}) {
     async set(items) {
       Object.assign(data, structuredClone(items));
     },
+    /** @param {string | string[]} keys */
+    async remove(keys) {
+      for (const k of Array.isArray(keys) ? keys : [keys]) delete data[k];
+    },
   };
 }

@@ -87,8 +87,16 @@ test("requests wait for hello, then go out with integer ids from 1", async () =>
   ports[0].emit({ id: 1, result: { readers: [] } });
   assert.deepEqual(await p1, { readers: [] });
   assert.deepEqual(await p2, { certificates: [] });
-  assert.deepEqual(host.hello, { version: "0.1.0-dev", protocol: 1 });
+  assert.deepEqual(host.hello, { version: "0.1.0-dev", protocol: 1, build: "" }, "an older host does not say its build");
   assert.equal(ports.length, 1, "one port for both");
+});
+
+test("hello: the host's build (development or release) is kept for the localhost rule", async () => {
+  const { host, ports } = setup();
+  const ready = host.connect();
+  ports[0].emit({ event: "hello", data: { version: "0.2.0", protocol: 1, build: "release" } });
+  assert.deepEqual(await ready, { version: "0.2.0", protocol: 1, build: "release" });
+  assert.equal(host.hello?.build, "release");
 });
 
 test("replies are matched by id; unknown ids and events do not settle requests", async () => {

@@ -5,7 +5,7 @@
 import { test as nodeTest } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import { formState, hint, describe, ARM_MS, initialArming, nextArming, armed } from "../pin/form.js";
+import { formState, hint, describe, ARM_MS, initialArming, nextArming, armed, armTransition, keyAllowed, sizeText, groupHex } from "../pin/form.js";
 import { pinProblem, pinRule } from "../src/pinrule.js";
 
 /** Every test is bounded: a hang is a failure. @type {(name: string, fn: () => any) => void} */
@@ -236,4 +236,113 @@ test("pin.js: the Allow and submit buttons and Enter wait for the arming", () =>
   assert.match(js, /if \(button\("submit"\)\.disabled \|\| finished \|\| !isArmed\(\)\) return;/, "Enter submits the form");
   assert.match(js, /allow && !isArmed\(\)/);
   for (const ev of ['"focus"', '"blur"', '"visibilitychange"']) assert.ok(js.includes(`addEventListener(${ev}`), ev);
+});
+
+const en = JSON.parse(fs.readFileSync(new URL("../_locales/en/messages.json", import.meta.url), "utf8"));
+/** chrome.i18n.getMessage over the en file. @type {(key: string, subs?: string[]) => string} */
+const tEn = (key, subs = []) => {
+  const m = en[key];
+  if (!m) return "";
+  let s = m.message;
+  for (const [name, ph] of Object.entries(m.placeholders ?? {})) {
+    const n = Number(/** @type {any} */ (ph).content.slice(1)) - 1;
+    s = s.replaceAll(`$${name.toUpperCase()}$`, subs[n] ?? "");
+  }
+  return s;
+};
+const SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+test("describe: what is signed: format, size, SHA-256 fingerprint and the text (CMS)", () => {
+  /** @type {import("../src/background.js").SessionView} */
+  const view = {
+    mode: "sign", origin: "https://edoc.example.gov.tw", certificate: CERT, pinStatus: { triesLeft: 3, blocked: false, minLength: 6, maxLength: 8 },
+    content: { kind: "sign", format: "cms", hashAlgorithm: "SHA-256", digestOnly: false, size: 12345, sha256: SHA, text: { text: "公文\n第二行", lines: 40, shown: 20, truncated: true } },
+  };
+  const d = describe(view, t, "zh");
+  assert.deepEqual(d.content, {
+    title: "要簽署的內容",
+    facts: [["格式", "CMS 文件簽章"], ["大小", "12.1 KB（12,345 位元組）"]],
+    fingerprint: { label: "SHA-256 指紋", value: "9f86d081 884c7d65 9a2feaa0 c55ad015 a3bf4f1b 2b0b822c d15d6c15 b0f00a08" },
+    text: "公文\n第二行",
+    note: "只顯示前 20 行，全文共 40 行。",
+  });
+  assert.deepEqual(d.warnings, []);
+  const e = describe(view, tEn, "en");
+  assert.deepEqual(e.content?.facts, [["Format", "CMS document signature"], ["Size", "12.1 KB (12,345 bytes)"]]);
+  // Not text: said so, with the fingerprint to check.
+  const bin = describe({ ...view, content: { .../** @type {import("../src/background/sessions.js").SignContent} */ (view.content), text: null } }, t, "zh");
+  assert.equal(bin.content?.text, null);
+  assert.match(bin.content?.note ?? "", /內容不是文字/);
+});
+
+test("describe: a digest alone gets the plain warning in both languages; decrypt says the size and for whom", () => {
+  /** @type {import("../src/background.js").SessionView} */
+  const view = {
+    mode: "sign", origin: "https://a.example", certificate: CERT, pinStatus: { triesLeft: 3, blocked: false, minLength: 6, maxLength: 8 },
+    content: { kind: "sign", format: "raw", hashAlgorithm: "SHA-256", digestOnly: true, size: 32, digest: SHA },
+  };
+  const d = describe(view, t, "zh");
+  assert.ok(d.warnings[0].startsWith("網站只提供雜湊值，無法顯示內容"), d.warnings[0]);
+  assert.deepEqual(d.content?.facts, [["格式", "原始簽章（raw）"], ["大小", "32 位元組"]]);
+  assert.deepEqual(d.content?.fingerprint, { label: "SHA-256 雜湊值", value: groupHex(SHA) });
+  assert.equal(d.content?.text, null);
+  assert.match(describe(view, tEn, "en").warnings[0], /^The site gave only a hash value, so the content cannot be shown/);
+  /** @type {import("../src/background.js").SessionView} */
+  const dec = { mode: "decrypt", origin: "https://a.example", certificate: CERT, pinStatus: { triesLeft: 3, blocked: false, minLength: 6, maxLength: 8 }, content: { kind: "decrypt", size: 256, for: "https://a.example" } };
+  assert.deepEqual(describe(dec, t, "zh").content?.facts, [["加密的資料", "256 位元組"], ["解密結果交給", "https://a.example"]]);
+  assert.deepEqual(describe(dec, tEn, "en").content?.facts, [["Encrypted data", "256 bytes"], ["Decrypted for", "https://a.example"]]);
+  assert.equal(describe({ ...dec, content: undefined }, t, "zh").content, null);
+  assert.equal(sizeText(0, t), "0 位元組");
+  assert.equal(sizeText(4 * 1024 * 1024, t), "4,096 KB（4,194,304 位元組）");
+});
+
+test("the PIN window shows the page's text as text, never as HTML", () => {
+  const js = fs.readFileSync(new URL("../pin/pin.js", import.meta.url), "utf8");
+  assert.doesNotMatch(js, /innerHTML|outerHTML|insertAdjacentHTML|document\.write/);
+  assert.match(js, /box\.textContent = c\.text/);
+  const html = fs.readFileSync(new URL("../pin/pin.html", import.meta.url), "utf8");
+  assert.match(html, /<pre id="contentText" class="content-text"[^>]*hidden><\/pre>/);
+  const css = fs.readFileSync(new URL("../pin/pin.css", import.meta.url), "utf8");
+  assert.match(css, /\.content-text \{[^}]*max-height:[^}]*overflow: auto/, "the text box scrolls");
+});
+
+test("describe: the 「虛擬測試卡」 banner for a virtual TEST card, in the PIN and the consent window", () => {
+  const base = { mode: /** @type {const} */ ("consent"), origin: "https://a.example", certificate: null, pinStatus: null };
+  assert.equal(describe({ ...base, virtual: true }, t, "zh").virtual, true);
+  assert.equal(describe(base, t, "zh").virtual, false);
+  assert.equal(describe({ ...base, mode: "sign", certificate: CERT, pinStatus: { triesLeft: 3, blocked: false, minLength: 6, maxLength: 8 }, virtual: true }, t, "zh").virtual, true);
+  assert.equal(t("pin_virtualTitle"), "虛擬測試卡");
+  assert.equal(en.pin_virtualTitle.message, "Virtual TEST card");
+  const html = fs.readFileSync(new URL("../pin/pin.html", import.meta.url), "utf8");
+  // Outside the consent and request sections, so both modes show it.
+  assert.match(html, /<main id="app" hidden>\s*<div id="virtual" class="virtual" role="alert" hidden>/);
+  const js = fs.readFileSync(new URL("../pin/pin.js", import.meta.url), "utf8");
+  const render = js.slice(js.indexOf("function render("));
+  assert.ok(render.indexOf('$("virtual").hidden = !d.virtual') < render.indexOf('if (view.mode === "consent")'), "set before the consent branch returns");
+});
+
+test("type-ahead: keys before the window is armed are dropped; arming clears the fields and only then focuses the PIN", () => {
+  assert.deepEqual(armTransition(false, true), { clear: true, unlock: true, lock: false, focus: true });
+  assert.deepEqual(armTransition(true, false), { clear: false, unlock: false, lock: true, focus: false });
+  assert.deepEqual(armTransition(true, true), { clear: false, unlock: false, lock: false, focus: false });
+  assert.deepEqual(armTransition(false, false), { clear: false, unlock: false, lock: false, focus: false });
+  for (const key of ["1", "a", "Enter", " ", "Backspace", "v"]) {
+    assert.equal(keyAllowed(key, false), false, key);
+    assert.equal(keyAllowed(key, true), true, key);
+  }
+  assert.equal(keyAllowed("Escape", false), true, "Escape cancels at any time");
+  assert.equal(keyAllowed("Tab", false), true);
+
+  const js = fs.readFileSync(new URL("../pin/pin.js", import.meta.url), "utf8");
+  // The keys are dropped in the capture phase, before any field or button sees them.
+  assert.match(js, /document\.addEventListener\(\s*"keydown",\s*\(ev\) => \{\s*if \(!keyAllowed\(ev\.key, isArmed\(\)\)\) \{\s*ev\.preventDefault\(\);/);
+  assert.match(js, /true,\s*\);\s*window\.addEventListener\("focus"/, "capture phase");
+  assert.match(js, /for \(const f of fields\) f\.readOnly = true;/, "read-only until armed");
+  assert.match(js, /if \(tr\.clear\) for \(const f of fields\) f\.value = "";/);
+  // The PIN field is focused only in onArmChange (armed) and after a wrong PIN, never when the window opens.
+  const render = js.slice(js.indexOf("function render("), js.indexOf("function showContent("));
+  const focusCalls = [...render.matchAll(/input\("pin"\)\.focus\(/g)].length;
+  assert.equal(focusCalls, 3, "input(pin).focus(): on arming and after ERR_PIN_INCORRECT / ERR_PIN_FORMAT only");
+  assert.doesNotMatch(render.slice(render.lastIndexOf("scheduleArm();")), /\.focus\(\)/, "focused at the end of render");
+  assert.match(js, /document\.documentElement\.dataset\.armed = String\(a\.armed\)/, "the e2e tests can see when it armed");
 });

@@ -155,6 +155,7 @@ test("manifest: the contract of docs/extension.md", () => {
   assert.equal(relay.all_frames, true);
   const schema = json("managed_schema.json");
   assert.equal(schema.properties.approvedOrigins.type, "array");
+  assert.equal(schema.properties.allowLoopbackOrigins.type, "boolean", "the policy that lets http://localhost pages in (docs/extension.md §4)");
   // The content script lists are loadable: every file named exists (UI files too, once written).
   for (const cs of m.content_scripts) for (const f of cs.js) assert.ok(fs.existsSync(path.join(EXT, f)), f);
   assert.ok(fs.existsSync(path.join(EXT, m.background.service_worker)));

@@ -21,8 +21,18 @@ import (
 )
 
 // ErrRawNeedsRSA refuses a raw signature with an ECDSA key: raw signatures
-// are RSA PKCS#1 v1.5 only, and ECDSA keys sign with CMS.
-var ErrRawNeedsRSA = fmt.Errorf("raw signatures need an RSA key; ECDSA keys sign with format cms: %w", card.ErrUnsupported)
+// are RSA PKCS#1 v1.5 only, and ECDSA keys sign with CMS. It wraps
+// card.ErrUnsupported. (A type, not fmt.Errorf: a package-level Errorf runs
+// fmt at start-up, before the host's hello.)
+var ErrRawNeedsRSA error = rawNeedsRSA{}
+
+type rawNeedsRSA struct{}
+
+func (rawNeedsRSA) Error() string {
+	return "raw signatures need an RSA key; ECDSA keys sign with format cms: " + card.ErrUnsupported.Error()
+}
+
+func (rawNeedsRSA) Unwrap() error { return card.ErrUnsupported }
 
 // Signature is the result of a signing operation.
 type Signature struct {
@@ -78,6 +88,9 @@ type CMSOptions struct {
 	// WithCardSerial adds the card serial attribute: from the certificate,
 	// else from the card.
 	WithCardSerial bool
+	// Origin is the web origin that asked (the browser's word); the
+	// signature then carries it (internal/cms, package cmsorigin).
+	Origin string
 }
 
 // SignCMS makes a detached CMS SignedData over data with the key of
@@ -99,7 +112,7 @@ func (m *Manager) SignCMS(ctx context.Context, id string, data []byte, h crypto.
 				serial = t.Serial()
 			}
 		}
-		signed, err := cms.SignDetached(data, k.Cert, card.NewKey(t, k.Certificate, pinPrompt(pin)), cms.Options{Hash: h, Nonce: o.Nonce, CardSerial: serial})
+		signed, err := cms.SignDetached(data, k.Cert, card.NewKey(t, k.Certificate, pinPrompt(pin)), cms.Options{Hash: h, Nonce: o.Nonce, CardSerial: serial, Origin: o.Origin})
 		if err != nil {
 			return err
 		}
@@ -111,7 +124,10 @@ func (m *Manager) SignCMS(ctx context.Context, id string, data []byte, h crypto.
 
 // algorithmName names a signature by key type and hash.
 func algorithmName(pub crypto.PublicKey, h crypto.Hash) (string, error) {
-	bits := map[crypto.Hash]string{crypto.SHA256: "256", crypto.SHA384: "384", crypto.SHA512: "512"}[h]
+	bits, ok := map[crypto.Hash]string{crypto.SHA256: "256", crypto.SHA384: "384", crypto.SHA512: "512"}[h]
+	if !ok {
+		return "", fmt.Errorf("hash %v: %w", h, card.ErrUnsupported)
+	}
 	switch pub.(type) {
 	case *rsa.PublicKey:
 		return "RS" + bits, nil

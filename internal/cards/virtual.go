@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +15,14 @@ import (
 
 // VirtualReaderName is the reader the configured virtual card appears in.
 const VirtualReaderName = "CardBridge Virtual Reader"
+
+// IsVirtualReader reports whether reader is a virtual reader: the direct
+// virtual reader, or a reader of vsmartcard's vpcd driver ("Virtual PCD
+// 00 00"), whose card is whatever program connects to it. A card there is
+// a TEST card, and the PIN window says so.
+func IsVirtualReader(reader string) bool {
+	return reader == VirtualReaderName || strings.HasPrefix(reader, "Virtual PCD ")
+}
 
 // Virtual reaches the virtual TEST card directly over loopback
 // (configuration virtualReader), for computers without a smart-card

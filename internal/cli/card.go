@@ -23,7 +23,6 @@ import (
 	"github.com/cardbridge/cardbridge/internal/card"
 	"github.com/cardbridge/cardbridge/internal/cards"
 	"github.com/cardbridge/cardbridge/internal/certinfo"
-	"github.com/cardbridge/cardbridge/internal/config"
 	"github.com/cardbridge/cardbridge/internal/diag"
 	"github.com/cardbridge/cardbridge/internal/pcsc"
 )
@@ -91,7 +90,7 @@ func (c *cli) readers(args []string) error {
 // with the configured virtual reader.
 func (c *cli) manager() *cards.Manager {
 	if c.cards == nil {
-		cfg, _ := config.Load(config.DefaultPaths())
+		cfg, _ := c.opts.LoadConfig()
 		c.cards = cards.New(cards.Options{VirtualReader: cfg.VirtualReader})
 	}
 	return c.cards

@@ -20,6 +20,7 @@ import (
 	"os"
 
 	"github.com/cardbridge/cardbridge/internal/cards"
+	"github.com/cardbridge/cardbridge/internal/config"
 	"github.com/cardbridge/cardbridge/internal/errcode"
 	"github.com/cardbridge/cardbridge/internal/protocol"
 )
@@ -28,6 +29,13 @@ import (
 type Options struct {
 	// Version is printed by the version command.
 	Version string
+	// Development marks a development build (install --dev is allowed).
+	Development bool
+	// StoreExtensionIDs are the store IDs compiled in; install allows them.
+	StoreExtensionIDs []string
+	// LoadConfig reads the configuration with the build's rules; nil reads
+	// the default files.
+	LoadConfig func() (config.Config, error)
 	// ServeNative runs the native-messaging session on the terminal in
 	// plain mode (one JSON message per line) and returns the exit status.
 	ServeNative func(stdin io.Reader, stdout, stderr io.Writer) int
@@ -44,7 +52,7 @@ const usage = `cardbridge — 憑證 IC 卡工具 / certificate card tool
   cardbridge sign      --in FILE | --digest HEX  [--cert ID] [--hash sha256] [--pss]
                        [--pin-stdin] [--json] [--reader R]
                                                      簽章 / sign
-  cardbridge install   --user [--dry-run] [--binary PATH] [--extension-id ID]...
+  cardbridge install   --user [--dry-run] [--binary PATH] [--extension-id ID]... [--dev]
                        [--browser chromium|chrome|edge|firefox]... [--json]
                                                      向瀏覽器註冊（僅目前使用者）/ register with the browsers (this user)
   cardbridge uninstall --user [--dry-run] [--json]   移除瀏覽器註冊 / remove the browser registration
@@ -63,6 +71,9 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, o Options) in
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
+	}
+	if o.LoadConfig == nil {
+		o.LoadConfig = func() (config.Config, error) { return config.Load(config.DefaultPaths()) }
 	}
 	env := &cli{stdin: stdin, stdout: stdout, stderr: stderr, opts: o}
 	var err error

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/cardbridge/cardbridge/internal/config"
 	"github.com/cardbridge/cardbridge/internal/install"
 )
 
@@ -27,7 +26,7 @@ func (l *listFlag) Set(v string) error {
 // running binary to a stable per-user place (or, with --binary, uses the
 // given one) and writes the native-messaging host manifests that point at it.
 func (c *cli) install(args []string) error {
-	var user, dryRun bool
+	var user, dryRun, dev bool
 	var binary string
 	var ids, browsers listFlag
 	fs := c.flags("install", nil)
@@ -36,13 +35,18 @@ func (c *cli) install(args []string) error {
 	fs.StringVar(&binary, "binary", "", "absolute path the manifests point at, instead of copying cardbridge / 指向此執行檔，不複製")
 	fs.Var(&ids, "extension-id", "also allow this Chrome extension ID (repeatable) / 另外允許的擴充功能 ID")
 	fs.Var(&browsers, "browser", "chromium, chrome, edge or firefox (repeatable; default all four) / 瀏覽器")
+	fs.BoolVar(&dev, "dev", false, "also allow the development extension (development builds only) / 允許開發版擴充功能")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if !user {
 		return errSystemWide("install")
 	}
-	o := install.Options{Binary: binary, ExtensionIDs: ids, Browsers: browsers, DryRun: dryRun}
+	if dev && !c.opts.Development {
+		return fmt.Errorf("install: --dev 只能用於開發版；正式版只允許商店版擴充功能 / --dev is for development builds; a release build allows only the store extensions: %w", errUsage)
+	}
+	allowed := append(slices.Clone(c.opts.StoreExtensionIDs), ids...)
+	o := install.Options{Binary: binary, ExtensionIDs: allowed, Dev: dev, Browsers: browsers, DryRun: dryRun}
 	if binary == "" {
 		exe, err := os.Executable()
 		if err == nil {
@@ -104,6 +108,8 @@ func installError(err error) error {
 		zh = "--binary 須為可執行檔的絕對路徑"
 	case errors.Is(err, install.ErrExtensionID):
 		zh = "--extension-id 須為 32 個 a 到 p 的小寫英文字母"
+	case errors.Is(err, install.ErrNoExtensionID):
+		zh = "這個版本沒有內建商店版擴充功能的 ID；開發時請加 --dev，或以 --extension-id 指定"
 	case errors.Is(err, install.ErrBrowser):
 		zh = "--browser 只能是 chromium、chrome、edge 或 firefox"
 	default:
@@ -171,10 +177,10 @@ func (c *cli) reportChanges(cmd string, changes []install.Change, dryRun bool, f
 
 // unlisted returns the IDs the configuration does not yet allow.
 func (c *cli) unlisted(ids []string) []string {
-	cfg, _ := config.Load(config.DefaultPaths())
+	cfg, _ := c.opts.LoadConfig()
 	var out []string
 	for _, id := range ids {
-		if id != install.DevExtensionID && !slices.Contains(cfg.AllowedExtensions, id) {
+		if id != install.DevExtensionID && !slices.Contains(c.opts.StoreExtensionIDs, id) && !slices.Contains(cfg.AllowedExtensions, id) {
 			out = append(out, id)
 		}
 	}

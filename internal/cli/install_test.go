@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -39,8 +40,14 @@ func fakeHost(t *testing.T) string {
 
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return runBuild(t, Options{Development: true}, args...)
+}
+
+// runBuild runs the command line as a build with o's settings.
+func runBuild(t *testing.T, o Options, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	var out, errb bytes.Buffer
-	code = Run(args, strings.NewReader(""), &out, &errb, Options{})
+	code = Run(args, strings.NewReader(""), &out, &errb, o)
 	return code, out.String(), errb.String()
 }
 
@@ -116,7 +123,7 @@ func TestInstallDebianBrowsersFind(t *testing.T) {
 		t.Skip("Debian layout")
 	}
 	bin := fakeHost(t)
-	code, stdout, stderr := runCLI(t, "install", "--user", "--binary", bin)
+	code, stdout, stderr := runCLI(t, "install", "--user", "--dev", "--binary", bin)
 	if code != 0 {
 		t.Fatalf("install = %d\n%s", code, stderr)
 	}
@@ -135,7 +142,7 @@ func TestInstallDebianBrowsersFind(t *testing.T) {
 		t.Errorf("firefox manifest = %+v, want path %s, extensions [cardbridge@cardbridge.tw]", firefox, bin)
 	}
 
-	code, stdout, _ = runCLI(t, "install", "--user", "--binary", bin)
+	code, stdout, _ = runCLI(t, "install", "--user", "--dev", "--binary", bin)
 	if code != 0 || strings.Count(stdout, "未變更 / unchanged: ") != 4 || strings.Contains(stdout, "installed") {
 		t.Errorf("second install = %d, want 4 unchanged:\n%s", code, stdout)
 	}
@@ -144,7 +151,7 @@ func TestInstallDebianBrowsersFind(t *testing.T) {
 func TestInstallDryRunJSON(t *testing.T) {
 	home := tempHome(t)
 	bin := fakeHost(t)
-	code, stdout, stderr := runCLI(t, "install", "--user", "--dry-run", "--json", "--binary", bin)
+	code, stdout, stderr := runCLI(t, "install", "--user", "--dev", "--dry-run", "--json", "--binary", bin)
 	if code != 0 {
 		t.Fatalf("install --dry-run --json = %d\n%s", code, stderr)
 	}
@@ -183,7 +190,7 @@ func TestInstallDryRunJSON(t *testing.T) {
 // away again and a second uninstall finds nothing to do.
 func TestInstallCopyThenUninstall(t *testing.T) {
 	home := tempHome(t)
-	code, _, stderr := runCLI(t, "install", "--user", "--browser", "chromium", "--browser", "firefox")
+	code, _, stderr := runCLI(t, "install", "--user", "--dev", "--browser", "chromium", "--browser", "firefox")
 	if code != 0 {
 		t.Fatalf("install = %d\n%s", code, stderr)
 	}
@@ -243,5 +250,30 @@ func TestInstallCopyThenUninstall(t *testing.T) {
 	code, stdout, _ = runCLI(t, "uninstall", "--user")
 	if code != 0 || !strings.Contains(stdout, "nothing to remove") {
 		t.Errorf("second uninstall = %d, %q; want 0 and nothing to remove", code, stdout)
+	}
+}
+
+// A release build writes its store IDs and never the development ID (whose
+// key is public), refuses --dev, and a build that has neither says what to
+// do instead of writing a manifest nobody may use.
+func TestInstallReleaseBuild(t *testing.T) {
+	store := strings.Repeat("b", 32)
+	release := Options{StoreExtensionIDs: []string{store}}
+
+	home := tempHome(t)
+	code, _, stderr := runBuild(t, release, "install", "--user", "--browser", "chromium", "--binary", fakeHost(t))
+	if code != 0 {
+		t.Fatalf("release install = %d: %s", code, stderr)
+	}
+	m := readHostManifest(t, filepath.Join(home, ".config", "chromium", "NativeMessagingHosts", install.ManifestFile))
+	if want := []string{"chrome-extension://" + store + "/"}; !slices.Equal(m.AllowedOrigins, want) {
+		t.Errorf("release manifest allows %v, want only the store ID %v", m.AllowedOrigins, want)
+	}
+
+	if code, _, stderr := runBuild(t, release, "install", "--user", "--dev", "--binary", fakeHost(t)); code != 2 || !strings.Contains(stderr, "--dev") {
+		t.Errorf("release install --dev = %d, %q; want 2 and a word on --dev", code, stderr)
+	}
+	if code, _, stderr := runBuild(t, Options{Development: true}, "install", "--user", "--binary", fakeHost(t)); code != 2 || !strings.Contains(stderr, "--dev") {
+		t.Errorf("development install without --dev or store IDs = %d, %q; want 2 and advice to use --dev", code, stderr)
 	}
 }

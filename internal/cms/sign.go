@@ -10,6 +10,7 @@ import (
 
 	"github.com/smallstep/pkcs7"
 
+	"github.com/cardbridge/cardbridge/cmsorigin"
 	"github.com/cardbridge/cardbridge/internal/certinfo"
 )
 
@@ -45,6 +46,10 @@ type Options struct {
 	Nonce string
 	// CardSerial, when not empty, is added as the card serial attribute.
 	CardSerial string
+	// Origin, when not empty, binds the signature to the web origin that
+	// asked for it, as a document signature (cmsorigin's contentHints
+	// attribute), so that it answers no other site's request.
+	Origin string
 }
 
 // Signed is a detached SignedData and the signing time it carries.
@@ -72,6 +77,9 @@ func SignDetached(data []byte, cert *x509.Certificate, signer crypto.Signer, o O
 	}
 	if o.CardSerial != "" {
 		attrs = append(attrs, pkcs7.Attribute{Type: OIDCardSerial, Value: o.CardSerial})
+	}
+	if o.Origin != "" {
+		attrs = append(attrs, pkcs7.Attribute{Type: cmsorigin.OIDContentHints, Value: cmsorigin.Attribute(o.Origin, cmsorigin.PurposeDocument)})
 	}
 	if err := sd.AddSigner(cert, signer, pkcs7.SignerInfoConfig{ExtraSignedAttributes: attrs}); err != nil {
 		return Signed{}, fmt.Errorf("cms: %w", err)

@@ -5,7 +5,13 @@
 //
 // Lists from both files are merged (an administrator's pre-approved
 // origins cannot be removed by a user); a scalar set in the user file wins
-// over the system one.
+// over the system one. Settings that give a web page more power
+// (rawSignOrigins, decryptOrigins, allowLoopbackOrigins) are the
+// administrator's alone: they are read from the system file only. The
+// system file itself is honoured only when an administrator owns it and
+// nobody else may write it (trust_unix.go, trust_windows.go): on Windows
+// a standard user can create %ProgramData%\CardBridge, and a file they
+// wrote must not approve origins for every user of the computer.
 package config
 
 import (
@@ -20,6 +26,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 
 	"github.com/cardbridge/cardbridge/internal/install"
 	"github.com/cardbridge/cardbridge/internal/origin"
@@ -40,7 +47,7 @@ type Config struct {
 	// stderr. An absolute path.
 	LogFile string `json:"logFile,omitempty"`
 	// VirtualReader is a loopback host:port where a virtual card listens
-	// (cardbridge softcard serve --listen). When set, the host offers that
+	// (cardbridge-softcard serve --listen). When set, the host offers that
 	// card as one more reader, which is how the demo runs on a computer
 	// without a smart-card service.
 	VirtualReader string `json:"virtualReader,omitempty"`
@@ -48,11 +55,48 @@ type Config struct {
 	// letters a–p, or Firefox add-on IDs) that may start the host, beyond
 	// the built-in CardBridge ones.
 	AllowedExtensions []string `json:"allowedExtensions,omitempty"`
+
+	// The administrator's settings, honoured from the system file only.
+
+	// RawSignOrigins are sites that may ask for raw signatures (a digest
+	// or data signed without CMS and without the origin binding): the
+	// government pages that expect the HiPKI component. Any other page
+	// gets CMS signatures that name its origin, so that nothing it obtains
+	// can answer another site's login or TLS handshake.
+	RawSignOrigins []string `json:"rawSignOrigins,omitempty"`
+	// DecryptOrigins are sites that may ask the card to decrypt. Without
+	// it a page that the clerk allowed once could decrypt anything
+	// addressed to the clerk's encryption certificate.
+	DecryptOrigins []string `json:"decryptOrigins,omitempty"`
+	// AllowLoopbackOrigins lets http://localhost pages use the card in a
+	// release build (development builds always do).
+	AllowLoopbackOrigins bool `json:"allowLoopbackOrigins,omitempty"`
+}
+
+// adminOnly clears the administrator's settings from c and reports which
+// were set.
+func (c *Config) adminOnly() []string {
+	var set []string
+	if c.RawSignOrigins != nil {
+		set = append(set, "rawSignOrigins")
+	}
+	if c.DecryptOrigins != nil {
+		set = append(set, "decryptOrigins")
+	}
+	if c.AllowLoopbackOrigins {
+		set = append(set, "allowLoopbackOrigins")
+	}
+	c.RawSignOrigins, c.DecryptOrigins, c.AllowLoopbackOrigins = nil, nil, false
+	return set
 }
 
 // Paths are the files Load reads.
 type Paths struct {
 	System, User string
+	// SystemByUser also accepts a system file the current user owns
+	// (development builds with CARDBRIDGE_SYSTEM_CONFIG, for tests); it is
+	// still refused when others may write it.
+	SystemByUser bool
 }
 
 // DefaultPaths returns the system and user file locations. The
@@ -89,6 +133,14 @@ func Load(p Paths) (Config, error) {
 		if path == "" {
 			continue
 		}
+		if path == p.System {
+			if err := checkSystemFile(path, p.SystemByUser); err != nil {
+				if !errors.Is(err, fs.ErrNotExist) {
+					errs = append(errs, fmt.Errorf("config %s ignored: %w", path, err))
+				}
+				continue
+			}
+		}
 		c, err := readFile(path)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
@@ -96,22 +148,19 @@ func Load(p Paths) (Config, error) {
 			}
 			continue
 		}
+		if path != p.System {
+			if set := c.adminOnly(); len(set) > 0 {
+				errs = append(errs, fmt.Errorf("config %s: %s ignored: only the system configuration may set them", path, strings.Join(set, ", ")))
+			}
+		}
 		out.merge(c)
 	}
 	return out, errors.Join(errs...)
 }
 
 func (c *Config) merge(o Config) {
-	for _, s := range o.ApprovedOrigins {
-		if !slices.Contains(c.ApprovedOrigins, s) {
-			c.ApprovedOrigins = append(c.ApprovedOrigins, s)
-		}
-	}
-	for _, s := range o.AllowedExtensions {
-		if !slices.Contains(c.AllowedExtensions, s) {
-			c.AllowedExtensions = append(c.AllowedExtensions, s)
-		}
-	}
+	c.ApprovedOrigins = appendNew(c.ApprovedOrigins, o.ApprovedOrigins)
+	c.AllowedExtensions = appendNew(c.AllowedExtensions, o.AllowedExtensions)
 	if o.LogLevel != "" {
 		c.LogLevel = o.LogLevel
 	}
@@ -121,6 +170,19 @@ func (c *Config) merge(o Config) {
 	if o.VirtualReader != "" {
 		c.VirtualReader = o.VirtualReader
 	}
+	c.RawSignOrigins = appendNew(c.RawSignOrigins, o.RawSignOrigins)
+	c.DecryptOrigins = appendNew(c.DecryptOrigins, o.DecryptOrigins)
+	c.AllowLoopbackOrigins = c.AllowLoopbackOrigins || o.AllowLoopbackOrigins
+}
+
+// appendNew appends the items of add that list lacks.
+func appendNew(list, add []string) []string {
+	for _, s := range add {
+		if !slices.Contains(list, s) {
+			list = append(list, s)
+		}
+	}
+	return list
 }
 
 func readFile(path string) (Config, error) {
@@ -159,9 +221,11 @@ func Parse(data []byte) (Config, error) {
 // Check validates every setting.
 func (c Config) Check() error {
 	var errs []error
-	for _, o := range c.ApprovedOrigins {
-		if err := origin.Check(o); err != nil {
-			errs = append(errs, fmt.Errorf("approvedOrigins: %q is not an origin such as https://edoc.example.gov.tw: %w", o, err))
+	for key, list := range map[string][]string{"approvedOrigins": c.ApprovedOrigins, "rawSignOrigins": c.RawSignOrigins, "decryptOrigins": c.DecryptOrigins} {
+		for _, o := range list {
+			if err := origin.Check(o); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not an origin such as https://edoc.example.gov.tw: %w", key, o, err))
+			}
 		}
 	}
 	switch c.LogLevel {

@@ -49,9 +49,12 @@ type Options struct {
 	Binary string
 	// Copy copies Binary to BinaryPath (the normal install).
 	Copy bool
-	// ExtensionIDs are Chrome extension IDs allowed in addition to
-	// DevExtensionID, which is always allowed.
+	// ExtensionIDs are the Chrome-family extension IDs the manifests allow:
+	// the store IDs compiled into the build, and any the caller adds.
 	ExtensionIDs []string
+	// Dev also allows DevExtensionID. Its key is public, so only a
+	// developer asks for it (install --dev); release installs never do.
+	Dev bool
 	// Browsers limits Install to these of "chromium", "chrome", "edge" and
 	// "firefox". If empty, all four. Uninstall ignores it.
 	Browsers []string
@@ -120,7 +123,10 @@ func Install(o Options) ([]Change, error) {
 	if err != nil {
 		return nil, err
 	}
-	ids := []string{DevExtensionID}
+	var ids []string
+	if o.Dev {
+		ids = append(ids, DevExtensionID)
+	}
 	for _, id := range o.ExtensionIDs {
 		if !ValidChromeID(id) {
 			return nil, fmt.Errorf("%w: %q is not 32 letters a–p", ErrExtensionID, id)
@@ -131,6 +137,9 @@ func Install(o Options) ([]Change, error) {
 	}
 	if err := checkBinary(o.Binary); err != nil {
 		return nil, err
+	}
+	if len(ids) == 0 && slices.ContainsFunc(targets, func(t Target) bool { return !t.Firefox }) {
+		return nil, fmt.Errorf("%w: this build names no store extension ID for Chrome and Edge; give --extension-id, or --dev for the development extension", ErrNoExtensionID)
 	}
 
 	var steps []step

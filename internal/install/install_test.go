@@ -80,7 +80,7 @@ func TestInstallCopyIdempotent(t *testing.T) {
 		t.Run(goos, func(t *testing.T) {
 			home := t.TempDir()
 			src := fakeBinary(t)
-			o := Options{GOOS: goos, Home: home, Getenv: envOf(nil), Binary: src, Copy: true}
+			o := Options{Dev: true, GOOS: goos, Home: home, Getenv: envOf(nil), Binary: src, Copy: true}
 			changes, err := Install(o)
 			if err != nil {
 				t.Fatalf("Install() = %v", err)
@@ -174,7 +174,7 @@ func mapsEqual(a, b map[string]string) bool {
 func TestInstallDryRun(t *testing.T) {
 	skipWindows(t)
 	home := t.TempDir()
-	changes, err := Install(Options{GOOS: "linux", Home: home, Getenv: envOf(nil), Binary: fakeBinary(t), Copy: true, DryRun: true})
+	changes, err := Install(Options{Dev: true, GOOS: "linux", Home: home, Getenv: envOf(nil), Binary: fakeBinary(t), Copy: true, DryRun: true})
 	if err != nil {
 		t.Fatalf("Install(DryRun) = %v", err)
 	}
@@ -199,7 +199,7 @@ func TestInstallBinaryInPlace(t *testing.T) {
 	skipWindows(t)
 	home := t.TempDir()
 	bin := fakeBinary(t)
-	changes, err := Install(Options{GOOS: "linux", Home: home, Getenv: envOf(nil), Binary: bin})
+	changes, err := Install(Options{Dev: true, GOOS: "linux", Home: home, Getenv: envOf(nil), Binary: bin})
 	if err != nil {
 		t.Fatalf("Install() = %v", err)
 	}
@@ -220,7 +220,7 @@ func TestInstallExtensionIDs(t *testing.T) {
 	skipWindows(t)
 	home := t.TempDir()
 	const a, b = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
-	_, err := Install(Options{GOOS: "linux", Home: home, Getenv: envOf(nil), Binary: fakeBinary(t),
+	_, err := Install(Options{Dev: true, GOOS: "linux", Home: home, Getenv: envOf(nil), Binary: fakeBinary(t),
 		ExtensionIDs: []string{a, DevExtensionID, b, a}, Browsers: []string{"edge", "firefox"}})
 	if err != nil {
 		t.Fatalf("Install() = %v", err)
@@ -286,7 +286,7 @@ func TestInstallReplaces(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	changes, err := Install(Options{GOOS: "linux", Home: home, Getenv: envOf(nil), Binary: bin, Browsers: []string{"chromium", "chrome", "edge"}})
+	changes, err := Install(Options{Dev: true, GOOS: "linux", Home: home, Getenv: envOf(nil), Binary: bin, Browsers: []string{"chromium", "chrome", "edge"}})
 	if err != nil {
 		t.Fatalf("Install() = %v", err)
 	}
@@ -332,6 +332,10 @@ func TestInstallErrors(t *testing.T) {
 		{"uppercase extension id", Options{Binary: bin, ExtensionIDs: []string{"FNELGDAOLEBAHILEGLGCKDCHFGCENIPO"}}, ErrExtensionID},
 		{"unknown browser", Options{Binary: bin, Browsers: []string{"opera"}}, ErrBrowser},
 		{"windows", Options{GOOS: "windows", Binary: bin}, ErrUnsupportedOS},
+		// A release build without store IDs, or a development build without
+		// --dev, has no extension to allow for Chrome and Edge.
+		{"no extension id", Options{Binary: bin}, ErrNoExtensionID},
+		{"no extension id for edge", Options{Binary: bin, Browsers: []string{"edge"}}, ErrNoExtensionID},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			home := t.TempDir()
@@ -358,7 +362,7 @@ func TestInstallErrors(t *testing.T) {
 func TestUninstall(t *testing.T) {
 	skipWindows(t)
 	home := t.TempDir()
-	o := Options{GOOS: "linux", Home: home, Getenv: envOf(nil), Binary: fakeBinary(t), Copy: true}
+	o := Options{Dev: true, GOOS: "linux", Home: home, Getenv: envOf(nil), Binary: fakeBinary(t), Copy: true}
 	if _, err := Install(o); err != nil {
 		t.Fatalf("Install() = %v", err)
 	}
@@ -430,7 +434,7 @@ func TestUninstall(t *testing.T) {
 func TestUninstallKeeps(t *testing.T) {
 	skipWindows(t)
 	home := t.TempDir()
-	if _, err := Install(Options{GOOS: "linux", Home: home, Getenv: envOf(nil), Binary: fakeBinary(t), Copy: true}); err != nil {
+	if _, err := Install(Options{Dev: true, GOOS: "linux", Home: home, Getenv: envOf(nil), Binary: fakeBinary(t), Copy: true}); err != nil {
 		t.Fatalf("Install() = %v", err)
 	}
 	bin := BinaryPath("linux", home, nil)

@@ -36,6 +36,9 @@ var (
 	// ErrExtensionID reports an extension ID that is not 32 letters a–p
 	// (Chrome family) or not an add-on ID (Firefox).
 	ErrExtensionID = errors.New("install: invalid extension ID")
+	// ErrNoExtensionID reports a Chrome-family install with no extension
+	// to allow: a development build without --dev or store IDs.
+	ErrNoExtensionID = errors.New("install: no extension ID to allow")
 	// ErrBinary reports a host binary path that is not absolute or not an
 	// executable regular file.
 	ErrBinary = errors.New("install: the host binary must be an absolute path to an executable file")

@@ -23,7 +23,9 @@ import (
 // digest a login token for victim signs, or over the data
 // SHA-256(victim) ‖ SHA-256(challenge), and packages each as a token for
 // victim. The site's verifier must refuse every one of them, and accept a
-// token the host made by authenticate for victim.
+// token the host made by authenticate for victim. evilOrigin is even one
+// an administrator listed for raw signatures (rawSignOrigins): the listing
+// must not make a page able to log in elsewhere.
 func TestNativeSignCannotForgeToken(t *testing.T) {
 	const (
 		evilOrigin = "https://evil.example"
@@ -38,7 +40,7 @@ func TestNativeSignCannotForgeToken(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			insert(t, issued(t, tc.card, tc.o))
-			h := startHost(t, hostOptions{})
+			h := startHost(t, hostOptions{system: `{"rawSignOrigins":["` + evilOrigin + `"]}`})
 			h.hello()
 			c := hostCertFor(t, h, "signature")
 			v := siteVerifier(victim)

@@ -1,72 +1,50 @@
 package integration
 
 import (
-	"bytes"
-	endian "encoding/binary"
-	"encoding/json"
 	"errors"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cardbridge/cardbridge/internal/install"
+	"github.com/cardbridge/cardbridge/internal/nativeclient"
 	"github.com/cardbridge/cardbridge/internal/protocol"
 )
 
 // chromeOrigin is how Chrome names the development extension to the host.
-var chromeOrigin = "chrome-extension://" + install.DevExtensionID + "/"
+var chromeOrigin = nativeclient.ChromeArgs(install.DevExtensionID)[0]
 
 // host is the real cardbridge binary started the way a browser starts it,
-// talking native messaging over pipes.
+// talking native messaging over pipes (internal/nativeclient); its methods
+// fail the test instead of returning errors.
 type host struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	frames chan []byte
-	stderr *syncBuffer
-	done   chan struct{}
-	status int
-
-	mu     sync.Mutex
-	events []map[string]any
-	nextID int
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	t *testing.T
+	c *nativeclient.Host
 }
 
 // hostOptions configure startHost.
 type hostOptions struct {
 	args   []string // default: the Chrome development extension's origin
 	config string   // config.json content; empty for none
+	// system is the system configuration's content (a development build
+	// reads it from CARDBRIDGE_SYSTEM_CONFIG). Empty means the tests'
+	// default, which lets pageOrigin sign raw and decrypt, as an
+	// administrator lists an exchange site; the policy tests set their own.
+	system string
 }
 
+// defaultSystem is the system configuration of tests that do not set one.
+var defaultSystem = `{"rawSignOrigins":["` + pageOrigin + `","https://edoc.example.gov.tw"],"decryptOrigins":["` + pageOrigin + `","https://edoc.example.gov.tw"]}`
+
 // startHost starts the host with a private HOME and configuration and
-// returns once it has written hello (which it checks).
+// returns at once; tests read its first message (hello) themselves.
 func startHost(t *testing.T, o hostOptions) *host {
 	t.Helper()
 	dir := t.TempDir()
 	if o.args == nil {
-		o.args = []string{chromeOrigin}
+		o.args = nativeclient.ChromeArgs(install.DevExtensionID)
 	}
 	cfg := filepath.Join(dir, "config.json")
 	if o.config != "" {
@@ -74,121 +52,93 @@ func startHost(t *testing.T, o hostOptions) *host {
 			t.Fatal(err)
 		}
 	}
-	h := &host{t: t, frames: make(chan []byte, 64), stderr: &syncBuffer{}, done: make(chan struct{})}
-	h.cmd = exec.Command(binary, o.args...)
-	h.cmd.Env = append(os.Environ(), "HOME="+dir, "CARDBRIDGE_CONFIG="+cfg, "XDG_CONFIG_HOME="+filepath.Join(dir, ".config"))
-	h.cmd.Stderr = h.stderr
-	var err error
-	if h.stdin, err = h.cmd.StdinPipe(); err != nil {
+	if o.system == "" {
+		o.system = defaultSystem
+	}
+	sysDir := filepath.Join(dir, "etc")
+	if err := os.Mkdir(sysDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	stdout, err := h.cmd.StdoutPipe()
+	sys := filepath.Join(sysDir, "config.json")
+	if err := os.WriteFile(sys, []byte(o.system), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := nativeclient.Start(binary, nativeclient.Options{
+		Args: o.args,
+		Env: append(os.Environ(), "HOME="+dir, "CARDBRIDGE_CONFIG="+cfg, "CARDBRIDGE_SYSTEM_CONFIG="+sys,
+			"XDG_CONFIG_HOME="+filepath.Join(dir, ".config")),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(h.frames)
-		for {
-			f, err := protocol.ReadFrame(stdout)
-			if err != nil {
-				return
-			}
-			h.frames <- f
-		}
-	}()
-	go func() {
-		err := h.cmd.Wait()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			h.status = ee.ExitCode()
-		}
-		close(h.done)
-	}()
+	h := &host{t: t, c: c}
 	t.Cleanup(func() {
-		h.stdin.Close()
-		select {
-		case <-h.done:
-		case <-time.After(10 * time.Second):
-			h.cmd.Process.Kill()
-			t.Errorf("host did not exit within 10 s of stdin closing")
+		if _, err := c.Exit(10 * time.Second); err != nil {
+			c.Kill()
+			t.Errorf("host %v", err)
 		}
 		if t.Failed() {
-			t.Logf("host stderr:\n%s", h.stderr.String())
+			t.Logf("host stderr:\n%s", c.Stderr())
 		}
 	})
 	return h
 }
 
+// fatal fails the test with err, adding the host's stderr when the host
+// closed its stdout.
+func (h *host) fatal(err error) {
+	h.t.Helper()
+	if errors.Is(err, nativeclient.ErrClosed) {
+		h.t.Fatalf("%v; stderr:\n%s", err, h.c.Stderr())
+	}
+	h.t.Fatal(err)
+}
+
 // hello reads the first message and checks it is the hello event.
 func (h *host) hello() map[string]any {
 	h.t.Helper()
-	m := h.next(5 * time.Second)
-	if m["event"] != "hello" {
-		h.t.Fatalf("first message = %v, want the hello event", m)
+	m, err := h.c.Hello(5 * time.Second)
+	if err != nil {
+		h.fatal(err)
 	}
-	return m
+	return m.Fields
 }
 
 // next returns the next message, failing after timeout.
 func (h *host) next(timeout time.Duration) map[string]any {
 	h.t.Helper()
-	select {
-	case f, ok := <-h.frames:
-		if !ok {
-			h.t.Fatalf("host closed stdout; stderr:\n%s", h.stderr.String())
-		}
-		var m map[string]any
-		if err := json.Unmarshal(f, &m); err != nil {
-			h.t.Fatalf("host wrote invalid JSON %q: %v", f, err)
-		}
-		return m
-	case <-time.After(timeout):
-		h.t.Fatalf("no message from the host within %v", timeout)
+	m, err := h.c.Next(timeout)
+	if err != nil {
+		h.fatal(err)
 	}
-	return nil
+	return m.Fields
 }
 
 // sendRaw writes bytes to the host's stdin as they are.
 func (h *host) sendRaw(b []byte) {
 	h.t.Helper()
-	if _, err := h.stdin.Write(b); err != nil {
-		h.t.Fatalf("write to host: %v", err)
+	if err := h.c.WriteRaw(b); err != nil {
+		h.t.Fatal(err)
 	}
 }
 
 // frame returns body as a native-messaging frame.
-func frame(body []byte) []byte {
-	out := make([]byte, 4+len(body))
-	endian.NativeEndian.PutUint32(out, uint32(len(body)))
-	copy(out[4:], body)
-	return out
-}
+func frame(body []byte) []byte { return nativeclient.Frame(body) }
 
 // send writes one request and returns its id.
 func (h *host) send(command, origin string, args any) float64 {
 	h.t.Helper()
-	h.mu.Lock()
-	h.nextID++
-	id := h.nextID
-	h.mu.Unlock()
-	h.sendRaw(frame(request(h.t, id, command, origin, args)))
+	id, err := h.c.Send(command, origin, args)
+	if err != nil {
+		h.t.Fatal(err)
+	}
 	return float64(id)
 }
 
 // request encodes one request; origin and args are left out when empty.
 func request(t *testing.T, id any, command, origin string, args any) []byte {
 	t.Helper()
-	req := map[string]any{"id": id, "command": command}
-	if origin != "" {
-		req["origin"] = origin
-	}
-	if args != nil {
-		req["args"] = args
-	}
-	b, err := json.Marshal(req)
+	b, err := nativeclient.Request(id, command, origin, args)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,20 +148,11 @@ func request(t *testing.T, id any, command, origin string, args any) []byte {
 // reply waits for the reply with id, keeping events that come first.
 func (h *host) reply(id any, timeout time.Duration) map[string]any {
 	h.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		m := h.next(time.Until(deadline))
-		if _, ok := m["event"]; ok {
-			h.mu.Lock()
-			h.events = append(h.events, m)
-			h.mu.Unlock()
-			continue
-		}
-		if m["id"] == id {
-			return m
-		}
-		h.t.Fatalf("reply for id %v while waiting for %v: %v", m["id"], id, m)
+	m, err := h.c.Reply(id, timeout)
+	if err != nil {
+		h.fatal(err)
 	}
+	return m.Fields
 }
 
 // call sends a request and returns its result, failing on an error reply.
@@ -250,50 +191,30 @@ func wantCode(t *testing.T, e map[string]any, code protocol.Code) {
 	}
 }
 
-// waitEvent waits for an event with name (kept or new) about reader.
+// waitEvent waits for an event with name (kept or new).
 func (h *host) waitEvent(name string, timeout time.Duration) map[string]any {
 	h.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		h.mu.Lock()
-		for i, e := range h.events {
-			if e["event"] == name {
-				h.events = append(h.events[:i], h.events[i+1:]...)
-				h.mu.Unlock()
-				return e
-			}
-		}
-		h.mu.Unlock()
-		m := h.next(time.Until(deadline))
-		if m["event"] == name {
-			return m
-		}
-		if _, ok := m["event"]; ok {
-			h.mu.Lock()
-			h.events = append(h.events, m)
-			h.mu.Unlock()
-			continue
-		}
-		h.t.Fatalf("unexpected reply %v while waiting for event %s", m, name)
+	m, err := h.c.WaitEvent(name, timeout)
+	if err != nil {
+		h.fatal(err)
 	}
+	return m.Fields
 }
 
 // exit closes stdin and returns the exit status.
 func (h *host) exit() int {
 	h.t.Helper()
-	h.stdin.Close()
-	select {
-	case <-h.done:
-	case <-time.After(10 * time.Second):
-		h.t.Fatalf("host did not exit within 10 s of stdin closing")
+	st, err := h.c.Exit(10 * time.Second)
+	if err != nil {
+		h.t.Fatalf("host %v", err)
 	}
-	return h.status
+	return st
 }
 
 // noPIN fails if the host's log contains any of the secrets.
 func (h *host) noPIN(secrets ...string) {
 	h.t.Helper()
-	log := h.stderr.String()
+	log := h.c.Stderr()
 	for _, s := range secrets {
 		if strings.Contains(log, s) {
 			h.t.Errorf("host log contains a secret %q:\n%s", s, log)

@@ -2,6 +2,7 @@ package nativehost
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/cardbridge/cardbridge/internal/config"
@@ -40,15 +41,16 @@ func CallerOf(args []string) (Caller, bool) {
 	return Caller{}, false
 }
 
-// builtinAllowed reports whether c is one of CardBridge's own extensions;
-// trustDev says whether the development extension ID counts (its key is
-// public, so release builds do not trust it).
-func builtinAllowed(c Caller, trustDev bool) bool {
+// builtinAllowed reports whether c is one of CardBridge's own extensions:
+// the Firefox add-on, an extension-store ID compiled into the build, or,
+// in a development build only, the development extension ID (its key is
+// public: anyone can load an unpacked extension with that ID).
+func builtinAllowed(c Caller, development bool, storeIDs []string) bool {
 	switch c.Browser {
 	case "cli": // a person at the terminal, not a browser (native --plain)
 		return true
 	case "firefox":
 		return c.ID == install.FirefoxAddonID
 	}
-	return c.ID == install.DevExtensionID && trustDev
+	return slices.Contains(storeIDs, c.ID) || (c.ID == install.DevExtensionID && development)
 }

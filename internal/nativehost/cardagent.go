@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"fmt"
+	"slices"
 
 	"github.com/cardbridge/cardbridge/internal/cards"
 	"github.com/cardbridge/cardbridge/internal/certinfo"
@@ -15,24 +16,35 @@ import (
 )
 
 // CardAgent is the Agent of the shipped host: the card commands over one
-// cards.Manager, with results in the protocol's shapes.
+// cards.Manager, with results in the protocol's shapes, and what a web
+// page may ask for (docs/protocol.md §4.15): raw signatures and
+// decryption only for the origins an administrator listed; every other
+// page's signature is a CMS that names its origin.
 type CardAgent struct {
-	m       *cards.Manager
-	cfg     config.Config
-	version string
+	m           *cards.Manager
+	cfg         config.Config
+	version     string
+	development bool
 }
 
 // NewCardAgent returns the agent for m; cfg is what config reports and
-// version goes into login tokens.
-func NewCardAgent(m *cards.Manager, cfg config.Config, version string) *CardAgent {
-	return &CardAgent{m: m, cfg: cfg, version: version}
+// what pages may do, version goes into login tokens, development marks a
+// development build.
+func NewCardAgent(m *cards.Manager, cfg config.Config, version string, development bool) *CardAgent {
+	return &CardAgent{m: m, cfg: cfg, version: version, development: development}
+}
+
+// notAllowed refuses operation to a page the administrator did not list.
+func notAllowed(operation, origin, setting string) error {
+	return &protocol.Error{Code: protocol.ErrNotAllowed, Details: map[string]any{"operation": operation, "origin": origin},
+		Err: fmt.Errorf("%s for %s: the origin is not in the system configuration's %s", operation, origin, setting)}
 }
 
 var _ Agent = (*CardAgent)(nil)
 
 // readerOf is a reader as the protocol shows it.
 func readerOf(s pcsc.ReaderState) protocol.Reader {
-	r := protocol.Reader{Name: s.Reader, Card: s.Present(), InUse: s.Exclusive(), Mute: s.Mute()}
+	r := protocol.Reader{Name: s.Reader, Card: s.Present(), InUse: s.Exclusive(), Mute: s.Mute(), Virtual: cards.IsVirtualReader(s.Reader)}
 	if s.Present() && len(s.ATR) > 0 {
 		r.ATR = fmt.Sprintf("%X", s.ATR)
 	}
@@ -71,7 +83,7 @@ func (c *CardAgent) Certificates(ctx context.Context, a protocol.ReaderArgs) (an
 			caps[i] = string(c)
 		}
 		out = append(out, protocol.Certificate{ID: k.ID, Reader: k.Reader, Slot: k.Slot.String(), Certificate: k.Cert.Raw,
-			Info: certinfo.Describe(k.Cert, now), Capabilities: caps})
+			Info: certinfo.Describe(k.Cert, now), Capabilities: caps, VirtualReader: cards.IsVirtualReader(k.Reader)})
 	}
 	return map[string]any{"certificates": out}, nil
 }
@@ -83,9 +95,15 @@ func (c *CardAgent) Sign(ctx context.Context, origin string, a *protocol.SignArg
 	var sig cards.Signature
 	var err error
 	if a.Format == "cms" {
-		o := cards.CMSOptions{Nonce: a.Nonce, WithCardSerial: a.WithCardSerial == nil || *a.WithCardSerial}
+		o := cards.CMSOptions{Nonce: a.Nonce, WithCardSerial: a.WithCardSerial == nil || *a.WithCardSerial, Origin: origin}
 		sig, err = c.m.SignCMS(ctx, a.CertificateID, a.Data, h, o, a.PIN)
 	} else {
+		// A raw signature over a digest or data the page chose is a
+		// general signing tool for the card's key, which on Taiwan cards
+		// is also its TLS client-authentication key.
+		if origin != "" && !slices.Contains(c.cfg.RawSignOrigins, origin) {
+			return nil, notAllowed("rawSign", origin, "rawSignOrigins")
+		}
 		digest := []byte(a.Digest)
 		if digest == nil {
 			hh := h.New()
@@ -111,6 +129,9 @@ func (c *CardAgent) Authenticate(ctx context.Context, origin string, a *protocol
 
 // Decrypt implements Agent.
 func (c *CardAgent) Decrypt(ctx context.Context, origin string, a *protocol.DecryptArgs) (any, error) {
+	if origin != "" && !slices.Contains(c.cfg.DecryptOrigins, origin) {
+		return nil, notAllowed("decrypt", origin, "decryptOrigins")
+	}
 	var opts crypto.DecrypterOpts
 	if a.Padding == "OAEP" {
 		h := crypto.SHA256
@@ -162,10 +183,15 @@ func pinResult(r cards.PINChange, err error) (any, error) {
 // Config implements Agent.
 func (c *CardAgent) Config() any {
 	origins := c.cfg.ApprovedOrigins
-	if origins == nil {
-		origins = []string{}
+	orEmpty := func(l []string) []string {
+		if l == nil {
+			return []string{}
+		}
+		return l
 	}
-	return map[string]any{"approvedOrigins": origins, "virtualReader": c.cfg.VirtualReader != ""}
+	return map[string]any{"approvedOrigins": orEmpty(origins), "virtualReader": c.cfg.VirtualReader != "",
+		"loopbackOrigins": c.development || c.cfg.AllowLoopbackOrigins,
+		"rawSignOrigins":  orEmpty(c.cfg.RawSignOrigins), "decryptOrigins": orEmpty(c.cfg.DecryptOrigins)}
 }
 
 // Watch implements Agent: PC/SC reader and card events. A removal says

@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,8 +41,13 @@ type Options struct {
 	Plain bool
 	// Version is the host's version, sent in the hello and by version.
 	Version string
-	// TrustDevExtension admits the development extension ID.
-	TrustDevExtension bool
+	// Development marks a development build: it admits the development
+	// extension ID and serves http://localhost pages; a release build does
+	// neither (the second only when the system configuration allows it).
+	Development bool
+	// StoreExtensionIDs are the Chrome Web Store and Edge Add-ons IDs of
+	// CardBridge compiled into the build, admitted in every build.
+	StoreExtensionIDs []string
 	// LoadConfig reads the configuration; nil reads the default files.
 	LoadConfig func() (config.Config, error)
 	// NewAgent makes the agent once the configuration is read, which is
@@ -76,7 +82,7 @@ func Serve(o Options, stdin io.Reader, stdout, stderr io.Writer) int {
 	n.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var cfgErr error
 	loaded := false
-	if !builtinAllowed(o.Caller, o.TrustDevExtension) {
+	if !builtinAllowed(o.Caller, o.Development, o.StoreExtensionIDs) {
 		n.cfg, cfgErr = o.LoadConfig()
 		loaded = true
 		if !slices.Contains(n.cfg.AllowedExtensions, o.Caller.ID) {
@@ -85,7 +91,11 @@ func Serve(o Options, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	hello, _ := protocol.EventMessage(protocol.EventHello, protocol.Hello{Version: o.Version, Protocol: protocol.Version})
+	build := protocol.BuildRelease
+	if o.Development {
+		build = protocol.BuildDevelopment
+	}
+	hello := protocol.HelloMessage(protocol.Hello{Version: o.Version, Protocol: protocol.Version, Build: build})
 	if err := n.write(hello); err != nil {
 		return 1
 	}
@@ -278,6 +288,10 @@ func (n *session) dispatch(ctx context.Context, req *protocol.Request) (any, err
 	if extensionOnly[req.Command] && req.Origin != "" {
 		return nil, protocol.Errorf(protocol.ErrUnknownCommand, "%s is not available to web pages", req.Command)
 	}
+	if strings.HasPrefix(req.Origin, "http:") && !n.loopbackPages() {
+		return nil, &protocol.Error{Code: protocol.ErrBadOrigin, Details: map[string]any{"origin": req.Origin},
+			Err: errors.New("http://localhost pages are served by development builds, or when the system configuration sets allowLoopbackOrigins")}
+	}
 	ag := n.agent
 	switch req.Command {
 	case protocol.CmdVersion:
@@ -331,6 +345,10 @@ func withArgs(req *protocol.Request, a any, f func() (any, error)) (any, error) 
 	}
 	return f()
 }
+
+// loopbackPages says whether http://localhost pages are served: in
+// development builds, or where an administrator allowed them.
+func (n *session) loopbackPages() bool { return n.o.Development || n.cfg.AllowLoopbackOrigins }
 
 func (n *session) version() protocol.VersionResult {
 	return protocol.VersionResult{Version: n.o.Version, Protocol: protocol.Version, OS: runtime.GOOS, Arch: runtime.GOARCH, Commands: protocol.Commands}

@@ -52,12 +52,13 @@ func TestBuiltinAllowed(t *testing.T) {
 		{Caller{"chromium", install.DevExtensionID}, true, true},
 		{Caller{"chromium", install.DevExtensionID}, false, false}, // release build
 		{Caller{"chromium", strings.Repeat("a", 32)}, true, false},
+		{Caller{"chromium", strings.Repeat("b", 32)}, false, true}, // a store ID compiled in
 		{Caller{"firefox", install.FirefoxAddonID}, false, true},
 		{Caller{"firefox", "other@example.org"}, true, false},
 		{Caller{"cli", "terminal"}, false, true},
 	} {
-		if got := builtinAllowed(tc.c, tc.trust); got != tc.want {
-			t.Errorf("builtinAllowed(%+v, trustDev %v) = %v, want %v", tc.c, tc.trust, got, tc.want)
+		if got := builtinAllowed(tc.c, tc.trust, []string{strings.Repeat("b", 32)}); got != tc.want {
+			t.Errorf("builtinAllowed(%+v, development %v) = %v, want %v", tc.c, tc.trust, got, tc.want)
 		}
 	}
 }
@@ -101,7 +102,7 @@ not json
 `)
 	var out, errb bytes.Buffer
 	o := Options{Caller: Terminal, Plain: true, Version: "test", NewAgent: func(cfg config.Config, log *slog.Logger) Agent {
-		return NewCardAgent(cards.New(cards.Options{Backends: []cards.Backend{}}), cfg, "test")
+		return NewCardAgent(cards.New(cards.Options{Backends: []cards.Backend{}}), cfg, "test", false)
 	}}
 	if st := Serve(o, in, &out, &errb); st != 0 {
 		t.Fatalf("exit %d; stderr %s", st, errb.String())

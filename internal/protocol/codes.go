@@ -51,6 +51,7 @@ const (
 	ErrBusy             Code = "ERR_BUSY"
 	ErrResponseTooLarge Code = "ERR_RESPONSE_TOO_LARGE"
 	ErrCertificateUsage Code = "ERR_CERTIFICATE_USAGE"
+	ErrNotAllowed       Code = "ERR_NOT_ALLOWED"
 )
 
 // Codes lists every code in documentation order. Append only.
@@ -58,7 +59,8 @@ var Codes = []Code{ErrNoService, ErrNoReader, ErrNoCard, ErrCardRemoved, ErrCard
 	ErrCardInUse, ErrCardUnresponsive, ErrUnsupportedCard, ErrPINIncorrect, ErrPINBlocked, ErrPUKIncorrect,
 	ErrPUKBlocked, ErrPINFormat, ErrUnknownCertificate, ErrUnsupportedAlg, ErrDecryptFailed, ErrTimeout,
 	ErrCancelled, ErrInternal, ErrMessageTooLarge, ErrBadMessage, ErrUnknownCommand, ErrBadArgument,
-	ErrMissingArgument, ErrBadOrigin, ErrCallerNotAllowed, ErrBusy, ErrResponseTooLarge, ErrCertificateUsage}
+	ErrMissingArgument, ErrBadOrigin, ErrCallerNotAllowed, ErrBusy, ErrResponseTooLarge, ErrCertificateUsage,
+	ErrNotAllowed}
 
 // Message is a user-facing message in both languages.
 type Message struct {
@@ -124,6 +126,8 @@ var Messages = map[Code]Message{
 		"The result is too large to return to the browser. Tell the site's administrator."},
 	ErrCertificateUsage: {"這張憑證不能用於這項作業（簽章憑證只能簽章與登入，加密憑證只能解密）。請重新整理頁面後再試。",
 		"This certificate cannot be used for this operation (the signing certificate signs and logs in, the encryption certificate decrypts). Reload the page and try again."},
+	ErrNotAllowed: {"這個網站不能要求這項作業：原始簽章與解密只開放給資訊人員指定的網站，沒有使用您的憑證卡。若這是貴單位的業務網站，請洽資訊人員。",
+		"This site may not ask for this operation: raw signatures and decryption are open only to sites your IT staff have listed, so your card was not used. If this is your organisation's own site, contact your IT staff."},
 	ErrInternal: {"發生未預期的錯誤。請再試一次；若一再發生，請將記錄檔提供給資訊人員。",
 		"An unexpected error occurred. Try again; if it keeps happening, give the log file to your IT staff."},
 }

@@ -203,6 +203,9 @@ type Reader struct {
 	InUse bool `json:"inUse,omitempty"`
 	// Mute: a card is present but does not answer.
 	Mute bool `json:"mute,omitempty"`
+	// Virtual: a virtual reader (the development virtual card, or
+	// vsmartcard's vpcd): whatever card it holds is a TEST card.
+	Virtual bool `json:"virtual,omitempty"`
 }
 
 // Certificate is one certificate in certificates: where it is, its DER,
@@ -219,6 +222,9 @@ type Certificate struct {
 	// authenticate and decrypt, chosen by key usage. Callers use it as it
 	// is instead of deriving it again from info.usage.
 	Capabilities []string `json:"capabilities"`
+	// VirtualReader: the card is in a virtual reader (a TEST card); the
+	// PIN and consent windows say so.
+	VirtualReader bool `json:"virtualReader,omitempty"`
 }
 
 // PINStatusResult is the result of pinStatus.

@@ -437,7 +437,7 @@ func TestEventMessage(t *testing.T) {
 	}{
 		{EventReaderAdded, Reader{Name: "ACS <1>", Card: true, ATR: "3B8F"}, `{"event":"readerAdded","data":{"name":"ACS <1>","card":true,"atr":"3B8F"}}`},
 		{EventCardRemoved, nil, `{"event":"cardRemoved","data":{}}`},
-		{EventHello, Hello{Version: "1.2.3", Protocol: Version}, `{"event":"hello","data":{"version":"1.2.3","protocol":1}}`},
+		{EventHello, Hello{Version: "1.2.3", Protocol: Version, Build: BuildRelease}, `{"event":"hello","data":{"version":"1.2.3","protocol":1,"build":"release"}}`},
 	} {
 		got, err := EventMessage(tc.name, tc.data)
 		if err != nil || string(got) != tc.want {
@@ -473,4 +473,36 @@ func TestErrorType(t *testing.T) {
 	if got := Errorf(ErrInternal, "n=%d", 3).Error(); got != "ERR_INTERNAL: n=3" {
 		t.Errorf("Errorf = %q", got)
 	}
+}
+
+// HelloMessage writes exactly what EventMessage writes for the hello, for
+// every version string, including ones that need escaping.
+func TestHelloMessage(t *testing.T) {
+	for _, v := range []string{"0.1.0-dev", "", `a"b\c`, "tab\there\n", "\x00\x1f\b\f", "測試", "\u2028\u2029", "bad\xffutf8", "<&>"} {
+		for _, b := range []string{BuildRelease, BuildDevelopment} {
+			h := Hello{Version: v, Protocol: Version, Build: b}
+			want, err := EventMessage(EventHello, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := HelloMessage(h); string(got) != string(want) {
+				t.Errorf("HelloMessage(%q) = %s, want %s", v, got, want)
+			}
+		}
+	}
+}
+
+func FuzzHelloMessage(f *testing.F) {
+	f.Add("0.1.0-dev", "release", 1)
+	f.Add("\u2028\"\\\x01", "development", 0)
+	f.Fuzz(func(t *testing.T, version, build string, proto int) {
+		h := Hello{Version: version, Protocol: proto, Build: build}
+		want, err := EventMessage(EventHello, h)
+		if err != nil {
+			t.Skip()
+		}
+		if got := HelloMessage(h); string(got) != string(want) {
+			t.Fatalf("HelloMessage(%q, %q, %d) = %s, want %s", version, build, proto, got, want)
+		}
+	})
 }

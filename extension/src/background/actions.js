@@ -27,6 +27,7 @@ import { checkEnvironment, status } from "./status.js";
  * @typedef {object} PageAction
  * @property {readonly string[]} args the argument keys a page may send; any other key is ERR_BAD_REQUEST
  * @property {boolean} consent the site must be allowed (asked once) before it runs
+ * @property {(env: import("./shared.js").Env, args: Record<string, any>, origin: string) => Promise<void>} [precheck] throws what no window could change (before consent)
  * @property {(env: import("./shared.js").Env, args: Record<string, any>, origin: string, req: PageRequest) => Promise<any>} run resolves with the result
  */
 

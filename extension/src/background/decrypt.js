@@ -2,16 +2,25 @@
 /**
  * The `decrypt` page action (「解密文件」): with the certificate the page
  * named or else the first the host marks capable of "decrypt" (an
- * encryption-only key).
+ * encryption-only key); from a web page only when the administrator listed
+ * its origin in `decryptOrigins` (docs/protocol.md §4.16): other pages get
+ * ERR_NOT_ALLOWED before any window. The PIN window shows what is decrypted
+ * (its size) and for whom (the origin).
  */
 
 import { capableCertificate } from "./certificates.js";
+import { notAllowed } from "./hostconfig.js";
+import { decryptContent } from "./preview.js";
 
 /** @type {import("./pinflow.js").PinAction} */
 export const decrypt = {
   mode: "decrypt",
   args: ["ciphertext", "certificateId", "padding", "oaepHash"],
   required: ["ciphertext"],
+  permitted(_args, origin, config) {
+    if (!config.decryptOrigins.includes(origin)) throw notAllowed("decrypt", origin);
+  },
+  show: (args, origin) => decryptContent(args, origin),
   choose: (certificates, args) => capableCertificate(certificates, args.certificateId, "decrypt"),
   hostArgs(args, cert, secrets) {
     /** @type {Record<string, unknown>} */

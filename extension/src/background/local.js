@@ -8,6 +8,7 @@
 
 import { toWire } from "../codes.js";
 import { changePin } from "./changepin.js";
+import { loopbackAllowed } from "./hostconfig.js";
 import { runPinAction } from "./pinflow.js";
 import { fail, isAllowedOrigin, isExtensionPage, isObject, senderOrigin } from "./shared.js";
 
@@ -82,7 +83,8 @@ export function createLocal(env) {
 
   /**
    * The overlay speaks only from content scripts on https pages, or on
-   * localhost / 127.0.0.1 / [::1] when the demo or a test turned that on.
+   * localhost / 127.0.0.1 / [::1] when the demo or a test turned that on
+   * and such pages are served at all (loopbackAllowed, as for page requests).
    * @param {import("./shared.js").Sender} sender
    */
   async function overlayAllowed(sender) {
@@ -91,7 +93,7 @@ export function createLocal(env) {
     if (!origin || !isAllowedOrigin(origin)) return false;
     if (origin.startsWith("https://")) return true;
     const v = await chrome.storage.local.get("overlayOnLocalhost");
-    return v?.overlayOnLocalhost === true;
+    return v?.overlayOnLocalhost === true && (await loopbackAllowed(env));
   }
 
   /**

@@ -1,15 +1,19 @@
 // @ts-check
 /**
  * Requests from pages, through the relay content script (`kind: "page"`):
- * the origin from the browser and the one origin rule, the request's shape
+ * the origin from the browser and the one origin rule (http://localhost
+ * only when the host or a policy serves it), the request's shape
  * (a known action, only its argument keys, JSON under 6 MiB), one pending
  * request per action per frame, progress to the page while the user is
- * asked, and consent (one consent window per origin) before the action's
- * module runs it (docs/extension.md §1–§4).
+ * asked, the action's own refusals that need no window (a raw signature or
+ * a decryption from a site the administrator did not list), and consent
+ * (one consent window per origin) before the action's module runs it
+ * (docs/extension.md §1–§4).
  */
 
 import { CodedError } from "../codes.js";
 import { ACTIONS } from "./actions.js";
+import { isLoopbackOrigin, loopbackAllowed, virtualCard } from "./hostconfig.js";
 import { fail, isAllowedOrigin, isExtensionPage, isObject, senderOrigin } from "./shared.js";
 
 /** The largest page request, as JSON (docs/extension.md §1). */
@@ -34,6 +38,9 @@ export function createPage(env) {
     if (!sender.tab || typeof sender.tab.id !== "number" || isExtensionPage(chrome, sender)) return fail("ERR_BAD_REQUEST");
     const origin = senderOrigin(sender);
     if (!origin || !isAllowedOrigin(origin)) return fail("ERR_INSECURE_CONTEXT");
+    // http://localhost is for development: a development host, a host
+    // configured to serve it, or a browser policy (docs/extension.md §4).
+    if (isLoopbackOrigin(origin) && !(await loopbackAllowed(env))) return fail("ERR_INSECURE_CONTEXT");
     const name = message.action;
     if (typeof name !== "string" || !Object.hasOwn(ACTIONS, name)) return fail("ERR_BAD_REQUEST", { action: String(name).slice(0, 32) });
     const action = ACTIONS[name];
@@ -62,6 +69,8 @@ export function createPage(env) {
     try {
       // Fail fast without a host, before any window opens.
       await native.connect();
+      // What the action refuses whatever the user says: no window for it.
+      await action.precheck?.(env, args, origin);
       if (action.consent) await ensureConsent(origin, req);
       return { result: await action.run(env, args, origin, req) };
     } finally {
@@ -81,11 +90,18 @@ export function createPage(env) {
     if (d === "denied") throw new CodedError("ERR_CONSENT_DENIED");
     let ask = consentAsks.get(origin);
     if (!ask) {
-      windows.mayOpenWindow(origin);
-      ask = windows.openSession({ mode: "consent", origin, certificate: null, pinStatus: null, embedded: req.embedded }, req.tabId, null);
-      const p = ask;
-      consentAsks.set(origin, p);
-      p.finally(() => consentAsks.delete(origin)).catch(() => {});
+      windows.mayOpenWindow(origin, req.tabId);
+      const virtual = await virtualCard(env, null, origin);
+      // Another request of this origin may have opened the window meanwhile: share it.
+      ask = consentAsks.get(origin);
+      if (!ask) {
+        // Checked again: another window may have opened while the host answered.
+        windows.mayOpenWindow(origin, req.tabId);
+        const p = windows.openSession({ mode: "consent", origin, certificate: null, pinStatus: null, embedded: req.embedded, virtual }, req.tabId, null);
+        ask = p;
+        consentAsks.set(origin, p);
+        p.finally(() => consentAsks.delete(origin)).catch(() => {});
+      }
     }
     req.notifyUser();
     if (!(await ask)) throw new CodedError("ERR_CONSENT_DENIED");

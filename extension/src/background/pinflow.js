@@ -2,14 +2,17 @@
 /**
  * The flow the four PIN actions (sign, authenticate, decrypt, changePin)
  * share, for a page and for the popup / overlay alike: check the required
- * arguments, pick and check the certificate from the host's list before any
- * PIN is typed, read the tries and the PIN rule (`pinStatus`), open the PIN
- * window and resolve with the host's result of the first good PIN. Each
- * action's own module says what differs ({@link PinAction}).
+ * arguments, work out what the window shows of the request (what is signed
+ * or decrypted), pick and check the certificate from the host's list before
+ * any PIN is typed, read the tries and the PIN rule (`pinStatus`), whether
+ * the card is a virtual TEST card, open the PIN window and resolve with the
+ * host's result of the first good PIN. Each action's own module says what
+ * differs ({@link PinAction}).
  */
 
 import { CodedError } from "../codes.js";
 import { pinRule } from "../pinrule.js";
+import { virtualCard } from "./hostconfig.js";
 
 /**
  * What a PIN action module defines.
@@ -19,6 +22,8 @@ import { pinRule } from "../pinrule.js";
  * @property {ReadonlyArray<string | string[]>} required keys the request cannot go without (an array: one of them)
  * @property {(certificates: any[], args: Record<string, any>) => any | null} choose the certificate to use, or throws
  * @property {(args: Record<string, any>, cert: any | null, secrets: {pin: string, newPin?: string}) => Record<string, unknown>} hostArgs
+ * @property {(args: Record<string, any>, origin: string, config: import("./hostconfig.js").HostConfig) => void} [permitted] throws when the host's configuration does not let a page (origin) ask for this
+ * @property {(args: Record<string, any>, origin: string | null) => Promise<import("./sessions.js").SignContent | import("./sessions.js").DecryptContent>} [show] what the window shows of the request; throws for arguments it cannot show
  */
 
 /**
@@ -51,12 +56,14 @@ function checkRequired(action, args) {
 export async function runPinAction(env, action, args, origin, req) {
   const { native, windows } = env;
   checkRequired(action, args);
-  windows.mayOpenWindow(origin);
+  windows.mayOpenWindow(origin, req.tabId);
+  const content = action.show ? await action.show(args, origin) : undefined;
   const listed = await native.request("certificates", {}, origin);
   const cert = action.choose(Array.isArray(listed.certificates) ? listed.certificates : [], args);
   /** @type {Record<string, unknown>} */
   const where = cert ? { certificateId: cert.id } : args.reader !== undefined ? { reader: args.reader } : {};
   const st = await native.request("pinStatus", where, origin);
+  const virtual = await virtualCard(env, cert, origin);
   req.notifyUser?.();
   /** @type {import("./sessions.js").SessionView} */
   const view = {
@@ -65,9 +72,11 @@ export async function runPinAction(env, action, args, origin, req) {
     certificate: cert ? { id: cert.id, info: cert.info } : null,
     pinStatus: { triesLeft: st.triesLeft, blocked: st.blocked, ...pinRule(st) },
     embedded: !!req.embedded,
+    virtual,
   };
+  if (content) view.content = content;
   // Checked again: another window may have opened while the host answered.
-  windows.mayOpenWindow(origin);
+  windows.mayOpenWindow(origin, req.tabId);
   return windows.openSession(view, req.tabId, (secrets) => native.request(action.mode, action.hostArgs(args, cert, secrets), origin));
 }
 
@@ -77,9 +86,11 @@ export async function runPinAction(env, action, args, origin, req) {
  * @returns {import("./actions.js").PageAction}
  */
 export function pagePinAction(action) {
+  const permitted = action.permitted;
   return {
     args: action.args,
     consent: true,
+    precheck: permitted ? async (env, args, origin) => permitted(args, origin, await env.hostConfig()) : undefined,
     run: (env, args, origin, req) => runPinAction(env, action, args, origin, req),
   };
 }

@@ -1,7 +1,7 @@
 // @ts-check
 /**
  * The PIN and consent windows (docs/extension.md §4–§5): one window in the
- * whole browser, the cancel cooldown per origin, opening a window for a
+ * whole browser, the cancel cooldown per tab and per site, opening a window for a
  * session and ending it once (openSession / finish), and the window's own
  * messages (pin-session, pin-submit, pin-cancel, pin-consent). A submitted
  * PIN is checked against the host's rule (src/pinrule.js), passed to the
@@ -11,16 +11,30 @@
 import { CodedError, makeError, toWire } from "../codes.js";
 import { pinProblem, pinRule } from "../pinrule.js";
 import { fail } from "./shared.js";
+import { siteOf } from "./site.js";
 
 /** An unanswered PIN or consent window is cancelled after this long. */
 export const SESSION_MS = 10 * 60 * 1000;
 
-/** After the user cancels a window, that origin's next window waits this long (doubling, up to COOLDOWN_MAX_MS). */
+/**
+ * After the user cancels a window (or refuses a site), the next window of
+ * that tab, or of that site (src/background/site.js: subdomains share one),
+ * waits this long (doubling, up to COOLDOWN_MAX_MS).
+ */
 export const COOLDOWN_MS = 30 * 1000;
 export const COOLDOWN_MAX_MS = 5 * 60 * 1000;
 
-/** The PIN window's size (docs/extension.md §5). */
-const PIN_WINDOW = { width: 440, height: 560 };
+/** The PIN window's size (docs/extension.md §5); taller when it shows what is signed. */
+export const PIN_WINDOW = { width: 440, height: 560 };
+export const PIN_WINDOW_CONTENT_HEIGHT = 720;
+
+/**
+ * The size of the window for view.
+ * @param {SessionView} view
+ */
+export function windowSize(view) {
+  return view.content?.kind === "sign" ? { ...PIN_WINDOW, height: PIN_WINDOW_CONTENT_HEIGHT } : PIN_WINDOW;
+}
 
 /**
  * @typedef {"sign" | "authenticate" | "decrypt" | "changePin" | "consent"} Mode
@@ -37,6 +51,29 @@ const PIN_WINDOW = { width: 440, height: 560 };
  * @property {{id: string, info: Record<string, any>} | null} certificate
  * @property {{triesLeft: number, blocked: boolean, minLength: number, maxLength: number, characters?: string} | null} pinStatus
  * @property {boolean} [embedded] the request came from a frame other than the top one
+ * @property {boolean} [virtual] the card is a virtual TEST card: the window says so in a banner
+ * @property {SignContent | DecryptContent} [content] what the card is asked to sign or decrypt
+ */
+
+/**
+ * What a sign request signs, as the PIN window shows it (docs/extension.md §5).
+ * @typedef {object} SignContent
+ * @property {"sign"} kind
+ * @property {"cms" | "raw"} format
+ * @property {string} hashAlgorithm
+ * @property {boolean} digestOnly the page sent only a digest: the content cannot be shown
+ * @property {number} size bytes of the data (or of the digest)
+ * @property {string} [sha256] SHA-256 of the data, lower-case hex (data only)
+ * @property {string} [digest] the digest the page sent, lower-case hex (digest only)
+ * @property {{text: string, lines: number, shown: number, truncated: boolean} | null} [text] the data's first lines when it is UTF-8 text; null when it is not text
+ */
+
+/**
+ * What a decrypt request decrypts, and for whom.
+ * @typedef {object} DecryptContent
+ * @property {"decrypt"} kind
+ * @property {number} size bytes of the ciphertext
+ * @property {string | null} for the origin that gets the plaintext
  */
 
 /**
@@ -73,27 +110,50 @@ const PIN_WINDOW = { width: 440, height: 560 };
 export function createSessions({ chrome, native, consent, sessionMs, newId, now }) {
   /** @type {Map<string, Session>} */
   const sessions = new Map();
-  /** @type {Map<string, {until: number, ms: number}>} per origin, after the user cancelled a window */
+  /** @type {Map<string, {until: number, ms: number}>} per "tab:<id>" and "site:<site>", after the user cancelled a window */
   const cooldowns = new Map();
 
   /**
-   * Throws unless a new window may open now: one window in the whole browser
-   * (ERR_ACTION_PENDING), and none for an origin in its cancel cooldown
-   * (ERR_USER_CANCELLED).
+   * The cooldown keys of a request: its tab and its site. None for the
+   * extension's own requests (no origin).
    * @param {string | null} origin
+   * @param {number | undefined} tabId
+   * @returns {string[]}
    */
-  function mayOpenWindow(origin) {
-    if (sessions.size > 0) throw new CodedError("ERR_ACTION_PENDING");
-    const c = origin ? cooldowns.get(origin) : undefined;
-    if (c && now() < c.until) throw new CodedError("ERR_USER_CANCELLED");
+  function cooldownKeys(origin, tabId) {
+    if (!origin) return [];
+    const keys = [`site:${siteOf(origin)}`];
+    if (typeof tabId === "number") keys.push(`tab:${tabId}`);
+    return keys;
   }
 
-  /** The user cancelled origin's window: start (or double) its cooldown. @param {string | null} origin */
-  function startCooldown(origin) {
-    if (!origin) return;
-    const prev = cooldowns.get(origin);
-    const ms = prev ? Math.min(prev.ms * 2, COOLDOWN_MAX_MS) : COOLDOWN_MS;
-    cooldowns.set(origin, { until: now() + ms, ms });
+  /**
+   * Throws unless a new window may open now: one window in the whole browser
+   * (ERR_ACTION_PENDING), and none for a tab or a site in its cancel
+   * cooldown (ERR_USER_CANCELLED).
+   * @param {string | null} origin
+   * @param {number | undefined} [tabId]
+   */
+  function mayOpenWindow(origin, tabId) {
+    if (sessions.size > 0) throw new CodedError("ERR_ACTION_PENDING");
+    for (const k of cooldownKeys(origin, tabId)) {
+      const c = cooldowns.get(k);
+      if (c && now() < c.until) throw new CodedError("ERR_USER_CANCELLED");
+    }
+  }
+
+  /** The user cancelled s's window (or refused the site): start (or double) the cooldown of its tab and site. @param {Session} s */
+  function startCooldown(s) {
+    const keys = cooldownKeys(s.view.origin, s.tabId);
+    if (keys.length === 0) return;
+    const prev = Math.max(0, ...keys.map((k) => cooldowns.get(k)?.ms ?? 0));
+    const ms = prev > 0 ? Math.min(prev * 2, COOLDOWN_MAX_MS) : COOLDOWN_MS;
+    for (const k of keys) cooldowns.set(k, { until: now() + ms, ms });
+  }
+
+  /** A window answered: its tab's and site's cooldown ends. @param {Session} s */
+  function endCooldown(s) {
+    for (const k of cooldownKeys(s.view.origin, s.tabId)) cooldowns.delete(k);
   }
 
   /**
@@ -123,7 +183,7 @@ export function createSessions({ chrome, native, consent, sessionMs, newId, now 
       s.timer = setTimeout(() => finish(s, { error: new CodedError("ERR_ACTION_TIMEOUT") }, true), sessionMs);
       Promise.resolve()
         .then(() =>
-          chrome.windows.create({ url: chrome.runtime.getURL(`pin/pin.html?session=${encodeURIComponent(s.id)}`), type: "popup", ...PIN_WINDOW }),
+          chrome.windows.create({ url: chrome.runtime.getURL(`pin/pin.html?session=${encodeURIComponent(s.id)}`), type: "popup", ...windowSize(s.view) }),
         )
         .then(
           (/** @type {any} */ w) => {
@@ -147,8 +207,8 @@ export function createSessions({ chrome, native, consent, sessionMs, newId, now 
     clearTimeout(s.timer);
     sessions.delete(s.id);
     s.release();
-    // A window answered (PIN accepted, or consent given or refused) ends the origin's cooldown.
-    if ("result" in outcome && s.view.origin) cooldowns.delete(s.view.origin);
+    // A window answered (PIN accepted, or the site allowed) ends the tab's and site's cooldown.
+    if ("result" in outcome && outcome.result !== false) endCooldown(s);
     if ("error" in outcome) s.reject(outcome.error);
     else s.resolve(outcome.result);
     if (close) closeWindow(s);
@@ -167,9 +227,9 @@ export function createSessions({ chrome, native, consent, sessionMs, newId, now 
     return s.view.pinStatus?.blocked ? new CodedError("ERR_PIN_BLOCKED", { triesLeft: 0, reference: "PIN" }) : new CodedError("ERR_USER_CANCELLED");
   }
 
-  /** The user cancelled or closed s's window: its origin cools down. @param {Session} s */
+  /** The user cancelled or closed s's window: its tab and site cool down. @param {Session} s */
   function userCancelled(s) {
-    if (!s.done && !s.busy && cancelError(s).code === "ERR_USER_CANCELLED") startCooldown(s.view.origin);
+    if (!s.done && !s.busy && cancelError(s).code === "ERR_USER_CANCELLED") startCooldown(s);
   }
 
   /**
@@ -194,6 +254,8 @@ export function createSessions({ chrome, native, consent, sessionMs, newId, now 
       case "pin-consent": {
         if (s.view.mode !== "consent" || typeof message.allow !== "boolean" || !s.view.origin) return fail("ERR_BAD_REQUEST");
         await consent.remember(s.view.origin, message.allow);
+        // A refused site is not asked again soon from its other subdomains or this tab.
+        if (!message.allow) startCooldown(s);
         finish(s, { result: message.allow }, true);
         return { ok: true };
       }

@@ -20,6 +20,7 @@ const originRule = Reflect.get(globalThis, "cardbridgeOrigin");
  * @property {import("../native.js").NativeHost} native the one port to the host
  * @property {import("../consent.js").Consent} consent which sites may use the card
  * @property {import("./sessions.js").Sessions} windows the PIN and consent windows
+ * @property {() => Promise<import("./hostconfig.js").HostConfig>} hostConfig the host's `config`, once per connection
  */
 
 /**
