@@ -31,7 +31,7 @@ func openLogFile(path string) (*logFile, error) {
 }
 
 func (l *logFile) open() error {
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := openAppend(l.path)
 	if err != nil {
 		return err
 	}

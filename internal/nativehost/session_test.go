@@ -136,3 +136,74 @@ not json
 		}
 	}
 }
+
+// The log file is never opened through a symbolic link: a link planted at
+// the configured path (say in a folder others can write) must not aim the
+// host's writes at another file.
+func TestLogFileRefusesSymlink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "victim")
+	if err := os.WriteFile(target, []byte("precious\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "host.log")
+	if err := os.Symlink(target, link); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	if l, err := openLogFile(link); err == nil {
+		l.Write([]byte("x\n"))
+		l.Close()
+		t.Fatal("openLogFile followed a symbolic link")
+	}
+	if b, _ := os.ReadFile(target); string(b) != "precious\n" {
+		t.Errorf("the link's target was written: %q", b)
+	}
+}
+
+// http://localhost pages: served by development builds, and by release
+// builds only where the system configuration allows them.
+func TestLoopbackPages(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		development bool
+		allow       bool
+		want        string
+	}{
+		{"release", false, false, "ERR_BAD_ORIGIN"},
+		{"release, allowed by the administrator", false, true, "ok"},
+		{"development", true, false, "ok"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := Options{Caller: Terminal, Plain: true, Version: "test", Development: tc.development,
+				LoadConfig: func() (config.Config, error) { return config.Config{AllowLoopbackOrigins: tc.allow}, nil },
+				NewAgent: func(cfg config.Config, log *slog.Logger) Agent {
+					return NewCardAgent(cards.New(cards.Options{Backends: []cards.Backend{}}), cfg, "test", tc.development)
+				}}
+			var out, errb bytes.Buffer
+			in := strings.NewReader(`{"id":1,"command":"version","origin":"http://localhost:8080"}` + "\n" + `{"id":2,"command":"version","origin":"https://a.example"}` + "\n")
+			if st := Serve(o, in, &out, &errb); st != 0 {
+				t.Fatalf("exit %d: %s", st, errb.String())
+			}
+			got := map[float64]string{}
+			dec := json.NewDecoder(&out)
+			for {
+				var m map[string]any
+				if err := dec.Decode(&m); err != nil {
+					break
+				}
+				id, ok := m["id"].(float64)
+				if !ok {
+					continue
+				}
+				if e, ok := m["error"].(map[string]any); ok {
+					got[id] = e["code"].(string)
+				} else {
+					got[id] = "ok"
+				}
+			}
+			if got[1] != tc.want || got[2] != "ok" {
+				t.Errorf("replies %v, want localhost %s and https ok", got, tc.want)
+			}
+		})
+	}
+}
