@@ -126,6 +126,11 @@
       // IPv4-mapped (::ffff:a.b.c.d): Go writes and treats it as IPv4.
       if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return "IPv6 address not in canonical form";
     }
+    // "evil.tw." is another origin than "evil.tw" to the browser and to every
+    // list of origins; refused, as in Go, so that no site has two names.
+    if (name !== undefined && (name.endsWith(".") || name.startsWith(".") || name.includes(".."))) {
+      return "host with an empty label (a trailing dot)";
+    }
     if (port !== undefined) {
       const n = Number(port);
       if (n < 1 || n > 65535 || String(n) !== port) return "invalid port";

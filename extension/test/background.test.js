@@ -734,6 +734,10 @@ test("overlay: https content scripts; localhost only with overlayOnLocalhost", a
   assert.ok((await s.bg.handle({ kind: "overlay", op: "status" }, local)).result);
   assert.equal((await s.bg.handle({ kind: "overlay", op: "readers" }, pageSender("http://example.com/"))).error?.code, "ERR_INSECURE_CONTEXT");
   assert.equal((await s.bg.handle({ kind: "overlay", op: "readers" }, extSender())).error?.code, "ERR_INSECURE_CONTEXT");
+  // Only the overlay's own sites: a content script on any other https page
+  // (a compromised renderer) gets no origin-less card operations.
+  assert.equal((await s.bg.handle({ kind: "overlay", op: "certificates" }, pageSender("https://evil.example/"))).error?.code, "ERR_INSECURE_CONTEXT");
+  assert.equal((await s.bg.handle({ kind: "overlay", op: "readers" }, pageSender("https://xca.nat.gov.tw.evil.example/"))).error?.code, "ERR_INSECURE_CONTEXT");
   for (const q of s.host.requests) assert.equal(q.origin, undefined, q.command);
 });
 

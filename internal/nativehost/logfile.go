@@ -26,6 +26,9 @@ func openLogFile(path string) (*logFile, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
+	if err := checkLogDir(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
 	l := &logFile{path: path}
 	return l, l.open()
 }

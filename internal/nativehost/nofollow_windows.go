@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 )
 
 // openAppend opens path for appending, creating it, and refuses a
@@ -26,4 +28,18 @@ func openAppend(path string) (*os.File, error) {
 		return nil, fmt.Errorf("log file %s changed to a symbolic link", path)
 	}
 	return f, nil
+}
+
+// checkLogDir refuses a log folder reached through a symbolic link or
+// junction anywhere on its path.
+func checkLogDir(dir string) error {
+	dir = filepath.Clean(dir)
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return err
+	}
+	if !strings.EqualFold(real, dir) {
+		return fmt.Errorf("log folder %s is reached through a link (%s)", dir, real)
+	}
+	return nil
 }

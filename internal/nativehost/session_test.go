@@ -207,3 +207,42 @@ func TestLoopbackPages(t *testing.T) {
 		})
 	}
 }
+
+// Nor through a folder that is a link, or under a folder anyone may write
+// without the sticky bit: O_NOFOLLOW covers only the last name, and a
+// local user could otherwise make the host create and rotate its log in
+// any folder the clerk can write (found by the security review).
+func TestLogFileRefusesRedirectedFolder(t *testing.T) {
+	base := t.TempDir()
+	victim := filepath.Join(base, "victim")
+	shared := filepath.Join(base, "shared")
+	for _, d := range []string{victim, shared} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(victim, filepath.Join(shared, "logs")); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	if _, err := openLogFile(filepath.Join(shared, "logs", "host.log")); err == nil {
+		t.Error("openLogFile went through a linked folder")
+	}
+	if err := os.Chmod(shared, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openLogFile(filepath.Join(shared, "own", "host.log")); err == nil {
+		t.Error("openLogFile accepted a folder under one anyone may write")
+	}
+	if err := os.Chmod(shared, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	l, err := openLogFile(filepath.Join(shared, "own", "host.log"))
+	if err != nil {
+		t.Errorf("a folder under a sticky one (as /tmp) was refused: %v", err)
+	} else {
+		l.Close()
+	}
+	if entries, _ := os.ReadDir(victim); len(entries) != 0 {
+		t.Errorf("files were created in the link's target: %v", entries)
+	}
+}

@@ -51,6 +51,12 @@ func Check(s string) error {
 				return errors.New("host must be lower-case ASCII (punycode for international names)")
 			}
 		}
+		// "evil.tw." is another origin than "evil.tw" to the browser, and to
+		// every list of origins (consent, rawSignOrigins, verifiers); refused,
+		// so that no site has two names.
+		if strings.HasSuffix(host, ".") || strings.HasPrefix(host, ".") || strings.Contains(host, "..") {
+			return errors.New("host with an empty label (a trailing dot)")
+		}
 	}
 	if strings.HasSuffix(u.Host, ":") {
 		return errors.New("empty port")

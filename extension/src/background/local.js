@@ -10,7 +10,11 @@ import { toWire } from "../codes.js";
 import { changePin } from "./changepin.js";
 import { loopbackAllowed } from "./hostconfig.js";
 import { runPinAction } from "./pinflow.js";
+import "../../overlay/sites.js";
 import { fail, isAllowedOrigin, isExtensionPage, isObject, senderOrigin } from "./shared.js";
+
+/** The overlay's sites (a classic script that publishes its rule on the global object). */
+const overlaySites = Reflect.get(globalThis, "cardbridgeOverlaySites");
 
 /** The ops of the popup and the overlay (docs/extension.md §6.1). */
 const LOCAL_OPS = new Set(["check", "certificates", "readers", "changePin", "status"]);
@@ -91,9 +95,12 @@ export function createLocal(env) {
     if (!sender.tab || isExtensionPage(chrome, sender)) return false;
     const origin = senderOrigin(sender);
     if (!origin || !isAllowedOrigin(origin)) return false;
-    if (origin.startsWith("https://")) return true;
+    // Only the pages the overlay is injected into (overlay/sites.js, the
+    // manifest's matches): a content script of any other page, say of a
+    // compromised renderer, gets no origin-less card operations.
+    if (origin.startsWith("https://")) return overlaySites.shouldShowOverlay(origin + "/", false);
     const v = await chrome.storage.local.get("overlayOnLocalhost");
-    return v?.overlayOnLocalhost === true && (await loopbackAllowed(env));
+    return v?.overlayOnLocalhost === true && overlaySites.shouldShowOverlay(origin + "/", true) && (await loopbackAllowed(env));
   }
 
   /**
