@@ -11,18 +11,26 @@ import { pinProblem, pinRule } from "../src/pinrule.js";
 /** Every test is bounded: a hang is a failure. @type {(name: string, fn: () => any) => void} */
 const test = (name, fn) => nodeTest(name, { timeout: 10_000 }, fn);
 
-const zh = JSON.parse(fs.readFileSync(new URL("../_locales/zh_TW/messages.json", import.meta.url), "utf8"));
-/** chrome.i18n.getMessage over the zh_TW file. @type {(key: string, subs?: string[]) => string} */
-const t = (key, subs = []) => {
-  const m = zh[key];
-  if (!m) return "";
-  let s = m.message;
-  for (const [name, ph] of Object.entries(m.placeholders ?? {})) {
-    const n = Number(/** @type {any} */ (ph).content.slice(1)) - 1;
-    s = s.replaceAll(`$${name.toUpperCase()}$`, subs[n] ?? "");
-  }
-  return s;
-};
+/**
+ * chrome.i18n.getMessage over one locale's messages.json.
+ * @param {string} locale
+ * @returns {(key: string, subs?: string[]) => string}
+ */
+function messagesOf(locale) {
+  const file = JSON.parse(fs.readFileSync(new URL(`../_locales/${locale}/messages.json`, import.meta.url), "utf8"));
+  return (key, subs = []) => {
+    const m = file[key];
+    if (!m) return "";
+    let s = m.message;
+    for (const [name, ph] of Object.entries(m.placeholders ?? {})) {
+      const n = Number(/** @type {any} */ (ph).content.slice(1)) - 1;
+      s = s.replaceAll(`$${name.toUpperCase()}$`, subs[n] ?? "");
+    }
+    return s;
+  };
+}
+const t = messagesOf("zh_TW");
+const tEn = messagesOf("en");
 /** What the host sends in pinStatus (docs/protocol.md §4.10). */
 const limits = { minLength: 6, maxLength: 8, characters: "alnum" };
 
@@ -223,8 +231,7 @@ test("describe: an embedded frame's request says so", () => {
   assert.equal(describe(view, t, "zh").embedded, false);
   assert.equal(describe({ ...view, origin: null, embedded: true }, t, "zh").embedded, false);
   assert.equal(t("pin_embedded"), "此要求來自頁面中嵌入的網站");
-  const en = JSON.parse(fs.readFileSync(new URL("../_locales/en/messages.json", import.meta.url), "utf8"));
-  assert.equal(en.pin_embedded.message, "This request comes from a site embedded in the page");
+  assert.equal(tEn("pin_embedded"), "This request comes from a site embedded in the page");
   const html = fs.readFileSync(new URL("../pin/pin.html", import.meta.url), "utf8");
   assert.match(html, /id="embedded"[^>]*data-i18n="pin_embedded"[^>]*hidden/);
 });
@@ -238,18 +245,6 @@ test("pin.js: the Allow and submit buttons and Enter wait for the arming", () =>
   for (const ev of ['"focus"', '"blur"', '"visibilitychange"']) assert.ok(js.includes(`addEventListener(${ev}`), ev);
 });
 
-const en = JSON.parse(fs.readFileSync(new URL("../_locales/en/messages.json", import.meta.url), "utf8"));
-/** chrome.i18n.getMessage over the en file. @type {(key: string, subs?: string[]) => string} */
-const tEn = (key, subs = []) => {
-  const m = en[key];
-  if (!m) return "";
-  let s = m.message;
-  for (const [name, ph] of Object.entries(m.placeholders ?? {})) {
-    const n = Number(/** @type {any} */ (ph).content.slice(1)) - 1;
-    s = s.replaceAll(`$${name.toUpperCase()}$`, subs[n] ?? "");
-  }
-  return s;
-};
 const SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
 test("describe: what is signed: format, size, SHA-256 fingerprint and the text (CMS)", () => {
@@ -312,7 +307,7 @@ test("describe: the 「虛擬測試卡」 banner for a virtual TEST card, in the
   assert.equal(describe(base, t, "zh").virtual, false);
   assert.equal(describe({ ...base, mode: "sign", certificate: CERT, pinStatus: { triesLeft: 3, blocked: false, minLength: 6, maxLength: 8 }, virtual: true }, t, "zh").virtual, true);
   assert.equal(t("pin_virtualTitle"), "虛擬測試卡");
-  assert.equal(en.pin_virtualTitle.message, "Virtual TEST card");
+  assert.equal(tEn("pin_virtualTitle"), "Virtual TEST card");
   const html = fs.readFileSync(new URL("../pin/pin.html", import.meta.url), "utf8");
   // Outside the consent and request sections, so both modes show it.
   assert.match(html, /<main id="app" hidden>\s*<div id="virtual" class="virtual" role="alert" hidden>/);
