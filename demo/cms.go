@@ -41,6 +41,9 @@ type signatureFacts struct {
 	DocumentSHA256   string        `json:"documentSha256"`
 	DocumentBytes    int           `json:"documentBytes"`
 	SignerIsLoggedIn bool          `json:"signerIsLoggedIn"`
+	// BoundOrigin is the origin the signature names (package cmsorigin):
+	// this site's, or the signature was refused.
+	BoundOrigin string `json:"boundOrigin"`
 }
 
 // checkCMS verifies der as a detached SignedData over data: one signer
@@ -126,6 +129,7 @@ func (s *site) checkCMS(der, data []byte, nonce, origin string, loggedIn *x509.C
 		DocumentSHA256:   hex.EncodeToString(sum[:]),
 		DocumentBytes:    len(data),
 		SignerIsLoggedIn: loggedIn != nil,
+		BoundOrigin:      origin,
 	}, nil, nil
 }
 

@@ -483,7 +483,8 @@ func TestVerifySignature(t *testing.T) {
 		status, m := ts.do(t, c, http.MethodPost, "/api/verify-signature", verifyBody(doc, signCMS(t, ts.origin, f.rsaCert, f.rsaKey, doc, n)), nil)
 		signer, _ := m["signer"].(map[string]any)
 		if status != http.StatusOK || signer["holder"] != "測試幼兒園" || m["nonceMatch"] != true || m["nonce"] != n ||
-			m["cardSerial"] != "TEST000000000001" || m["digestAlgorithm"] != "SHA-256" || m["signerIsLoggedIn"] != false {
+			m["cardSerial"] != "TEST000000000001" || m["digestAlgorithm"] != "SHA-256" || m["signerIsLoggedIn"] != false ||
+			m["boundOrigin"] != ts.origin {
 			t.Fatalf("verify good signature = %d %v", status, m)
 		}
 		if st, err := time.Parse(time.RFC3339, m["signingTime"].(string)); err != nil || time.Since(st) > time.Minute {

@@ -401,6 +401,7 @@ async function sign() {
         ["憑證管理中心", "CA", v.signer.caNameZh],
         ["簽章時間", "Signing time", dateTime(v.signingTime)],
         ["隨機碼", "Nonce", v.nonceMatch ? `${v.nonce} ✓ 相符 / matches` : v.nonce],
+        ["網站綁定", "Made for", v.boundOrigin ? `${v.boundOrigin} ✓ 本網站 / this site` : ""],
         ["卡號", "Card serial", v.cardSerial],
         ["文件", "Document", `${v.documentBytes} bytes・${v.digestAlgorithm} ${String(v.documentSha256).slice(0, 16)}…`],
         ["登入憑證", "Login", v.signerIsLoggedIn ? "與登入的憑證相同 / same as the login certificate" : "尚未登入，接受任何測試憑證 / not logged in: any TEST certificate"],
