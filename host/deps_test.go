@@ -9,10 +9,11 @@ import (
 )
 
 // What each binary must never link, checked over `go list -deps`: the
-// shipped host carries no virtual card, TEST CA, test client or HTTP stack (softcard's
-// own doc says it must never reach a user, and every package linked costs
-// start-up time before the browser's hello); the exchange centre server
-// runs on machines without smart-card readers, so no PC/SC and no cgo.
+// shipped host carries no virtual card, fake card backend, TEST CA, test
+// client or HTTP stack (softcard's own doc says it must never reach a
+// user, and every package linked costs start-up time before the browser's
+// hello); the exchange centre server runs on machines without smart-card
+// readers, so no PC/SC and no cgo.
 func TestBinaryDependencies(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("go command not found")
@@ -22,7 +23,7 @@ func TestBinaryDependencies(t *testing.T) {
 		pkg       string
 		forbidden []string
 	}{
-		{"./host", []string{mod + "/internal/softcard", mod + "/internal/testca", mod + "/internal/nativeclient", "net/http"}},
+		{"./host", []string{mod + "/internal/softcard", mod + "/internal/testca", mod + "/internal/cards/cardstest", mod + "/internal/nativeclient", "net/http"}},
 		{"./cmd/cardbridge-centre", []string{mod + "/internal/pcsc", "github.com/ebfe/scard", "runtime/cgo"}},
 	} {
 		t.Run(tc.pkg, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cardbridge/cardbridge/internal/card"
 	"github.com/cardbridge/cardbridge/internal/cards"
+	"github.com/cardbridge/cardbridge/internal/cards/cardstest"
 	"github.com/cardbridge/cardbridge/internal/certinfo"
 )
 
@@ -37,7 +38,7 @@ func TestCapabilitiesOf(t *testing.T) {
 		{"CA key usage", x509.KeyUsageCertSign | x509.KeyUsageCRLSign, certinfo.UsageOther, []cards.Capability{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newFakeCert(t, card.SlotAuthentication, fakeECKey(), tc.ku, "")
+			c := cardstest.NewCert(t, card.SlotAuthentication, cardstest.ECKey(), tc.ku, "")
 			require.Equal(t, tc.usage, c.Usage, "certinfo.UsageOf")
 			got := cards.CapabilitiesOf(c.Certificate)
 			assert.Equal(t, tc.want, got)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cardbridge/cardbridge/internal/card"
+	"github.com/cardbridge/cardbridge/internal/cards/cardstest"
 	"github.com/stretchr/testify/assert"
 )
 
@@ -21,7 +22,7 @@ func TestSignDigestOtherHashes(t *testing.T) {
 			if h != 0 {
 				digest = make([]byte, h.Size())
 			}
-			sig, err := m.SignDigest(context.Background(), c.ID, digest, h, []byte(fakePIN))
+			sig, err := m.SignDigest(context.Background(), c.ID, digest, h, []byte(cardstest.PIN))
 			assert.ErrorIs(t, err, card.ErrUnsupported)
 			if err == nil {
 				assert.Contains(t, []string{"RS256", "RS384", "RS512"}, sig.Algorithm, "signed with %v and named it %q", h, sig.Algorithm)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/cardbridge/cardbridge/internal/card"
 	"github.com/cardbridge/cardbridge/internal/cards"
+	"github.com/cardbridge/cardbridge/internal/cards/cardstest"
 	"github.com/cardbridge/cardbridge/internal/pcsc"
 )
 
@@ -19,16 +21,27 @@ import (
 const sigKU = x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment
 
 // newSigCert and newEncCert are a card's two certificates.
-func newSigCert(tb testing.TB) fakeCert {
-	return newFakeCert(tb, card.SlotAuthentication, fakeRSAKey(), sigKU, "")
+func newSigCert(tb testing.TB) cardstest.Cert {
+	return cardstest.NewCert(tb, card.SlotAuthentication, cardstest.RSAKey(), sigKU, "")
 }
 
-func newEncCert(tb testing.TB) fakeCert {
-	return newFakeCert(tb, card.SlotKeyManagement, fakeRSAKey(), x509.KeyUsageKeyEncipherment|x509.KeyUsageDataEncipherment, "")
+func newEncCert(tb testing.TB) cardstest.Cert {
+	return cardstest.NewCert(tb, card.SlotKeyManagement, cardstest.RSAKey(), x509.KeyUsageKeyEncipherment|x509.KeyUsageDataEncipherment, "")
 }
+
+// errOpen is what a reader whose card cannot be opened reports (a card
+// held exclusively by another program).
+var errOpen = fmt.Errorf("connect: %w", pcsc.ErrSharingViolation)
+
+// errRead is what a card that cannot be read reports (a health-insurance
+// card has no PIV application).
+var errRead = fmt.Errorf("read certificates: %w", card.ErrNotPIV)
+
+// sentinel is an error a test passes through and looks for.
+var sentinel = errors.New("sentinel from the test")
 
 // managerOver returns a Manager over the given fake backends.
-func managerOver(backends ...*fakeBackend) *cards.Manager {
+func managerOver(backends ...*cardstest.Backend) *cards.Manager {
 	bs := make([]cards.Backend, len(backends))
 	for i, b := range backends {
 		bs[i] = b
@@ -41,25 +54,25 @@ func managerOver(backends ...*fakeBackend) *cards.Manager {
 // search skips it, opens each reader once, and closes every card it opened.
 func TestEachCardSkipsUnusableCards(t *testing.T) {
 	want := newSigCert(t)
-	holder := func() fakeReader {
-		return fakeReader{name: "holder", card: &fakeToken{certs: []fakeCert{newEncCert(t), want}}}
+	holder := func() cardstest.Reader {
+		return cardstest.Reader{Name: "holder", Card: &cardstest.Card{Certs: []cardstest.Cert{newEncCert(t), want}}}
 	}
-	unopenable := fakeReader{name: "in use", openErr: errOpen}
-	unreadable := fakeReader{name: "health card", card: &fakeToken{certsErr: errRead}}
-	empty := fakeReader{name: "empty"}
+	unopenable := cardstest.Reader{Name: "in use", OpenErr: errOpen}
+	unreadable := cardstest.Reader{Name: "health card", Card: &cardstest.Card{CertsErr: errRead}}
+	empty := cardstest.Reader{Name: "empty"}
 	for _, tc := range []struct {
 		name    string
-		readers []fakeReader
+		readers []cardstest.Reader
 		opened  []string
 	}{
-		{"open fails first", []fakeReader{unopenable, holder()}, []string{"in use", "holder"}},
-		{"certificates fail first", []fakeReader{unreadable, holder()}, []string{"health card", "holder"}},
-		{"both fail first", []fakeReader{unopenable, unreadable, holder()}, []string{"in use", "health card", "holder"}},
-		{"empty reader is not opened", []fakeReader{empty, holder()}, []string{"holder"}},
-		{"search stops at the holder", []fakeReader{holder(), unopenable, unreadable}, []string{"holder"}},
+		{"open fails first", []cardstest.Reader{unopenable, holder()}, []string{"in use", "holder"}},
+		{"certificates fail first", []cardstest.Reader{unreadable, holder()}, []string{"health card", "holder"}},
+		{"both fail first", []cardstest.Reader{unopenable, unreadable, holder()}, []string{"in use", "health card", "holder"}},
+		{"empty reader is not opened", []cardstest.Reader{empty, holder()}, []string{"holder"}},
+		{"search stops at the holder", []cardstest.Reader{holder(), unopenable, unreadable}, []string{"holder"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := &fakeBackend{readers: tc.readers}
+			b := &cardstest.Backend{Attached: tc.readers}
 			m := managerOver(b)
 			calls := 0
 			err := m.WithCertificate(context.Background(), want.ID, func(tok cards.Token, k cards.Certificate) error {
@@ -71,8 +84,8 @@ func TestEachCardSkipsUnusableCards(t *testing.T) {
 			})
 			require.NoError(t, err)
 			assert.Equal(t, 1, calls)
-			assert.Equal(t, tc.opened, b.openedReaders())
-			assert.Zero(t, b.leaked(), "cards opened and not closed")
+			assert.Equal(t, tc.opened, b.Opened())
+			assert.Zero(t, b.Leaked(), "cards opened and not closed")
 		})
 	}
 }
@@ -82,10 +95,10 @@ func TestEachCardSkipsUnusableCards(t *testing.T) {
 func TestNoReader(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
-		backends []*fakeBackend
+		backends []*cardstest.Backend
 	}{
-		{"one backend without readers", []*fakeBackend{{}}},
-		{"two backends without readers", []*fakeBackend{{}, {}}},
+		{"one backend without readers", []*cardstest.Backend{{}}},
+		{"two backends without readers", []*cardstest.Backend{{}, {}}},
 		{"no backend", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,7 +123,7 @@ func TestNoReader(t *testing.T) {
 // A reader name that is not (or no longer) connected is an unknown
 // reader, not "no card": the page asked for a reader that does not exist.
 func TestUnknownReader(t *testing.T) {
-	b := &fakeBackend{readers: []fakeReader{{name: "holder", card: &fakeToken{certs: []fakeCert{newSigCert(t)}}}}}
+	b := &cardstest.Backend{Attached: []cardstest.Reader{{Name: "holder", Card: &cardstest.Card{Certs: []cardstest.Cert{newSigCert(t)}}}}}
 	m := managerOver(b)
 	ctx := context.Background()
 	err := m.EachCard(ctx, "gone", func(string, cards.Token) (bool, error) {
@@ -122,7 +135,7 @@ func TestUnknownReader(t *testing.T) {
 	assert.ErrorIs(t, err, pcsc.ErrUnknownReader)
 	_, err = m.PINStatus(ctx, cards.Ref{Reader: "gone"})
 	assert.ErrorIs(t, err, pcsc.ErrUnknownReader)
-	assert.Empty(t, b.openedReaders())
+	assert.Empty(t, b.Opened())
 }
 
 // WithCertificate says why the certificate was not found: changed cards
@@ -130,25 +143,25 @@ func TestUnknownReader(t *testing.T) {
 // reader, no service. f never runs then.
 func TestWithCertificateNotFound(t *testing.T) {
 	want := newSigCert(t)
-	other := func() fakeReader {
-		return fakeReader{name: "other card", card: &fakeToken{certs: []fakeCert{newSigCert(t)}}}
+	other := func() cardstest.Reader {
+		return cardstest.Reader{Name: "other card", Card: &cardstest.Card{Certs: []cardstest.Cert{newSigCert(t)}}}
 	}
-	removed := fakeReader{name: "removed", openErr: pcsc.ErrCardRemoved}
+	removed := cardstest.Reader{Name: "removed", OpenErr: pcsc.ErrCardRemoved}
 	for _, tc := range []struct {
 		name    string
-		backend *fakeBackend
+		backend *cardstest.Backend
 		want    error
 		notWant error
 	}{
-		{"cards read, none holds it", &fakeBackend{readers: []fakeReader{other()}}, card.ErrUnknownCertificate, pcsc.ErrNoCard},
-		{"one card read, another failed", &fakeBackend{readers: []fakeReader{removed, other()}}, card.ErrUnknownCertificate, pcsc.ErrCardRemoved},
-		{"failed card after a read one", &fakeBackend{readers: []fakeReader{other(), removed}}, card.ErrUnknownCertificate, pcsc.ErrCardRemoved},
-		{"only card could not be opened", &fakeBackend{readers: []fakeReader{{name: "in use", openErr: errOpen}}}, pcsc.ErrSharingViolation, card.ErrUnknownCertificate},
-		{"only card could not be read", &fakeBackend{readers: []fakeReader{{name: "health card", card: &fakeToken{certsErr: errRead}}}}, card.ErrNotPIV, card.ErrUnknownCertificate},
-		{"two failed cards: the last one's error", &fakeBackend{readers: []fakeReader{{name: "in use", openErr: errOpen}, {name: "health card", card: &fakeToken{certsErr: errRead}}}}, card.ErrNotPIV, pcsc.ErrSharingViolation},
-		{"no card present", &fakeBackend{readers: []fakeReader{{name: "empty"}}}, pcsc.ErrNoCard, card.ErrUnknownCertificate},
-		{"no reader", &fakeBackend{}, pcsc.ErrNoReader, pcsc.ErrNoCard},
-		{"no service", &fakeBackend{readersErr: fmtErr("establish", pcsc.ErrNoService)}, pcsc.ErrNoService, pcsc.ErrNoCard},
+		{"cards read, none holds it", &cardstest.Backend{Attached: []cardstest.Reader{other()}}, card.ErrUnknownCertificate, pcsc.ErrNoCard},
+		{"one card read, another failed", &cardstest.Backend{Attached: []cardstest.Reader{removed, other()}}, card.ErrUnknownCertificate, pcsc.ErrCardRemoved},
+		{"failed card after a read one", &cardstest.Backend{Attached: []cardstest.Reader{other(), removed}}, card.ErrUnknownCertificate, pcsc.ErrCardRemoved},
+		{"only card could not be opened", &cardstest.Backend{Attached: []cardstest.Reader{{Name: "in use", OpenErr: errOpen}}}, pcsc.ErrSharingViolation, card.ErrUnknownCertificate},
+		{"only card could not be read", &cardstest.Backend{Attached: []cardstest.Reader{{Name: "health card", Card: &cardstest.Card{CertsErr: errRead}}}}, card.ErrNotPIV, card.ErrUnknownCertificate},
+		{"two failed cards: the last one's error", &cardstest.Backend{Attached: []cardstest.Reader{{Name: "in use", OpenErr: errOpen}, {Name: "health card", Card: &cardstest.Card{CertsErr: errRead}}}}, card.ErrNotPIV, pcsc.ErrSharingViolation},
+		{"no card present", &cardstest.Backend{Attached: []cardstest.Reader{{Name: "empty"}}}, pcsc.ErrNoCard, card.ErrUnknownCertificate},
+		{"no reader", &cardstest.Backend{}, pcsc.ErrNoReader, pcsc.ErrNoCard},
+		{"no service", &cardstest.Backend{ReadersErr: fmtErr("establish", pcsc.ErrNoService)}, pcsc.ErrNoService, pcsc.ErrNoCard},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := managerOver(tc.backend)
@@ -160,7 +173,7 @@ func TestWithCertificateNotFound(t *testing.T) {
 			assert.NotErrorIs(t, err, tc.notWant)
 			var end *cards.SearchEnd
 			assert.False(t, errors.As(err, &end), "a *cards.SearchEnd leaked to the caller: %v", err)
-			assert.Zero(t, tc.backend.leaked())
+			assert.Zero(t, tc.backend.Leaked())
 		})
 	}
 }
@@ -173,9 +186,9 @@ func fmtErr(op string, err error) error { return errors.Join(errors.New(op), err
 // nor turns the error into "unknown certificate".
 func TestWithCertificateReturnsFError(t *testing.T) {
 	want := newSigCert(t)
-	b := &fakeBackend{readers: []fakeReader{
-		{name: "first", card: &fakeToken{certs: []fakeCert{want}}},
-		{name: "second", card: &fakeToken{certs: []fakeCert{want}}},
+	b := &cardstest.Backend{Attached: []cardstest.Reader{
+		{Name: "first", Card: &cardstest.Card{Certs: []cardstest.Cert{want}}},
+		{Name: "second", Card: &cardstest.Card{Certs: []cardstest.Cert{want}}},
 	}}
 	m := managerOver(b)
 	calls := 0
@@ -186,8 +199,8 @@ func TestWithCertificateReturnsFError(t *testing.T) {
 	assert.ErrorIs(t, err, sentinel)
 	assert.NotErrorIs(t, err, card.ErrUnknownCertificate)
 	assert.Equal(t, 1, calls)
-	assert.Equal(t, []string{"first"}, b.openedReaders())
-	assert.Zero(t, b.leaked())
+	assert.Equal(t, []string{"first"}, b.Opened())
+	assert.Zero(t, b.Leaked())
 }
 
 // A request waiting for a reader that another request holds gives up when
@@ -195,9 +208,9 @@ func TestWithCertificateReturnsFError(t *testing.T) {
 // other readers; a request for another reader is not held up.
 func TestLockTimeout(t *testing.T) {
 	want := newSigCert(t)
-	b := &fakeBackend{readers: []fakeReader{
-		{name: "busy", card: &fakeToken{certs: []fakeCert{newSigCert(t)}}},
-		{name: "holder", card: &fakeToken{certs: []fakeCert{want}}},
+	b := &cardstest.Backend{Attached: []cardstest.Reader{
+		{Name: "busy", Card: &cardstest.Card{Certs: []cardstest.Cert{newSigCert(t)}}},
+		{Name: "holder", Card: &cardstest.Card{Certs: []cardstest.Cert{want}}},
 	}}
 	m := managerOver(b)
 
@@ -222,7 +235,7 @@ func TestLockTimeout(t *testing.T) {
 	})
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, time.Since(start), 2*time.Second)
-	assert.Equal(t, []string{"busy"}, b.openedReaders(), "the timed-out search opened a card")
+	assert.Equal(t, []string{"busy"}, b.Opened(), "the timed-out search opened a card")
 
 	// The search itself ends with the context's error, not as a search
 	// that found nothing (which callers would report as "no card").
@@ -235,7 +248,7 @@ func TestLockTimeout(t *testing.T) {
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	var end *cards.SearchEnd
 	assert.False(t, errors.As(err, &end), "timeout reported as the end of the search: %v", err)
-	assert.Equal(t, []string{"busy"}, b.openedReaders())
+	assert.Equal(t, []string{"busy"}, b.Opened())
 
 	// Another reader is free meanwhile.
 	ran := false
@@ -249,28 +262,28 @@ func TestLockTimeout(t *testing.T) {
 	require.NoError(t, <-done)
 	// Released, the reader serves the next request.
 	require.NoError(t, m.WithCertificate(context.Background(), want.ID, func(cards.Token, cards.Certificate) error { return nil }))
-	assert.Zero(t, b.leaked())
+	assert.Zero(t, b.Leaked())
 }
 
 // A backend that fails (no PC/SC service on a computer that uses the
 // virtual card) must not hide the readers of one that answers; its error
 // is reported only when no backend answered.
 func TestReadersReportsErrorOnlyWhenNoBackendAnswered(t *testing.T) {
-	noService := &fakeBackend{readersErr: fmtErr("establish", pcsc.ErrNoService)}
-	unavailable := &fakeBackend{readersErr: fmtErr("list", pcsc.ErrReaderUnavailable)}
-	answering := &fakeBackend{readers: []fakeReader{{name: "A", card: &fakeToken{}}, {name: "B"}}}
-	noReaders := &fakeBackend{}
+	noService := &cardstest.Backend{ReadersErr: fmtErr("establish", pcsc.ErrNoService)}
+	unavailable := &cardstest.Backend{ReadersErr: fmtErr("list", pcsc.ErrReaderUnavailable)}
+	answering := &cardstest.Backend{Attached: []cardstest.Reader{{Name: "A", Card: &cardstest.Card{}}, {Name: "B"}}}
+	noReaders := &cardstest.Backend{}
 	for _, tc := range []struct {
 		name     string
-		backends []*fakeBackend
+		backends []*cardstest.Backend
 		readers  []string
 		err      error
 	}{
-		{"failing then answering", []*fakeBackend{noService, answering}, []string{"A", "B"}, nil},
-		{"answering then failing", []*fakeBackend{answering, noService}, []string{"A", "B"}, nil},
-		{"failing and answering with no reader", []*fakeBackend{noService, noReaders}, nil, nil},
-		{"all fail: the first error", []*fakeBackend{noService, unavailable}, nil, pcsc.ErrNoService},
-		{"all fail, other order", []*fakeBackend{unavailable, noService}, nil, pcsc.ErrReaderUnavailable},
+		{"failing then answering", []*cardstest.Backend{noService, answering}, []string{"A", "B"}, nil},
+		{"answering then failing", []*cardstest.Backend{answering, noService}, []string{"A", "B"}, nil},
+		{"failing and answering with no reader", []*cardstest.Backend{noService, noReaders}, nil, nil},
+		{"all fail: the first error", []*cardstest.Backend{noService, unavailable}, nil, pcsc.ErrNoService},
+		{"all fail, other order", []*cardstest.Backend{unavailable, noService}, nil, pcsc.ErrReaderUnavailable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st, err := managerOver(tc.backends...).Readers(context.Background())
@@ -292,8 +305,8 @@ func TestReadersReportsErrorOnlyWhenNoBackendAnswered(t *testing.T) {
 // Each card is opened through the backend that listed its reader.
 func TestEachCardOpensThroughOwningBackend(t *testing.T) {
 	want := newSigCert(t)
-	first := &fakeBackend{readers: []fakeReader{{name: "pcsc reader", card: &fakeToken{certs: []fakeCert{newSigCert(t)}}}}}
-	second := &fakeBackend{readers: []fakeReader{{name: "virtual reader", card: &fakeToken{certs: []fakeCert{want}}}}}
+	first := &cardstest.Backend{Attached: []cardstest.Reader{{Name: "pcsc reader", Card: &cardstest.Card{Certs: []cardstest.Cert{newSigCert(t)}}}}}
+	second := &cardstest.Backend{Attached: []cardstest.Reader{{Name: "virtual reader", Card: &cardstest.Card{Certs: []cardstest.Cert{want}}}}}
 	m := managerOver(first, second)
 	var reader string
 	require.NoError(t, m.WithCertificate(context.Background(), want.ID, func(_ cards.Token, k cards.Certificate) error {
@@ -301,45 +314,45 @@ func TestEachCardOpensThroughOwningBackend(t *testing.T) {
 		return nil
 	}))
 	assert.Equal(t, "virtual reader", reader)
-	assert.Equal(t, []string{"pcsc reader"}, first.openedReaders())
-	assert.Equal(t, []string{"virtual reader"}, second.openedReaders())
+	assert.Equal(t, []string{"pcsc reader"}, first.Opened())
+	assert.Equal(t, []string{"virtual reader"}, second.Opened())
 }
 
 // Certificates lists every readable card's certificates with their reader
 // and capabilities; unusable cards are skipped unless none could be read.
 func TestCertificates(t *testing.T) {
 	sigA, encA, sigB := newSigCert(t), newEncCert(t), newSigCert(t)
-	cardA := fakeReader{name: "A", card: &fakeToken{certs: []fakeCert{sigA, encA}}}
-	cardB := fakeReader{name: "B", card: &fakeToken{certs: []fakeCert{sigB}}}
-	unopenable := fakeReader{name: "in use", openErr: errOpen}
-	unreadable := fakeReader{name: "health card", card: &fakeToken{certsErr: errRead}}
+	cardA := cardstest.Reader{Name: "A", Card: &cardstest.Card{Certs: []cardstest.Cert{sigA, encA}}}
+	cardB := cardstest.Reader{Name: "B", Card: &cardstest.Card{Certs: []cardstest.Cert{sigB}}}
+	unopenable := cardstest.Reader{Name: "in use", OpenErr: errOpen}
+	unreadable := cardstest.Reader{Name: "health card", Card: &cardstest.Card{CertsErr: errRead}}
 	type listed struct {
 		id, reader string
 		caps       []cards.Capability
 	}
 	for _, tc := range []struct {
 		name    string
-		readers []fakeReader
+		readers []cardstest.Reader
 		reader  string
 		want    []listed
 		err     error
 	}{
-		{"all cards", []fakeReader{cardA, unopenable, cardB}, "", []listed{
+		{"all cards", []cardstest.Reader{cardA, unopenable, cardB}, "", []listed{
 			{sigA.ID, "A", []cards.Capability{cards.CapSign, cards.CapAuthenticate}},
 			{encA.ID, "A", []cards.Capability{cards.CapDecrypt}},
 			{sigB.ID, "B", []cards.Capability{cards.CapSign, cards.CapAuthenticate}},
 		}, nil},
-		{"one reader", []fakeReader{cardA, cardB}, "B", []listed{{sigB.ID, "B", []cards.Capability{cards.CapSign, cards.CapAuthenticate}}}, nil},
-		{"unusable cards before and after", []fakeReader{unreadable, cardB, unopenable}, "", []listed{{sigB.ID, "B", []cards.Capability{cards.CapSign, cards.CapAuthenticate}}}, nil},
-		{"only unusable cards: the last error", []fakeReader{unopenable, unreadable}, "", nil, card.ErrNotPIV},
-		{"the named reader's card is unusable", []fakeReader{cardA, unopenable}, "in use", nil, pcsc.ErrSharingViolation},
-		{"no card", []fakeReader{{name: "empty"}}, "", nil, pcsc.ErrNoCard},
-		{"named reader empty", []fakeReader{cardA, {name: "empty"}}, "empty", nil, pcsc.ErrNoCard},
+		{"one reader", []cardstest.Reader{cardA, cardB}, "B", []listed{{sigB.ID, "B", []cards.Capability{cards.CapSign, cards.CapAuthenticate}}}, nil},
+		{"unusable cards before and after", []cardstest.Reader{unreadable, cardB, unopenable}, "", []listed{{sigB.ID, "B", []cards.Capability{cards.CapSign, cards.CapAuthenticate}}}, nil},
+		{"only unusable cards: the last error", []cardstest.Reader{unopenable, unreadable}, "", nil, card.ErrNotPIV},
+		{"the named reader's card is unusable", []cardstest.Reader{cardA, unopenable}, "in use", nil, pcsc.ErrSharingViolation},
+		{"no card", []cardstest.Reader{{Name: "empty"}}, "", nil, pcsc.ErrNoCard},
+		{"named reader empty", []cardstest.Reader{cardA, {Name: "empty"}}, "empty", nil, pcsc.ErrNoCard},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := &fakeBackend{readers: tc.readers}
+			b := &cardstest.Backend{Attached: tc.readers}
 			certs, err := managerOver(b).Certificates(context.Background(), tc.reader)
-			assert.Zero(t, b.leaked())
+			assert.Zero(t, b.Leaked())
 			if tc.err != nil {
 				require.ErrorIs(t, err, tc.err)
 				assert.Empty(t, certs)
@@ -359,10 +372,10 @@ func TestCertificates(t *testing.T) {
 // first card, and reports an empty reader as no card.
 func TestWithCard(t *testing.T) {
 	sigB := newSigCert(t)
-	b := &fakeBackend{readers: []fakeReader{
-		{name: "empty"},
-		{name: "A", card: &fakeToken{certs: []fakeCert{newSigCert(t)}}},
-		{name: "B", card: &fakeToken{certs: []fakeCert{sigB}}},
+	b := &cardstest.Backend{Attached: []cardstest.Reader{
+		{Name: "empty"},
+		{Name: "A", Card: &cardstest.Card{Certs: []cardstest.Cert{newSigCert(t)}}},
+		{Name: "B", Card: &cardstest.Card{Certs: []cardstest.Cert{sigB}}},
 	}}
 	for _, tc := range []struct {
 		name   string
@@ -390,10 +403,10 @@ func TestWithCard(t *testing.T) {
 			assert.Equal(t, tc.reader, got)
 		})
 	}
-	assert.Zero(t, b.leaked())
+	assert.Zero(t, b.Leaked())
 
 	// The only card failing to open is reported as itself.
-	only := &fakeBackend{readers: []fakeReader{{name: "in use", openErr: errOpen}}}
+	only := &cardstest.Backend{Attached: []cardstest.Reader{{Name: "in use", OpenErr: errOpen}}}
 	err := managerOver(only).WithCard(context.Background(), cards.Ref{}, func(string, cards.Token) error { return nil })
 	assert.ErrorIs(t, err, pcsc.ErrSharingViolation)
 }
@@ -403,17 +416,17 @@ func TestWithCard(t *testing.T) {
 func TestEachCardSearchEnd(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		readers []fakeReader
+		readers []cardstest.Reader
 		visit   error
 		last    error
 	}{
-		{"every card visited", []fakeReader{{name: "A", card: &fakeToken{}}}, nil, nil},
-		{"only empty readers", []fakeReader{{name: "empty"}}, nil, nil},
-		{"a card failed to open", []fakeReader{{name: "in use", openErr: errOpen}, {name: "A", card: &fakeToken{}}}, nil, pcsc.ErrSharingViolation},
-		{"a visit failed", []fakeReader{{name: "A", card: &fakeToken{}}}, sentinel, sentinel},
+		{"every card visited", []cardstest.Reader{{Name: "A", Card: &cardstest.Card{}}}, nil, nil},
+		{"only empty readers", []cardstest.Reader{{Name: "empty"}}, nil, nil},
+		{"a card failed to open", []cardstest.Reader{{Name: "in use", OpenErr: errOpen}, {Name: "A", Card: &cardstest.Card{}}}, nil, pcsc.ErrSharingViolation},
+		{"a visit failed", []cardstest.Reader{{Name: "A", Card: &cardstest.Card{}}}, sentinel, sentinel},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := managerOver(&fakeBackend{readers: tc.readers}).EachCard(context.Background(), "", func(string, cards.Token) (bool, error) {
+			err := managerOver(&cardstest.Backend{Attached: tc.readers}).EachCard(context.Background(), "", func(string, cards.Token) (bool, error) {
 				return false, tc.visit
 			})
 			var end *cards.SearchEnd

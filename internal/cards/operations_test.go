@@ -15,6 +15,7 @@ import (
 
 	"github.com/cardbridge/cardbridge/internal/card"
 	"github.com/cardbridge/cardbridge/internal/cards"
+	"github.com/cardbridge/cardbridge/internal/cards/cardstest"
 	"github.com/cardbridge/cardbridge/internal/certinfo"
 	"github.com/cardbridge/cardbridge/internal/cms"
 )
@@ -24,9 +25,9 @@ import (
 // PIN try is spent. virtual_test.go runs the operations on a real card.
 
 // oneCard is a Manager over one reader holding a card with certs.
-func oneCard(certs ...fakeCert) (*cards.Manager, *fakeToken) {
-	tok := &fakeToken{certs: certs, serial: "GUID-FROM-CHUID", status: card.PINStatus{TriesLeft: 3}}
-	return managerOver(&fakeBackend{readers: []fakeReader{{name: "reader", card: tok}}}), tok
+func oneCard(certs ...cardstest.Cert) (*cards.Manager, *cardstest.Card) {
+	tok := &cardstest.Card{Certs: certs, GUID: "GUID-FROM-CHUID", Status: card.PINStatus{TriesLeft: 3}}
+	return managerOver(&cardstest.Backend{Attached: []cardstest.Reader{{Name: "reader", Card: tok}}}), tok
 }
 
 // SignDigest makes only raw RSA PKCS#1 v1.5 signatures, and only with a
@@ -36,10 +37,10 @@ func TestSignDigestRefuses(t *testing.T) {
 	digest := sha256.Sum256([]byte("document"))
 	for _, tc := range []struct {
 		name  string
-		cert  fakeCert
+		cert  cardstest.Cert
 		check func(t *testing.T, err error)
 	}{
-		{"ECDSA signing key", newFakeCert(t, card.SlotSignature, fakeECKey(), sigKU, ""), func(t *testing.T, err error) {
+		{"ECDSA signing key", cardstest.NewCert(t, card.SlotSignature, cardstest.ECKey(), sigKU, ""), func(t *testing.T, err error) {
 			assert.ErrorIs(t, err, cards.ErrRawNeedsRSA)
 			assert.ErrorIs(t, err, card.ErrUnsupported)
 		}},
@@ -49,12 +50,12 @@ func TestSignDigestRefuses(t *testing.T) {
 			assert.Equal(t, cards.CapSign, ue.Op)
 			assert.Equal(t, certinfo.UsageEncryption, ue.Usage)
 		}},
-		{"ECDSA encryption key: usage first", newFakeCert(t, card.SlotKeyManagement, fakeECKey(), x509.KeyUsageKeyAgreement, ""), func(t *testing.T, err error) {
+		{"ECDSA encryption key: usage first", cardstest.NewCert(t, card.SlotKeyManagement, cardstest.ECKey(), x509.KeyUsageKeyAgreement, ""), func(t *testing.T, err error) {
 			var ue *cards.UsageError
 			require.ErrorAs(t, err, &ue)
 			assert.NotErrorIs(t, err, cards.ErrRawNeedsRSA)
 		}},
-		{"no key usage", newFakeCert(t, card.SlotCardAuth, fakeRSAKey(), 0, ""), func(t *testing.T, err error) {
+		{"no key usage", cardstest.NewCert(t, card.SlotCardAuth, cardstest.RSAKey(), 0, ""), func(t *testing.T, err error) {
 			var ue *cards.UsageError
 			require.ErrorAs(t, err, &ue)
 			assert.Equal(t, certinfo.UsageOther, ue.Usage)
@@ -62,11 +63,11 @@ func TestSignDigestRefuses(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, tok := oneCard(tc.cert)
-			sig, err := m.SignDigest(context.Background(), tc.cert.ID, digest[:], crypto.SHA256, []byte(fakePIN))
+			sig, err := m.SignDigest(context.Background(), tc.cert.ID, digest[:], crypto.SHA256, []byte(cardstest.PIN))
 			require.Error(t, err)
 			tc.check(t, err)
 			assert.Empty(t, sig.Signature)
-			assert.Empty(t, tok.keyOps(), "the card was asked although the certificate may not sign")
+			assert.Empty(t, tok.KeyOps(), "the card was asked although the certificate may not sign")
 		})
 	}
 }
@@ -84,7 +85,7 @@ func TestSignDigest(t *testing.T) {
 			hh := tc.h.New()
 			hh.Write([]byte("document"))
 			digest := hh.Sum(nil)
-			sig, err := m.SignDigest(context.Background(), c.ID, digest, tc.h, []byte(fakePIN))
+			sig, err := m.SignDigest(context.Background(), c.ID, digest, tc.h, []byte(cardstest.PIN))
 			require.NoError(t, err)
 			assert.Equal(t, tc.name, sig.Algorithm)
 			assert.Equal(t, c.Cert.Raw, sig.Certificate)
@@ -101,23 +102,23 @@ func TestSignDigest(t *testing.T) {
 func TestDecryptRefusesSigningCertificates(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		cert  fakeCert
+		cert  cardstest.Cert
 		usage certinfo.Usage
 	}{
 		{"signature", newSigCert(t), certinfo.UsageSignature},
-		{"signature and encryption", newFakeCert(t, card.SlotKeyManagement, fakeRSAKey(), x509.KeyUsageDigitalSignature|x509.KeyUsageKeyEncipherment, ""), certinfo.UsageSignatureEncryption},
+		{"signature and encryption", cardstest.NewCert(t, card.SlotKeyManagement, cardstest.RSAKey(), x509.KeyUsageDigitalSignature|x509.KeyUsageKeyEncipherment, ""), certinfo.UsageSignatureEncryption},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, tok := oneCard(tc.cert)
-			ct, err := rsa.EncryptPKCS1v15(rand.Reader, &fakeRSAKey().PublicKey, []byte("secret"))
+			ct, err := rsa.EncryptPKCS1v15(rand.Reader, &cardstest.RSAKey().PublicKey, []byte("secret"))
 			require.NoError(t, err)
-			pt, err := m.Decrypt(context.Background(), tc.cert.ID, ct, nil, []byte(fakePIN))
+			pt, err := m.Decrypt(context.Background(), tc.cert.ID, ct, nil, []byte(cardstest.PIN))
 			var ue *cards.UsageError
 			require.ErrorAs(t, err, &ue)
 			assert.Equal(t, cards.CapDecrypt, ue.Op)
 			assert.Equal(t, tc.usage, ue.Usage)
 			assert.Nil(t, pt)
-			assert.Empty(t, tok.keyOps())
+			assert.Empty(t, tok.KeyOps())
 		})
 	}
 }
@@ -127,18 +128,18 @@ func TestDecryptRefusesSigningCertificates(t *testing.T) {
 func TestAuthenticateRefuses(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		cert fakeCert
+		cert cardstest.Cert
 	}{
-		{"nonRepudiation only", newFakeCert(t, card.SlotSignature, fakeRSAKey(), x509.KeyUsageContentCommitment, "")},
+		{"nonRepudiation only", cardstest.NewCert(t, card.SlotSignature, cardstest.RSAKey(), x509.KeyUsageContentCommitment, "")},
 		{"encryption", newEncCert(t)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, tok := oneCard(tc.cert)
-			_, err := m.Authenticate(context.Background(), tc.cert.ID, "https://site.example", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", []byte(fakePIN), "test")
+			_, err := m.Authenticate(context.Background(), tc.cert.ID, "https://site.example", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", []byte(cardstest.PIN), "test")
 			var ue *cards.UsageError
 			require.ErrorAs(t, err, &ue)
 			assert.Equal(t, cards.CapAuthenticate, ue.Op)
-			assert.Empty(t, tok.keyOps())
+			assert.Empty(t, tok.KeyOps())
 		})
 	}
 }
@@ -147,11 +148,11 @@ func TestAuthenticateRefuses(t *testing.T) {
 // (what the CA certified), else from the card, and is left out when not
 // asked for.
 func TestSignCMSCardSerial(t *testing.T) {
-	withSerial := newFakeCert(t, card.SlotSignature, fakeRSAKey(), sigKU, "CERT0000000042")
+	withSerial := cardstest.NewCert(t, card.SlotSignature, cardstest.RSAKey(), sigKU, "CERT0000000042")
 	without := newSigCert(t)
 	for _, tc := range []struct {
 		name   string
-		cert   fakeCert
+		cert   cardstest.Cert
 		ask    bool
 		serial string
 	}{
@@ -162,7 +163,7 @@ func TestSignCMSCardSerial(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m, _ := oneCard(tc.cert)
 			data := []byte("公文")
-			sig, err := m.SignCMS(context.Background(), tc.cert.ID, data, crypto.SHA256, cards.CMSOptions{WithCardSerial: tc.ask}, []byte(fakePIN))
+			sig, err := m.SignCMS(context.Background(), tc.cert.ID, data, crypto.SHA256, cards.CMSOptions{WithCardSerial: tc.ask}, []byte(cardstest.PIN))
 			require.NoError(t, err)
 			assert.Equal(t, tc.serial, sig.CardSerial)
 			p7, err := pkcs7.Parse(sig.CMS)
@@ -189,7 +190,7 @@ func TestWrongPINPassesThrough(t *testing.T) {
 	ctx := context.Background()
 	wrong := []byte("999999")
 	digest := sha256.Sum256(nil)
-	ct, err := rsa.EncryptPKCS1v15(rand.Reader, &fakeRSAKey().PublicKey, []byte("x"))
+	ct, err := rsa.EncryptPKCS1v15(rand.Reader, &cardstest.RSAKey().PublicKey, []byte("x"))
 	require.NoError(t, err)
 	for name, op := range map[string]func() error{
 		"sign": func() error { _, err := m.SignDigest(ctx, sig.ID, digest[:], crypto.SHA256, wrong); return err },
@@ -217,10 +218,10 @@ func TestWrongPINPassesThrough(t *testing.T) {
 func TestPINChangeReportsTries(t *testing.T) {
 	m, tok := oneCard(newSigCert(t))
 	ctx := context.Background()
-	res, err := m.ChangePIN(ctx, cards.Ref{}, []byte(fakePIN), []byte("654321"))
+	res, err := m.ChangePIN(ctx, cards.Ref{}, []byte(cardstest.PIN), []byte("654321"))
 	require.NoError(t, err)
 	assert.Equal(t, cards.PINChange{Reader: "reader", TriesLeft: 3}, res)
-	assert.Equal(t, []string{"change", "status"}, tok.keyOps())
+	assert.Equal(t, []string{"change", "status"}, tok.KeyOps())
 
 	res, err = m.UnblockPIN(ctx, cards.Ref{Reader: "reader"}, []byte("12345678"), []byte("654321"))
 	require.NoError(t, err)
@@ -228,7 +229,7 @@ func TestPINChangeReportsTries(t *testing.T) {
 
 	_, err = m.ChangePIN(ctx, cards.Ref{}, []byte("000000"), []byte("654321"))
 	require.Error(t, err)
-	assert.Equal(t, []string{"change", "status", "unblock", "status", "change"}, tok.keyOps(), "status read after a failed change")
+	assert.Equal(t, []string{"change", "status", "unblock", "status", "change"}, tok.KeyOps(), "status read after a failed change")
 
 	st, err := m.PINStatus(ctx, cards.Ref{})
 	require.NoError(t, err)
@@ -242,8 +243,8 @@ func TestPINChangeReportsTries(t *testing.T) {
 func TestSignCMSLeavesCallerPIN(t *testing.T) {
 	c := newSigCert(t)
 	m, _ := oneCard(c)
-	p := []byte(fakePIN)
+	p := []byte(cardstest.PIN)
 	_, err := m.SignCMS(context.Background(), c.ID, []byte("x"), crypto.SHA256, cards.CMSOptions{}, p)
 	require.NoError(t, err)
-	assert.Equal(t, fakePIN, string(p))
+	assert.Equal(t, cardstest.PIN, string(p))
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardbridge/cardbridge/internal/card"
+	"github.com/cardbridge/cardbridge/internal/cards/cardstest"
 	"github.com/cardbridge/cardbridge/internal/pcsc"
 	"github.com/cardbridge/cardbridge/internal/testca"
 )
@@ -62,26 +63,26 @@ func TestRunStopsAtFirstFailure(t *testing.T) {
 		m[id] = res
 		return m
 	}
-	empty := fakeReader{name: "Empty Reader 00 00"}
-	withCard := fakeReader{name: "ACS ACR39U 00 00", card: &fakeToken{}}
+	empty := cardstest.Reader{Name: "Empty Reader 00 00"}
+	withCard := cardstest.Reader{Name: "ACS ACR39U 00 00", Card: &cardstest.Card{RefuseKeyOps: true}}
 	for _, tc := range []struct {
 		name    string
-		backend *fakeBackend
+		backend *cardstest.Backend
 		opts    Options
 		want    map[string]Result
 		detail  string // in the failed item's English detail
 	}{
-		{"service not running", &fakeBackend{readersErr: fmt.Errorf("establish context: %w", pcsc.ErrNoService)}, Options{},
+		{"service not running", &cardstest.Backend{ReadersErr: fmt.Errorf("establish context: %w", pcsc.ErrNoService)}, Options{},
 			after(IDService, Fail), "not running"},
-		{"readers unreadable", &fakeBackend{readersErr: fmt.Errorf("list readers: %w", pcsc.ErrReaderUnavailable)}, Options{},
+		{"readers unreadable", &cardstest.Backend{ReadersErr: fmt.Errorf("list readers: %w", pcsc.ErrReaderUnavailable)}, Options{},
 			after(IDReaders, Fail), "Could not read"},
-		{"no reader", &fakeBackend{}, Options{}, after(IDReaders, Fail), "No card reader"},
-		{"empty reader", &fakeBackend{readers: []fakeReader{empty}}, Options{}, after(IDCard, Fail), "no card"},
-		{"named reader empty, another has a card", &fakeBackend{readers: []fakeReader{withCard, empty}}, Options{Reader: empty.name},
+		{"no reader", &cardstest.Backend{}, Options{}, after(IDReaders, Fail), "No card reader"},
+		{"empty reader", &cardstest.Backend{Attached: []cardstest.Reader{empty}}, Options{}, after(IDCard, Fail), "no card"},
+		{"named reader empty, another has a card", &cardstest.Backend{Attached: []cardstest.Reader{withCard, empty}}, Options{Reader: empty.Name},
 			after(IDCard, Fail), "no card"},
-		{"named reader not connected", &fakeBackend{readers: []fakeReader{withCard}}, Options{Reader: "Gone Reader"},
+		{"named reader not connected", &cardstest.Backend{Attached: []cardstest.Reader{withCard}}, Options{Reader: "Gone Reader"},
 			after(IDCard, Fail), "no card"},
-		{"mute card", &fakeBackend{readers: []fakeReader{{name: "R", mute: true}}}, Options{}, after(IDCard, Fail), "does not respond"},
+		{"mute card", &cardstest.Backend{Attached: []cardstest.Reader{{Name: "R", Mute: true}}}, Options{}, after(IDCard, Fail), "does not respond"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rep := runOver(t, tc.backend, tc.opts)
@@ -104,7 +105,7 @@ func TestRunStopsAtFirstFailure(t *testing.T) {
 // The readers item names the readers found; the card items report the
 // reader and ATR of the card checked.
 func TestRunReportsReaderAndATR(t *testing.T) {
-	rep := runOver(t, &fakeBackend{readers: []fakeReader{{name: "Empty 00"}, {name: "Card 01", card: goodCard(t)}}}, Options{})
+	rep := runOver(t, &cardstest.Backend{Attached: []cardstest.Reader{{Name: "Empty 00"}, {Name: "Card 01", Card: goodCard(t)}}}, Options{})
 	assert.Contains(t, item(t, rep, IDReaders).Detail.EN, "Empty 00, Card 01")
 	assert.Contains(t, item(t, rep, IDReaders).Detail.ZH, "Empty 00, Card 01")
 	assert.Equal(t, "Card 01", rep.Reader)
@@ -114,7 +115,7 @@ func TestRunReportsReaderAndATR(t *testing.T) {
 // A second card is a warning (the check might look at the wrong one)
 // unless the reader was named: that choice is made already.
 func TestRunSeveralCards(t *testing.T) {
-	b := &fakeBackend{readers: []fakeReader{{name: "A", card: goodCard(t)}, {name: "B", card: goodCard(t)}}}
+	b := &cardstest.Backend{Attached: []cardstest.Reader{{Name: "A", Card: goodCard(t)}, {Name: "B", Card: goodCard(t)}}}
 	rep := runOver(t, b, Options{})
 	assert.Equal(t, Warn, item(t, rep, IDCard).Result)
 	assert.Equal(t, "A", rep.Reader)
@@ -138,7 +139,7 @@ func TestRunConnectFails(t *testing.T) {
 		{"other", errors.New("connect: internal error"), "Could not connect"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rep := runOver(t, &fakeBackend{readers: []fakeReader{{name: "R", openErr: tc.err}}}, Options{})
+			rep := runOver(t, &cardstest.Backend{Attached: []cardstest.Reader{{Name: "R", OpenErr: tc.err}}}, Options{})
 			assert.Equal(t, all(Skip, map[string]Result{IDService: Pass, IDReaders: Pass, IDCard: Pass, IDConnect: Fail, IDClock: Pass}), results(rep))
 			assert.Contains(t, item(t, rep, IDConnect).Detail.EN, tc.detail)
 			checkTexts(t, rep)
@@ -160,7 +161,7 @@ func TestRunApplication(t *testing.T) {
 		{"removed while reading", fmt.Errorf("read certificates: %w", pcsc.ErrCardRemoved), map[string]Result{IDConnect: Fail}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rep := runOver(t, &fakeBackend{readers: []fakeReader{{name: "R", card: &fakeToken{certsErr: tc.err}}}}, Options{})
+			rep := runOver(t, &cardstest.Backend{Attached: []cardstest.Reader{{Name: "R", Card: &cardstest.Card{CertsErr: tc.err, RefuseKeyOps: true}}}}, Options{})
 			want := all(Skip, map[string]Result{IDService: Pass, IDReaders: Pass, IDCard: Pass, IDClock: Pass})
 			for id, r := range tc.want {
 				want[id] = r
@@ -175,22 +176,22 @@ func TestRunApplication(t *testing.T) {
 // A card needs a signing certificate (login and signing) and should have
 // an encryption one (receiving documents).
 func TestRunCertificates(t *testing.T) {
-	valid := func(u testca.Usage) card.Certificate {
+	valid := func(u testca.Usage) cardstest.Cert {
 		return testCert(t, u, testNow.AddDate(0, -1, 0), testNow.AddDate(1, 0, 0))
 	}
 	for _, tc := range []struct {
 		name  string
-		certs []card.Certificate
+		certs []cardstest.Cert
 		want  Result
 	}{
-		{"both", []card.Certificate{valid(testca.Signature), valid(testca.Encryption)}, Pass},
-		{"signature only", []card.Certificate{valid(testca.Signature)}, Warn},
-		{"encryption only", []card.Certificate{valid(testca.Encryption)}, Fail},
-		{"one certificate for both", []card.Certificate{issuedBy(t, "政府憑證管理中心", x509.KeyUsageDigitalSignature|x509.KeyUsageKeyEncipherment)}, Pass},
+		{"both", []cardstest.Cert{valid(testca.Signature), valid(testca.Encryption)}, Pass},
+		{"signature only", []cardstest.Cert{valid(testca.Signature)}, Warn},
+		{"encryption only", []cardstest.Cert{valid(testca.Encryption)}, Fail},
+		{"one certificate for both", []cardstest.Cert{issuedBy(t, "政府憑證管理中心", x509.KeyUsageDigitalSignature|x509.KeyUsageKeyEncipherment)}, Pass},
 		{"none", nil, Fail},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rep := runOver(t, &fakeBackend{readers: []fakeReader{{name: "R", card: &fakeToken{certs: tc.certs, status: card.PINStatus{TriesLeft: 3}}}}}, Options{})
+			rep := runOver(t, &cardstest.Backend{Attached: []cardstest.Reader{{Name: "R", Card: &cardstest.Card{Certs: tc.certs, Status: card.PINStatus{TriesLeft: 3}, RefuseKeyOps: true}}}}, Options{})
 			assert.Equal(t, tc.want, item(t, rep, IDCertificates).Result)
 			assert.Len(t, rep.Certificates, len(tc.certs))
 			// The PIN is checked whatever the certificates are.
@@ -206,23 +207,23 @@ func TestRunCertificates(t *testing.T) {
 
 // Validity is judged by the worst certificate, at the check's clock.
 func TestRunValidity(t *testing.T) {
-	cert := func(u testca.Usage, from, to int) card.Certificate { // days from testNow
+	cert := func(u testca.Usage, from, to int) cardstest.Cert { // days from testNow
 		return testCert(t, u, testNow.AddDate(0, 0, from), testNow.AddDate(0, 0, to))
 	}
 	for _, tc := range []struct {
 		name   string
-		certs  []card.Certificate
+		certs  []cardstest.Cert
 		want   Result
 		detail string
 	}{
-		{"valid", []card.Certificate{cert(testca.Signature, -30, 365), cert(testca.Encryption, -30, 400)}, Pass, "days left"},
-		{"one expiring", []card.Certificate{cert(testca.Signature, -300, 20), cert(testca.Encryption, -30, 400)}, Warn, "expires on"},
-		{"one expired", []card.Certificate{cert(testca.Signature, -30, 365), cert(testca.Encryption, -400, -1)}, Fail, "expired on"},
-		{"not yet valid", []card.Certificate{cert(testca.Signature, 2, 365), cert(testca.Encryption, -30, 365)}, Fail, "not valid yet"},
-		{"expired beats expiring", []card.Certificate{cert(testca.Signature, -400, -1), cert(testca.Encryption, -300, 10)}, Fail, "expired on"},
+		{"valid", []cardstest.Cert{cert(testca.Signature, -30, 365), cert(testca.Encryption, -30, 400)}, Pass, "days left"},
+		{"one expiring", []cardstest.Cert{cert(testca.Signature, -300, 20), cert(testca.Encryption, -30, 400)}, Warn, "expires on"},
+		{"one expired", []cardstest.Cert{cert(testca.Signature, -30, 365), cert(testca.Encryption, -400, -1)}, Fail, "expired on"},
+		{"not yet valid", []cardstest.Cert{cert(testca.Signature, 2, 365), cert(testca.Encryption, -30, 365)}, Fail, "not valid yet"},
+		{"expired beats expiring", []cardstest.Cert{cert(testca.Signature, -400, -1), cert(testca.Encryption, -300, 10)}, Fail, "expired on"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rep := runOver(t, &fakeBackend{readers: []fakeReader{{name: "R", card: &fakeToken{certs: tc.certs, status: card.PINStatus{TriesLeft: 3}}}}}, Options{})
+			rep := runOver(t, &cardstest.Backend{Attached: []cardstest.Reader{{Name: "R", Card: &cardstest.Card{Certs: tc.certs, Status: card.PINStatus{TriesLeft: 3}, RefuseKeyOps: true}}}}, Options{})
 			it := item(t, rep, IDValidity)
 			assert.Equal(t, tc.want, it.Result)
 			assert.Contains(t, it.Detail.EN, tc.detail)
@@ -244,7 +245,7 @@ func TestRunValidity(t *testing.T) {
 func TestRunIssuer(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		cert   card.Certificate
+		cert   cardstest.Cert
 		want   Result
 		detail string
 	}{
@@ -253,7 +254,7 @@ func TestRunIssuer(t *testing.T) {
 		{"GCA", issuedBy(t, "政府憑證管理中心", x509.KeyUsageDigitalSignature), Pass, "Issued by"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rep := runOver(t, &fakeBackend{readers: []fakeReader{{name: "R", card: &fakeToken{certs: []card.Certificate{tc.cert}, status: card.PINStatus{TriesLeft: 3}}}}}, Options{})
+			rep := runOver(t, &cardstest.Backend{Attached: []cardstest.Reader{{Name: "R", Card: &cardstest.Card{Certs: []cardstest.Cert{tc.cert}, Status: card.PINStatus{TriesLeft: 3}, RefuseKeyOps: true}}}}, Options{})
 			it := item(t, rep, IDIssuer)
 			assert.Equal(t, tc.want, it.Result)
 			assert.Contains(t, it.Detail.EN, tc.detail)
@@ -279,8 +280,8 @@ func TestRunPIN(t *testing.T) {
 		{"unreadable", card.PINStatus{}, errors.New("pin status: 6F00"), Warn, -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tok := &fakeToken{certs: validCerts(t), status: tc.status, statusErr: tc.err}
-			rep := runOver(t, &fakeBackend{readers: []fakeReader{{name: "R", card: tok}}}, Options{})
+			tok := &cardstest.Card{Certs: validCerts(t), Status: tc.status, StatusErr: tc.err, RefuseKeyOps: true}
+			rep := runOver(t, &cardstest.Backend{Attached: []cardstest.Reader{{Name: "R", Card: tok}}}, Options{})
 			assert.Equal(t, tc.want, item(t, rep, IDPIN).Result)
 			assert.Equal(t, tc.tries, rep.PINTriesLeft)
 			checkTexts(t, rep)
@@ -291,7 +292,7 @@ func TestRunPIN(t *testing.T) {
 // A clock before CardBridge existed fails the check even when everything
 // else passes, since certificates are judged by it.
 func TestRunClockWrong(t *testing.T) {
-	b := &fakeBackend{readers: []fakeReader{{name: "R", card: goodCard(t)}}}
+	b := &cardstest.Backend{Attached: []cardstest.Reader{{Name: "R", Card: goodCard(t)}}}
 	rep := Run(t.Context(), managerOver(b), Options{Now: func() time.Time { return testNow.AddDate(-20, 0, 0) }})
 	assert.Equal(t, Fail, item(t, rep, IDClock).Result)
 	assert.Equal(t, Fail, rep.Overall)
@@ -299,7 +300,7 @@ func TestRunClockWrong(t *testing.T) {
 
 // Overall is the worst item: a check whose only flaw is a TEST card warns.
 func TestRunOverall(t *testing.T) {
-	rep := runOver(t, &fakeBackend{readers: []fakeReader{{name: "R", card: goodCard(t)}}}, Options{})
+	rep := runOver(t, &cardstest.Backend{Attached: []cardstest.Reader{{Name: "R", Card: goodCard(t)}}}, Options{})
 	assert.Equal(t, all(Pass, map[string]Result{IDIssuer: Warn}), results(rep))
 	assert.Equal(t, Warn, rep.Overall)
 	checkTexts(t, rep)

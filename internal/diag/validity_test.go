@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/cardbridge/cardbridge/internal/card"
+	"github.com/cardbridge/cardbridge/internal/cards/cardstest"
 	"github.com/cardbridge/cardbridge/internal/testca"
 )
 
@@ -25,7 +26,7 @@ func TestRunValidityNamesFirstToExpire(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sig := testCert(t, testca.Signature, testNow.AddDate(0, 0, -300), testNow.AddDate(0, 0, tc.first))
 			enc := testCert(t, testca.Encryption, testNow.AddDate(0, 0, -300), testNow.AddDate(0, 0, tc.last))
-			rep := runOver(t, &fakeBackend{readers: []fakeReader{{name: "R", card: &fakeToken{certs: []card.Certificate{sig, enc}, status: card.PINStatus{TriesLeft: 3}}}}}, Options{})
+			rep := runOver(t, &cardstest.Backend{Attached: []cardstest.Reader{{Name: "R", Card: &cardstest.Card{Certs: []cardstest.Cert{sig, enc}, Status: card.PINStatus{TriesLeft: 3}, RefuseKeyOps: true}}}}, Options{})
 			it := item(t, rep, IDValidity)
 			assert.Equal(t, tc.want, it.Result)
 			soonest := sig.Cert.NotAfter.Local().Format("2006-01-02")

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardbridge/cardbridge/internal/cards"
+	"github.com/cardbridge/cardbridge/internal/cards/cardstest"
 	"github.com/cardbridge/cardbridge/internal/certinfo"
 	"github.com/cardbridge/cardbridge/internal/pcsc"
 	"github.com/cardbridge/cardbridge/internal/softcard"
@@ -104,7 +105,7 @@ func TestRunVirtualCardNotActivated(t *testing.T) {
 // although the virtual reader beside it holds a card.
 func TestRunVirtualNamedReaderWithoutCard(t *testing.T) {
 	_, _, backend := serveVirtual(t, nil)
-	other := &fakeBackend{readers: []fakeReader{{name: "ACS ACR39U 00 00"}}}
+	other := &cardstest.Backend{Attached: []cardstest.Reader{{Name: "ACS ACR39U 00 00"}}}
 	m := cards.New(cards.Options{Backends: []cards.Backend{other, backend}})
 
 	rep := runAt(t, m, Options{Reader: "ACS ACR39U 00 00"})
@@ -124,7 +125,7 @@ func TestRunVirtualNamedReaderWithoutCard(t *testing.T) {
 // cards, and the virtual reader answered.
 func TestRunVirtualWithoutService(t *testing.T) {
 	_, _, backend := serveVirtual(t, nil)
-	noService := &fakeBackend{readersErr: fmt.Errorf("establish context: %w", pcsc.ErrNoService)}
+	noService := &cardstest.Backend{ReadersErr: fmt.Errorf("establish context: %w", pcsc.ErrNoService)}
 	rep := runAt(t, cards.New(cards.Options{Backends: []cards.Backend{noService, backend}}), Options{})
 	assert.Equal(t, Pass, item(t, rep, IDService).Result)
 	assert.Equal(t, Pass, item(t, rep, IDApplication).Result)
