@@ -32,7 +32,7 @@ type Virtual struct {
 	addr string
 
 	mu    sync.Mutex
-	inUse int    // connections Open has handed out and not yet closed
+	inUse int    // connections Open is opening or has handed out and not yet closed
 	atr   []byte // the ATR of the card last opened
 }
 
@@ -61,20 +61,35 @@ func (v *Virtual) Readers() ([]pcsc.ReaderState, error) {
 		st.ATR = c.ATR()
 		st.Flags = pcsc.FlagPresent
 		c.Close()
+		return []pcsc.ReaderState{st}, nil
 	}
+	// The probe may have queued behind a request that took the card
+	// meanwhile: that request shows the card is there.
+	v.mu.Lock()
+	if v.inUse > 0 {
+		st.ATR, st.Flags = v.atr, pcsc.FlagPresent
+	}
+	v.mu.Unlock()
 	return []pcsc.ReaderState{st}, nil
 }
 
 // Open implements Backend.
 func (v *Virtual) Open(reader string, cache *card.Cache) (Token, func(), error) {
+	// Counted from before the dial, so a listing that starts meanwhile
+	// does not take a card being opened for a missing one.
+	v.mu.Lock()
+	v.inUse++
+	v.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	defer cancel()
 	c, err := vpcd.Dial(ctx, v.addr)
 	if err != nil {
+		v.mu.Lock()
+		v.inUse--
+		v.mu.Unlock()
 		return nil, nil, fmt.Errorf("open %s: %w", reader, pcsc.ErrNoCard)
 	}
 	v.mu.Lock()
-	v.inUse++
 	v.atr = c.ATR()
 	v.mu.Unlock()
 	closeCard := func() {

@@ -542,7 +542,14 @@ func TestVirtualBusyCard(t *testing.T) {
 			errs <- err
 		}()
 	}
-	time.Sleep(300 * time.Millisecond) // one of them is now waiting for the slow card
+	// Wait until one of them holds the slow card (a fixed sleep made this
+	// test flaky on a loaded machine).
+	deadline := time.Now().Add(10 * time.Second)
+	for !v.srv.Status().Connected {
+		require.True(t, time.Now().Before(deadline), "no signature reached the card")
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // from the connection to the backend's count of it
 
 	start := time.Now()
 	st, err := v.m.Readers(ctx)
