@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/ebfe/scard v0.0.0-20241214075232-7af069cabc25
+	github.com/miekg/pkcs11 v1.1.2
 	github.com/smallstep/pkcs7 v0.2.3
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/term v0.48.0

@@ -265,3 +265,12 @@ func (p *PIV) UnblockPIN(puk, newPIN []byte) error {
 		return nil
 	})
 }
+
+// CheckPINFormat reports ErrPINFormat unless every PIN follows Rule. Other
+// backends (PKCS#11) call it before a PIN reaches their token, as PIV does
+// before any APDU.
+func CheckPINFormat(pins ...[]byte) error { return checkFormat(pins...) }
+
+// CheckPUKFormat reports ErrPINFormat unless puk follows Rule's PUK length
+// and characters.
+func CheckPUKFormat(puk []byte) error { return checkPUK(puk) }

@@ -1,6 +1,7 @@
 package card
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
@@ -300,4 +301,42 @@ func oaepDecode(em []byte, o *rsa.OAEPOptions) ([]byte, error) {
 		return nil, ErrDecrypt
 	}
 	return append([]byte(nil), rest[index+1:]...), nil
+}
+
+// DigestInfo returns the DER DigestInfo of digest under h (RFC 8017 §9.2
+// step 2), what a raw RSA PKCS#1 v1.5 mechanism (PKCS#11 CKM_RSA_PKCS)
+// signs. Hash 0 returns digest as is (a prepared DigestInfo); an unknown
+// hash or a digest of the wrong size is ErrUnsupported.
+func DigestInfo(h crypto.Hash, digest []byte) ([]byte, error) {
+	if h == 0 {
+		return bytes.Clone(digest), nil
+	}
+	prefix, ok := digestInfoPrefix[h]
+	if !ok || len(digest) != h.Size() {
+		return nil, ErrUnsupported
+	}
+	return append(bytes.Clone(prefix), digest...), nil
+}
+
+// DecodeDecrypted removes the padding from em, the raw RSA decryption of
+// a ciphertext under a key of len(em) bytes: OAEP for *rsa.OAEPOptions,
+// else PKCS#1 v1.5 (opts nil or *rsa.PKCS1v15DecryptOptions without
+// SessionKeyLen). For backends whose token does only part of the padding
+// schemes (PKCS#11 modules without OAEP over SHA-256). It fails with
+// ErrDecrypt and nothing more.
+func DecodeDecrypted(em []byte, opts crypto.DecrypterOpts) ([]byte, error) {
+	if len(em) < 11 {
+		return nil, ErrDecrypt
+	}
+	switch o := opts.(type) {
+	case *rsa.OAEPOptions:
+		return oaepDecode(em, o)
+	case nil:
+		return pkcs1v15Unpad(em)
+	case *rsa.PKCS1v15DecryptOptions:
+		if o == nil || o.SessionKeyLen == 0 {
+			return pkcs1v15Unpad(em)
+		}
+	}
+	return nil, ErrUnsupported
 }

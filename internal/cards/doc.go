@@ -1,5 +1,6 @@
 // Package cards is the one way to a card. It owns the backends that reach
-// cards (PIV over PC/SC, the direct virtual reader; PKCS#11 next), the
+// cards (PIV over PC/SC, the direct virtual reader; PKCS#11 modules through
+// internal/cards/p11, which the caller hands in as Options.Extra), the
 // per-reader locks that serialise operations within the process (PC/SC
 // transactions do it across processes), the warm certificate cache,
 // finding the card that holds a certificate, what each certificate may be

@@ -23,6 +23,10 @@ type Options struct {
 	Now func() time.Time
 	// Backends replaces the backends Options would choose (tests).
 	Backends []Backend
+	// Extra backends are offered after the ones Options chooses (or
+	// Backends): PKCS#11 modules (internal/cards/p11), one backend each.
+	// Empty changes nothing.
+	Extra []Backend
 }
 
 // Manager finds cards, serialises operations per reader and keeps the
@@ -45,6 +49,9 @@ func New(o Options) *Manager {
 		if o.VirtualReader != "" {
 			m.backends = append(m.backends, NewVirtual(o.VirtualReader))
 		}
+	}
+	if len(o.Extra) > 0 {
+		m.backends = append(append([]Backend(nil), m.backends...), o.Extra...)
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
