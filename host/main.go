@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/cardbridge/cardbridge/internal/cards"
+	"github.com/cardbridge/cardbridge/internal/cards/p11"
 	"github.com/cardbridge/cardbridge/internal/cli"
 	"github.com/cardbridge/cardbridge/internal/config"
 	"github.com/cardbridge/cardbridge/internal/nativehost"
@@ -99,7 +100,7 @@ func serveNative(c nativehost.Caller, plain bool, stdin io.Reader, stdout, stder
 		StoreExtensionIDs: storeIDs(),
 		LoadConfig:        loadConfig,
 		NewAgent: func(cfg config.Config, log *slog.Logger) nativehost.Agent {
-			m := cards.New(cards.Options{VirtualReader: cfg.VirtualReader, Log: log})
+			m := cards.New(cards.Options{VirtualReader: cfg.VirtualReader, Log: log, Extra: p11.Backends(cfg.PKCS11Modules, log)})
 			return nativehost.NewCardAgent(m, cfg, version, development())
 		},
 	}, stdin, stdout, stderr)

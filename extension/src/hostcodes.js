@@ -131,4 +131,8 @@ export const hostTexts = Object.freeze({
     en: "This site may not ask for this operation: raw signatures and decryption are open only to sites your IT staff have listed, so your card was not used. If this is your organisation's own site, contact your IT staff.",
     zh: "這個網站不能要求這項作業：原始簽章與解密只開放給資訊人員指定的網站，沒有使用您的憑證卡。若這是貴單位的業務網站，請洽資訊人員。",
   }),
+  ERR_UNBLOCK_ELSEWHERE: Object.freeze({
+    en: "This card's PIN cannot be unblocked with the PUK on this computer; it must be done through the card issuer's online service (MOICA: https://moica.nat.gov.tw/; XCA: https://xca.nat.gov.tw/; MOEACA: https://moeaca.nat.gov.tw/) or at the issuer's office. The card was not changed.",
+    zh: "這張卡的 PIN 碼不能在這台電腦上用 PUK 解鎖，必須透過發卡單位的線上服務辦理（自然人憑證：https://moica.nat.gov.tw/；組織及團體憑證：https://xca.nat.gov.tw/；工商憑證：https://moeaca.nat.gov.tw/），或洽發卡單位。卡片沒有被變更。",
+  }),
 });

@@ -21,6 +21,30 @@ type Backend interface {
 	Open(reader string, cache *card.Cache) (t Token, close func(), err error)
 }
 
+// Source says where a backend's cards come from, for people and logs:
+// Kind is "pcsc", "virtual" or "pkcs11", Module the PKCS#11 module's path.
+type Source struct {
+	Kind   string
+	Module string
+}
+
+// Sourced is a Backend that names its source; one that does not is
+// reported as Source{Kind: "other"}.
+type Sourced interface {
+	Source() Source
+}
+
+// sourceOf names b's source.
+func sourceOf(b Backend) Source {
+	if s, ok := b.(Sourced); ok {
+		return s.Source()
+	}
+	return Source{Kind: "other"}
+}
+
+// Source implements Sourced.
+func (PCSC) Source() Source { return Source{Kind: "pcsc"} }
+
 // PCSC reaches cards through the smart-card service. It takes a fresh
 // PC/SC context per call: pcsc-lite serialises calls on one context, and a
 // separate one lets readers answer while a card works.

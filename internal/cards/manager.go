@@ -37,8 +37,9 @@ type Manager struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	mu    sync.Mutex
-	locks map[string]chan struct{}
+	mu      sync.Mutex
+	locks   map[string]chan struct{}
+	sources map[string]Source // reader → where it came from, as last listed
 }
 
 // New returns a Manager.
@@ -111,6 +112,13 @@ func (m *Manager) readers() ([]pcsc.ReaderState, map[string]Backend, error) {
 	if !answered {
 		return nil, nil, firstErr
 	}
+	sources := make(map[string]Source, len(owner))
+	for r, b := range owner {
+		sources[r] = sourceOf(b)
+	}
+	m.mu.Lock()
+	m.sources = sources
+	m.mu.Unlock()
 	return all, owner, nil
 }
 
@@ -202,6 +210,15 @@ type Certificate struct {
 	card.Certificate
 	Reader       string
 	Capabilities []Capability
+	// Source is the backend (and PKCS#11 module) the card was reached by.
+	Source Source
+}
+
+// SourceOf is the source of reader as last listed.
+func (m *Manager) SourceOf(reader string) Source {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.sources[reader]
 }
 
 // Certificates lists the certificates of the cards in every reader (only
@@ -215,7 +232,7 @@ func (m *Manager) Certificates(ctx context.Context, reader string) ([]Certificat
 			return false, err
 		}
 		for _, k := range certs {
-			out = append(out, Certificate{Certificate: k, Reader: r, Capabilities: CapabilitiesOf(k)})
+			out = append(out, Certificate{Certificate: k, Reader: r, Capabilities: CapabilitiesOf(k), Source: m.SourceOf(r)})
 		}
 		return false, nil
 	})
@@ -243,7 +260,7 @@ func (m *Manager) WithCertificate(ctx context.Context, id string, f func(t Token
 		readOne = true
 		for _, k := range certs {
 			if k.ID == id {
-				return true, f(t, Certificate{Certificate: k, Reader: r, Capabilities: CapabilitiesOf(k)})
+				return true, f(t, Certificate{Certificate: k, Reader: r, Capabilities: CapabilitiesOf(k), Source: m.SourceOf(r)})
 			}
 		}
 		return false, nil

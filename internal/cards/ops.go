@@ -34,6 +34,11 @@ func (rawNeedsRSA) Error() string {
 
 func (rawNeedsRSA) Unwrap() error { return card.ErrUnsupported }
 
+// ErrUnblockElsewhere reports a card whose PIN cannot be unblocked with
+// the PUK on this computer (the token refuses the security officer's
+// login): the card issuer's online service or office must do it.
+var ErrUnblockElsewhere = errors.New("the PIN of this card is unblocked through the card issuer's service")
+
 // Signature is the result of a signing operation.
 type Signature struct {
 	// Signature is a raw signature; CMS a detached SignedData.

@@ -36,6 +36,9 @@ type Virtual struct {
 	atr   []byte // the ATR of the card last opened
 }
 
+// Source implements Sourced.
+func (v *Virtual) Source() Source { return Source{Kind: "virtual"} }
+
 // NewVirtual returns the backend of the virtual card listening at addr.
 func NewVirtual(addr string) *Virtual { return &Virtual{addr: addr} }
 

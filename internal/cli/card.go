@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/cardbridge/cardbridge/internal/card"
 	"github.com/cardbridge/cardbridge/internal/cards"
+	"github.com/cardbridge/cardbridge/internal/cards/p11"
 	"github.com/cardbridge/cardbridge/internal/certinfo"
 	"github.com/cardbridge/cardbridge/internal/diag"
 	"github.com/cardbridge/cardbridge/internal/pcsc"
@@ -34,6 +36,7 @@ func (c *cli) flags(name string, reader *string) *flag.FlagSet {
 	fs.BoolVar(&c.json, "json", false, "JSON output / 以 JSON 輸出")
 	if reader != nil {
 		fs.StringVar(reader, "reader", "", "reader name (default: first with a card) / 讀卡機名稱")
+		fs.Var((*listFlag)(&c.pkcs11), "pkcs11", "also reach cards through this PKCS#11 module (absolute path; repeatable) / 另以此 PKCS#11 模組讀卡")
 	}
 	return fs
 }
@@ -59,6 +62,7 @@ type readerJSON struct {
 
 func (c *cli) readers(args []string) error {
 	fs := c.flags("readers", nil)
+	fs.Var((*listFlag)(&c.pkcs11), "pkcs11", "also list this PKCS#11 module's slots (absolute path; repeatable) / 另列出此 PKCS#11 模組的插槽")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -91,7 +95,9 @@ func (c *cli) readers(args []string) error {
 func (c *cli) manager() *cards.Manager {
 	if c.cards == nil {
 		cfg, _ := c.opts.LoadConfig()
-		c.cards = cards.New(cards.Options{VirtualReader: cfg.VirtualReader})
+		log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		modules := append(slices.Clone(cfg.PKCS11Modules), c.pkcs11...)
+		c.cards = cards.New(cards.Options{VirtualReader: cfg.VirtualReader, Extra: p11.Backends(modules, log)})
 	}
 	return c.cards
 }
@@ -103,11 +109,13 @@ func (c *cli) withCard(reader string, f func(reader string, t cards.Token) error
 }
 
 type certJSON struct {
-	ID    string        `json:"id"`
-	Slot  string        `json:"slot"`
-	Info  certinfo.Info `json:"info"`
-	PEM   string        `json:"pem,omitempty"`
-	Label string        `json:"label"`
+	ID      string        `json:"id"`
+	Slot    string        `json:"slot"`
+	Info    certinfo.Info `json:"info"`
+	PEM     string        `json:"pem,omitempty"`
+	Label   string        `json:"label"`
+	Backend string        `json:"backend"`
+	Module  string        `json:"module,omitempty"`
 }
 
 // label names a certificate as Taiwan card tools do: cert1 signs, cert2
@@ -135,7 +143,7 @@ func (c *cli) certs(args []string) error {
 	err := c.withCard(reader, func(r string, t cards.Token) error {
 		list, err := t.Certificates()
 		for _, k := range list {
-			certs = append(certs, cards.Certificate{Certificate: k, Reader: r, Capabilities: cards.CapabilitiesOf(k)})
+			certs = append(certs, cards.Certificate{Certificate: k, Reader: r, Capabilities: cards.CapabilitiesOf(k), Source: c.manager().SourceOf(r)})
 		}
 		reader = r
 		return err
@@ -147,7 +155,7 @@ func (c *cli) certs(args []string) error {
 	var out []certJSON
 	for _, k := range certs {
 		info := certinfo.Describe(k.Cert, now)
-		cj := certJSON{ID: k.ID, Slot: k.Slot.String(), Info: info, Label: label(k)}
+		cj := certJSON{ID: k.ID, Slot: k.Slot.String(), Info: info, Label: label(k), Backend: k.Source.Kind, Module: k.Source.Module}
 		if withPEM {
 			cj.PEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: k.Cert.Raw}))
 		}
@@ -174,10 +182,24 @@ func (c *cli) certs(args []string) error {
 		fmt.Fprintf(c.stdout, "  效期 Valid:           %s – %s（剩 %d 天 / %d days left）\n",
 			in.NotBefore.Local().Format("2006-01-02"), in.NotAfter.Local().Format("2006-01-02"), in.DaysLeft, in.DaysLeft)
 		fmt.Fprintf(c.stdout, "  金鑰 Key:             %s\n", in.KeyAlgorithm)
+		fmt.Fprintf(c.stdout, "  來源 Reached by:      %s\n", sourceText(k.Backend, k.Module))
 		fmt.Fprintf(c.stdout, "  ID:                   %s\n", k.ID)
 		fmt.Fprint(c.stdout, k.PEM)
 	}
 	return nil
+}
+
+// sourceText says how a card was reached, in both languages.
+func sourceText(kind, module string) string {
+	switch kind {
+	case "pcsc":
+		return "智慧卡服務（CardBridge PIV）/ smart-card service (CardBridge PIV)"
+	case "virtual":
+		return "虛擬測試讀卡機 / virtual TEST reader"
+	case "pkcs11":
+		return "PKCS#11 模組 / PKCS#11 module " + module
+	}
+	return kind
 }
 
 func usageZH(u certinfo.Usage) string {

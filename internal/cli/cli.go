@@ -45,7 +45,8 @@ const usage = `cardbridge — 憑證 IC 卡工具 / certificate card tool
 
 用法 / usage:
   cardbridge readers   [--json]                      列出讀卡機 / list readers
-  cardbridge certs     [--json] [--reader R]         列出憑證 / list certificates
+  cardbridge certs     [--json] [--reader R] [--pkcs11 MODULE]...
+                                                     列出憑證 / list certificates
   cardbridge check     [--json] [--reader R]         環境檢測 / environment check
   cardbridge pin status|change|unblock [--json] [--reader R] [--pin-stdin]
                                                      PIN 碼狀態、變更、解鎖 / PIN status, change, unblock
@@ -114,6 +115,7 @@ type cli struct {
 	opts           Options
 	json           bool
 	cards          *cards.Manager // made on first use
+	pkcs11         []string       // --pkcs11 modules of this command
 	lines          *bufio.Reader  // --pin-stdin lines; one reader per run, so a second PIN line is not lost in a dropped buffer
 }
 

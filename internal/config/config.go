@@ -55,6 +55,11 @@ type Config struct {
 	// letters a–p, or Firefox add-on IDs) that may start the host, beyond
 	// the built-in CardBridge ones.
 	AllowedExtensions []string `json:"allowedExtensions,omitempty"`
+	// PKCS11Modules are vendor PKCS#11 modules (absolute paths) to reach
+	// cards through, beside CardBridge's own PIV: the HiCOS module for
+	// Taiwan's XCA, MOICA, MOEACA and GCA cards. A module that is missing,
+	// not a module, or writable by others is refused with a log line.
+	PKCS11Modules []string `json:"pkcs11Modules,omitempty"`
 
 	// The administrator's settings, honoured from the system file only.
 
@@ -160,6 +165,7 @@ func Load(p Paths) (Config, error) {
 
 func (c *Config) merge(o Config) {
 	c.ApprovedOrigins = appendNew(c.ApprovedOrigins, o.ApprovedOrigins)
+	c.PKCS11Modules = appendNew(c.PKCS11Modules, o.PKCS11Modules)
 	c.AllowedExtensions = appendNew(c.AllowedExtensions, o.AllowedExtensions)
 	if o.LogLevel != "" {
 		c.LogLevel = o.LogLevel
@@ -232,6 +238,11 @@ func (c Config) Check() error {
 	case "", "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("logLevel: %q is not debug, info, warn or error", c.LogLevel))
+	}
+	for _, m := range c.PKCS11Modules {
+		if !filepath.IsAbs(m) {
+			errs = append(errs, fmt.Errorf("pkcs11Modules: %q is not an absolute path", m))
+		}
 	}
 	if c.LogFile != "" && !filepath.IsAbs(c.LogFile) {
 		errs = append(errs, fmt.Errorf("logFile: %q is not an absolute path", c.LogFile))

@@ -55,6 +55,8 @@ func classify(err error) (protocol.Code, map[string]any) {
 		return protocol.ErrPINIncorrect, details
 	case errors.Is(err, card.ErrPINFormat):
 		return protocol.ErrPINFormat, nil
+	case errors.Is(err, cards.ErrUnblockElsewhere):
+		return protocol.ErrUnblockElsewhere, nil
 	case errors.Is(err, pcsc.ErrNoService):
 		return protocol.ErrNoService, nil
 	case errors.Is(err, pcsc.ErrNoReader), errors.Is(err, pcsc.ErrUnknownReader):

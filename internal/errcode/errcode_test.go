@@ -45,6 +45,7 @@ func TestMap(t *testing.T) {
 		{wrapped(cards.ErrRawNeedsRSA), protocol.ErrUnsupportedAlg, map[string]any{"hint": "format cms"}},
 		{wrapped(&cards.UsageError{Op: cards.CapDecrypt, Usage: certinfo.UsageSignature}), protocol.ErrCertificateUsage, map[string]any{"usage": "signature"}},
 		{wrapped(card.ErrDecrypt), protocol.ErrDecryptFailed, nil},
+		{wrapped(cards.ErrUnblockElsewhere), protocol.ErrUnblockElsewhere, nil},
 		{wrapped(context.DeadlineExceeded), protocol.ErrTimeout, nil},
 		{wrapped(pcsc.ErrTimeout), protocol.ErrTimeout, nil},
 		{wrapped(context.Canceled), protocol.ErrCancelled, nil},

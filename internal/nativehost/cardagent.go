@@ -83,7 +83,8 @@ func (c *CardAgent) Certificates(ctx context.Context, a protocol.ReaderArgs) (an
 			caps[i] = string(c)
 		}
 		out = append(out, protocol.Certificate{ID: k.ID, Reader: k.Reader, Slot: k.Slot.String(), Certificate: k.Cert.Raw,
-			Info: certinfo.Describe(k.Cert, now), Capabilities: caps, VirtualReader: cards.IsVirtualReader(k.Reader)})
+			Info: certinfo.Describe(k.Cert, now), Capabilities: caps, VirtualReader: cards.IsVirtualReader(k.Reader),
+			Backend: k.Source.Kind, Module: k.Source.Module})
 	}
 	return map[string]any{"certificates": out}, nil
 }

@@ -52,6 +52,7 @@ const (
 	ErrResponseTooLarge Code = "ERR_RESPONSE_TOO_LARGE"
 	ErrCertificateUsage Code = "ERR_CERTIFICATE_USAGE"
 	ErrNotAllowed       Code = "ERR_NOT_ALLOWED"
+	ErrUnblockElsewhere Code = "ERR_UNBLOCK_ELSEWHERE"
 )
 
 // Codes lists every code in documentation order. Append only.
@@ -60,7 +61,7 @@ var Codes = []Code{ErrNoService, ErrNoReader, ErrNoCard, ErrCardRemoved, ErrCard
 	ErrPUKBlocked, ErrPINFormat, ErrUnknownCertificate, ErrUnsupportedAlg, ErrDecryptFailed, ErrTimeout,
 	ErrCancelled, ErrInternal, ErrMessageTooLarge, ErrBadMessage, ErrUnknownCommand, ErrBadArgument,
 	ErrMissingArgument, ErrBadOrigin, ErrCallerNotAllowed, ErrBusy, ErrResponseTooLarge, ErrCertificateUsage,
-	ErrNotAllowed}
+	ErrNotAllowed, ErrUnblockElsewhere}
 
 // Message is a user-facing message in both languages.
 type Message struct {
@@ -128,6 +129,8 @@ var Messages = map[Code]Message{
 		"This certificate cannot be used for this operation (the signing certificate signs and logs in, the encryption certificate decrypts). Reload the page and try again."},
 	ErrNotAllowed: {"這個網站不能要求這項作業：原始簽章與解密只開放給資訊人員指定的網站，沒有使用您的憑證卡。若這是貴單位的業務網站，請洽資訊人員。",
 		"This site may not ask for this operation: raw signatures and decryption are open only to sites your IT staff have listed, so your card was not used. If this is your organisation's own site, contact your IT staff."},
+	ErrUnblockElsewhere: {"這張卡的 PIN 碼不能在這台電腦上用 PUK 解鎖，必須透過發卡單位的線上服務辦理（自然人憑證：https://moica.nat.gov.tw/；組織及團體憑證：https://xca.nat.gov.tw/；工商憑證：https://moeaca.nat.gov.tw/），或洽發卡單位。卡片沒有被變更。",
+		"This card's PIN cannot be unblocked with the PUK on this computer; it must be done through the card issuer's online service (MOICA: https://moica.nat.gov.tw/; XCA: https://xca.nat.gov.tw/; MOEACA: https://moeaca.nat.gov.tw/) or at the issuer's office. The card was not changed."},
 	ErrInternal: {"發生未預期的錯誤。請再試一次；若一再發生，請將記錄檔提供給資訊人員。",
 		"An unexpected error occurred. Try again; if it keeps happening, give the log file to your IT staff."},
 }

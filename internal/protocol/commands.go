@@ -225,6 +225,11 @@ type Certificate struct {
 	// VirtualReader: the card is in a virtual reader (a TEST card); the
 	// PIN and consent windows say so.
 	VirtualReader bool `json:"virtualReader,omitempty"`
+	// Backend is how the card was reached: "pcsc" (CardBridge's own PIV
+	// over the smart-card service), "virtual" or "pkcs11" (a vendor's
+	// module, named in Module).
+	Backend string `json:"backend"`
+	Module  string `json:"module,omitempty"`
 }
 
 // PINStatusResult is the result of pinStatus.

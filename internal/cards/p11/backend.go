@@ -3,7 +3,6 @@
 package p11
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -65,6 +64,9 @@ func New(path string, o Options) (*Backend, error) {
 
 // Module is the real path of the backend's module.
 func (b *Backend) Module() string { return b.mod.path }
+
+// Source implements cards.Sourced.
+func (b *Backend) Source() cards.Source { return cards.Source{Kind: "pkcs11", Module: b.mod.path} }
 
 // call runs one module call with the backend's bound.
 func (b *Backend) call(op string, f func() error) error { return b.mod.call(b.timeout, op, f) }
@@ -164,7 +166,24 @@ func (b *Backend) Open(reader string, _ *card.Cache) (cards.Token, func(), error
 // security officer with the PUK, so its PIN cannot be unblocked here (the
 // issuer's own tool or an online service does it).
 //
-// TODO(lead): internal/errcode does not map it yet (it surfaces as an
-// internal error); it may deserve its own protocol code (e.g.
-// ERR_UNBLOCK_UNSUPPORTED) with a message pointing to the issuer's tool.
-var ErrNoSOLogin = errors.New("this token does not allow unblocking the PIN with the PUK here; use the card issuer's tool")
+// It wraps cards.ErrUnblockElsewhere, which the edge reports as
+// ERR_UNBLOCK_ELSEWHERE with the issuers' online services.
+var ErrNoSOLogin = fmt.Errorf("this token does not allow unblocking the PIN with the PUK here: %w", cards.ErrUnblockElsewhere)
+
+// Backends makes a backend for each module path; a module that cannot be
+// used is left out with a warning in log naming the path and why, so the
+// other backends keep working.
+func Backends(paths []string, log *slog.Logger) []cards.Backend {
+	var out []cards.Backend
+	for _, p := range paths {
+		b, err := New(p, Options{Log: log})
+		if err != nil {
+			if log != nil {
+				log.Warn("PKCS#11 module not used", "module", p, "err", err)
+			}
+			continue
+		}
+		out = append(out, b)
+	}
+	return out
+}

@@ -33,3 +33,17 @@ func (*Backend) Readers() ([]pcsc.ReaderState, error) { return nil, ErrNoCgo }
 
 // Open implements cards.Backend.
 func (*Backend) Open(string, *card.Cache) (cards.Token, func(), error) { return nil, nil, ErrNoCgo }
+
+// Source implements cards.Sourced.
+func (*Backend) Source() cards.Source { return cards.Source{Kind: "pkcs11"} }
+
+// Backends returns none: this build cannot load modules. Each path is
+// named in a warning.
+func Backends(paths []string, log *slog.Logger) []cards.Backend {
+	for _, p := range paths {
+		if log != nil {
+			log.Warn("PKCS#11 module not used", "module", p, "err", ErrNoCgo)
+		}
+	}
+	return nil
+}

@@ -11,11 +11,13 @@ import (
 	"math/big"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/miekg/pkcs11"
 
 	"github.com/cardbridge/cardbridge/internal/card"
 	"github.com/cardbridge/cardbridge/internal/cards"
+	"github.com/cardbridge/cardbridge/internal/pcsc"
 )
 
 // FullTries is the PIN tries a token reports when its flags say nothing
@@ -274,6 +276,38 @@ func (t *Token) tokenInfo() (pkcs11.TokenInfo, error) {
 	return ti, err
 }
 
+// removalGrace bounds how long removed waits for the module to see a
+// card that vanished in the middle of a command (pcsc-lite polls readers
+// about every 400 ms; internal/pcsc waits as long).
+const removalGrace = 1500 * time.Millisecond
+
+// removed reports whether err, an operation's failure the module does not
+// name (OpenSC returns CKR_GENERAL_ERROR when a transmit fails because the
+// card was pulled, while PC/SC still lists it), came from the token
+// leaving its slot within removalGrace. Found by internal/integration
+// TestPKCS11CardPulledMidSignature.
+func (t *Token) removed(err error) bool {
+	if !isCKR(err, pkcs11.CKR_GENERAL_ERROR) && !isCKR(err, pkcs11.CKR_DEVICE_ERROR) && !isCKR(err, pkcs11.CKR_FUNCTION_FAILED) {
+		return false
+	}
+	deadline := time.Now().Add(removalGrace)
+	for {
+		var si pkcs11.SlotInfo
+		serr := t.b.call("C_GetSlotInfo", func() (err error) { si, err = t.ctx().GetSlotInfo(t.slot); return err })
+		switch {
+		case isCKR(serr, pkcs11.CKR_SLOT_ID_INVALID), isCKR(serr, pkcs11.CKR_DEVICE_REMOVED):
+			return true
+		case serr != nil:
+			return false
+		case si.Flags&pkcs11.CKF_TOKEN_PRESENT == 0:
+			return true
+		case time.Now().After(deadline):
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // triesOf maps the token's flags to tries left (see FullTries); failed
 // says a wrong PIN was just given, so a token with no flag set has used
 // one try.
@@ -335,9 +369,14 @@ func (t *Token) withLogin(userType uint, ref card.Ref, pin []byte, f func() erro
 		err = login()
 	}
 	if err != nil {
+		// OpenSC's PIV driver logs the SO in with VERIFY of the PUK
+		// (00 20 00 81), which a PIV card refuses with 6A88 (the PUK is
+		// never verified alone, only used by RESET RETRY COUNTER); the
+		// module reports that as CKR_GENERAL_ERROR, no try used. Found by
+		// internal/integration TestPKCS11UnblockPIN.
 		if ref == card.RefPUK && (isCKR(err, pkcs11.CKR_USER_TYPE_INVALID) || isCKR(err, pkcs11.CKR_FUNCTION_NOT_SUPPORTED) ||
 			isCKR(err, pkcs11.CKR_SESSION_READ_ONLY_EXISTS) || isCKR(err, pkcs11.CKR_SESSION_READ_ONLY) ||
-			isCKR(err, pkcs11.CKR_USER_ANOTHER_ALREADY_LOGGED_IN)) {
+			isCKR(err, pkcs11.CKR_USER_ANOTHER_ALREADY_LOGGED_IN) || isCKR(err, pkcs11.CKR_GENERAL_ERROR)) {
 			return fmt.Errorf("unblock pin: %w: %w", ErrNoSOLogin, err)
 		}
 		return t.pinErr("login", ref, err)
@@ -446,6 +485,9 @@ func (t *Token) Sign(id string, digest []byte, opts crypto.SignerOpts, pin []byt
 			return mapCKR("sign", err)
 		}
 		err = t.b.call("C_Sign", func() (err error) { sig, err = t.ctx().Sign(t.sh, input); return err })
+		if err != nil && t.removed(err) {
+			return fmt.Errorf("sign: %w: %w", pcsc.ErrCardRemoved, err)
+		}
 		return mapCKR("sign", err)
 	})
 	if err != nil {
@@ -577,6 +619,13 @@ func (t *Token) ChangePIN(oldPIN, newPIN []byte) error {
 		return err
 	}
 	err := t.b.call("C_SetPIN", func() error { return t.ctx().SetPIN(t.sh, string(oldPIN), string(newPIN)) })
+	if isCKR(err, pkcs11.CKR_DATA_INVALID) {
+		// Not a C_SetPIN return value in the standard, but OpenSC's PIV
+		// driver returns it, before any APDU, for a PIN that card.Rule
+		// allows and PIV does not (letters: PIV PINs are digits). Found
+		// by internal/integration TestPKCS11ChangePIN.
+		return fmt.Errorf("change pin: %w: %w", card.ErrPINFormat, err)
+	}
 	if err != nil {
 		return t.pinErr("change pin", card.RefPIN, err)
 	}
