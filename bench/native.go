@@ -27,6 +27,7 @@ import (
 
 	"github.com/cardbridge/cardbridge/internal/card"
 	"github.com/cardbridge/cardbridge/internal/cards"
+	"github.com/cardbridge/cardbridge/internal/cards/p11"
 	"github.com/cardbridge/cardbridge/internal/install"
 	"github.com/cardbridge/cardbridge/internal/nativeclient"
 	"github.com/cardbridge/cardbridge/internal/protocol"
@@ -56,6 +57,7 @@ type nativeBench struct {
 	digest   []byte   // SHA-256 of b.data, signed by row 6
 	pub      *rsa.PublicKey
 	lib      *cards.Manager // the library side of row 6
+	viaP11   *cards.Manager // row 6b: the same card through OpenSC's PKCS#11 module; nil without it
 	verified int            // signatures checked with crypto/rsa
 }
 
@@ -187,6 +189,29 @@ func (nb *nativeBench) libSign() (time.Duration, error) {
 	return d, nb.verifySig("library sign", sig.Signature)
 }
 
+// p11Sign is row 6b: the same signature in-process through OpenSC's
+// PKCS#11 module (internal/cards/p11), the way a vendor module reaches a
+// card, against row 6's PIV directly.
+func (nb *nativeBench) p11Sign() (time.Duration, error) {
+	start := time.Now()
+	sig, err := nb.viaP11.SignDigest(context.Background(), nb.certID, nb.digest, crypto.SHA256, []byte(testPIN))
+	d := time.Since(start)
+	if err != nil {
+		return 0, fmt.Errorf("PKCS#11 sign: %w", err)
+	}
+	return d, nb.verifySig("PKCS#11 sign", sig.Signature)
+}
+
+// openscModule finds OpenSC's PKCS#11 module, "" when it is not installed.
+func openscModule() string {
+	for _, pat := range []string{"/usr/lib/*/opensc-pkcs11.so", "/usr/lib/opensc-pkcs11.so", "/usr/lib64/opensc-pkcs11.so"} {
+		if m, _ := filepath.Glob(pat); len(m) > 0 {
+			return m[0]
+		}
+	}
+	return ""
+}
+
 func (nb *nativeBench) verifySig(who string, sig []byte) error {
 	if err := rsa.VerifyPKCS1v15(nb.pub, crypto.SHA256, nb.digest, sig); err != nil {
 		return fmt.Errorf("%s: signature does not verify: %w", who, err)
@@ -240,6 +265,8 @@ type nativeReport struct {
 	longRSS           uint64   // VmHWM of the long-lived host after rows 5-6
 	version, readers  series
 	hostSign, libSign series
+	p11Sign           series // row 6b; empty without OpenSC's module
+	p11Module         string
 	verified, events  int
 	cardReaders       []string // readers with a card before rows 5-6
 }
@@ -256,6 +283,12 @@ func (b *bench) measureNative() (*nativeReport, error) {
 	}
 	// The host's own Manager: PC/SC only, as with no configuration file.
 	nb := &nativeBench{bench: b, lib: cards.New(cards.Options{})}
+	var r0 nativeReport
+	if r0.p11Module = openscModule(); r0.p11Module != "" {
+		if bs := p11.Backends([]string{r0.p11Module}, nil); len(bs) == 1 {
+			nb.viaP11 = cards.New(cards.Options{Backends: []cards.Backend{}, Extra: bs})
+		}
+	}
 	// Raw signatures for a page need the page in the administrator's
 	// rawSignOrigins; a development build reads its system file from
 	// CARDBRIDGE_SYSTEM_CONFIG (owned by this user, writable by nobody else).
@@ -273,6 +306,9 @@ func (b *bench) measureNative() (*nativeReport, error) {
 	sum := sha256.Sum256(data)
 	nb.digest = sum[:]
 	r := &nativeReport{cb: &starter{bin: b.cli, cb: true}, min: &starter{bin: b.minimal}, pcsc: &starter{bin: b.minimalPCSC}}
+	if nb.viaP11 != nil {
+		r.p11Module = r0.p11Module
+	}
 
 	progress(fmt.Sprintf("start → hello (%d×3 processes, after one untimed start of each)", b.n))
 	for i := range b.n + 1 {
@@ -311,14 +347,18 @@ func (b *bench) measureNative() (*nativeReport, error) {
 			return nb.withAPDUs(func() (time.Duration, error) { return h.call(command, nil, nil) })
 		}
 	}
-	err = b.loop(true,
-		step{&r.version, false, call(protocol.CmdVersion)},
-		step{&r.readers, false, call(protocol.CmdReaders)},
-		step{&r.hostSign, false, func() (sample, error) {
+	steps := []step{
+		{&r.version, false, call(protocol.CmdVersion)},
+		{&r.readers, false, call(protocol.CmdReaders)},
+		{&r.hostSign, false, func() (sample, error) {
 			return nb.withAPDUs(func() (time.Duration, error) { return nb.hostSign(h) })
 		}},
-		step{&r.libSign, false, func() (sample, error) { return nb.withAPDUs(nb.libSign) }},
-	)
+		{&r.libSign, false, func() (sample, error) { return nb.withAPDUs(nb.libSign) }},
+	}
+	if nb.viaP11 != nil {
+		steps = append(steps, step{&r.p11Sign, false, func() (sample, error) { return nb.withAPDUs(nb.p11Sign) }})
+	}
+	err = b.loop(true, steps...)
 	if err != nil {
 		return nil, err
 	}
@@ -395,6 +435,9 @@ func (r *nativeReport) write(w io.Writer, n int, reader string) {
 	fmt.Fprintf(w, "\nNative-messaging host: `cardbridge %s` started as Chrome starts it, frames over pipes, private HOME, no user configuration file, a system one that only lists the bench's origin in rawSignOrigins; same card, same run.\n", chromeArgs[0])
 	fmt.Fprintf(w, "Time: rows 4, 4b from fork/exec to the hello frame read on stdout; rows 5-6 from request frame written to reply frame read, in one long-lived host process (event frames meanwhile set aside).\n")
 	fmt.Fprintf(w, "      Row 6 library: cards.Manager.SignDigest in the bench's process, one cards.New(cards.Options{}) for all runs. APDUs: softcard GET /status before and after each run.\n")
+	if r.p11Module != "" {
+		fmt.Fprintf(w, "      Row 6b: the same SignDigest through internal/cards/p11 with OpenSC's module %s (C_Login, C_Sign CKM_RSA_PKCS, C_Logout), against row 6's PIV directly; ratio PKCS#11 / PIV.\n", r.p11Module)
+	}
 	fmt.Fprintf(w, "Memory: VmHWM (peak resident set) from /proc/PID/status, read while the host still runs (before its stdin is closed).\n\n")
 
 	type nrow struct{ op, cbHow, cbMed, cbMin, cbA, peerHow, peerMed, peerMin, peerA, ratio, ratioA string }
@@ -426,6 +469,10 @@ func (r *nativeReport) write(w io.Writer, n int, reader string) {
 			"minimal + libpcsclite, after hello", fmtMiB(pcMed), fmtMiB(pcMin), "–", fmtRatio(cbMed, pcMed), "–"},
 		{"7c peak RSS, after rows 5-6", "long-lived host", fmtMiB(float64(r.longRSS)), "–", "–",
 			"minimal + libpcsclite (=7b)", fmtMiB(pcMed), fmtMiB(pcMin), "–", fmtRatio(float64(r.longRSS), pcMed), "–"},
+	}
+	if len(r.p11Sign) > 0 { // after row 6
+		row := timed("6b verify PIN + sign, warm", "library via PKCS#11 (OpenSC)", r.p11Sign, "library PIV direct (=6)", r.libSign)
+		rows = slices.Insert(rows, 5, row)
 	}
 
 	var tab bytes.Buffer
