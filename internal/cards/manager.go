@@ -214,6 +214,13 @@ type Certificate struct {
 	Source Source
 }
 
+// Describe is k, read from the card in reader, with what it may be used
+// for and how the card was reached: the one way every listing builds a
+// Certificate.
+func (m *Manager) Describe(reader string, k card.Certificate) Certificate {
+	return Certificate{Certificate: k, Reader: reader, Capabilities: CapabilitiesOf(k), Source: m.SourceOf(reader)}
+}
+
 // SourceOf is the source of reader as last listed.
 func (m *Manager) SourceOf(reader string) Source {
 	m.mu.Lock()
@@ -232,7 +239,7 @@ func (m *Manager) Certificates(ctx context.Context, reader string) ([]Certificat
 			return false, err
 		}
 		for _, k := range certs {
-			out = append(out, Certificate{Certificate: k, Reader: r, Capabilities: CapabilitiesOf(k), Source: m.SourceOf(r)})
+			out = append(out, m.Describe(r, k))
 		}
 		return false, nil
 	})
@@ -260,7 +267,7 @@ func (m *Manager) WithCertificate(ctx context.Context, id string, f func(t Token
 		readOne = true
 		for _, k := range certs {
 			if k.ID == id {
-				return true, f(t, Certificate{Certificate: k, Reader: r, Capabilities: CapabilitiesOf(k), Source: m.SourceOf(r)})
+				return true, f(t, m.Describe(r, k))
 			}
 		}
 		return false, nil

@@ -143,7 +143,7 @@ func (c *cli) certs(args []string) error {
 	err := c.withCard(reader, func(r string, t cards.Token) error {
 		list, err := t.Certificates()
 		for _, k := range list {
-			certs = append(certs, cards.Certificate{Certificate: k, Reader: r, Capabilities: cards.CapabilitiesOf(k), Source: c.manager().SourceOf(r)})
+			certs = append(certs, c.manager().Describe(r, k))
 		}
 		reader = r
 		return err
