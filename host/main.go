@@ -100,7 +100,8 @@ func serveNative(c nativehost.Caller, plain bool, stdin io.Reader, stdout, stder
 		StoreExtensionIDs: storeIDs(),
 		LoadConfig:        loadConfig,
 		NewAgent: func(cfg config.Config, log *slog.Logger) nativehost.Agent {
-			m := cards.New(cards.Options{VirtualReader: cfg.VirtualReader, Log: log, Extra: p11.Backends(cfg.PKCS11Modules, log)})
+			m := cards.New(p11.Setup{Modules: cfg.PKCS11Modules, ModulesOnly: cfg.ModulesOnly, NoDiscovery: cfg.NoModuleDiscovery,
+				VirtualReader: cfg.VirtualReader, Log: log}.Options())
 			return nativehost.NewCardAgent(m, cfg, version, development())
 		},
 	}, stdin, stdout, stderr)

@@ -35,7 +35,7 @@ const usage = `cardbridge-softcard — 虛擬測試卡（僅供測試與展示�
                             [--slot 9a|9c] [--pin P] [--puk K] [--days N] [--expired]
                             [--not-activated]
   cardbridge-softcard serve --state CARD.json [--vpcd 127.0.0.1:35963 | --listen 127.0.0.1:35999]
-                            [--control 127.0.0.1:0] [--control-file FILE] [--removed] [-v]
+                            [--control 127.0.0.1:0] [--control-file FILE] [--removed] [--profile piv|hicos] [-v]
 `
 
 func main() {
@@ -201,6 +201,7 @@ func (c *cli) softcardServe(args []string) error {
 	controlFile := fs.String("control-file", "", "write the control address to this file once listening")
 	listen := fs.String("listen", "", "serve the card directly on this loopback address instead of through pcscd (config virtualReader)")
 	removed := fs.Bool("removed", false, "start with the card out of the reader")
+	profile := fs.String("profile", "piv", "answer as a PIV card (piv) or as a gen-1 HiCOS card's public read-only commands (hicos)")
 	verbose := fs.Bool("v", false, "log every APDU header and status word to standard error")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -224,7 +225,15 @@ func (c *cli) softcardServe(args []string) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
-	card := softcard.NewCard(st, softcard.Options{Path: *state, Log: log})
+	var p softcard.Profile
+	switch *profile {
+	case "piv":
+	case "hicos":
+		p = softcard.ProfileHiCOS
+	default:
+		return fmt.Errorf("serve: --profile %q: piv or hicos: %w", *profile, errUsage)
+	}
+	card := softcard.NewCard(st, softcard.Options{Path: *state, Log: log, Profile: p})
 	srv := softcard.NewServer(card, *vpcd, log)
 	if *removed {
 		srv.Remove()

@@ -129,6 +129,7 @@ function localize() {
 function showFailed(text) {
   finished = true;
   $("consent").hidden = true;
+  $("chooser").hidden = true;
   $("request").hidden = true;
   busyNow = false;
   $("failedText").textContent = text;
@@ -146,8 +147,76 @@ function cancel() {
   send({ kind: "pin-cancel" }).finally(() => window.close());
 }
 
+/**
+ * Several certificates fit and the page named none: the user picks one
+ * (holder, 統一編號, CA, usage, validity, reader), armed like Allow; the
+ * window then reloads and asks for that card's PIN.
+ * @param {import("../src/background.js").SessionView} view
+ */
+function renderChoices(view) {
+  const d = describe({ ...view, certificate: null }, t, lang);
+  $("chooser").hidden = false;
+  $("chooseAction").textContent = d.action;
+  const list = $("choices");
+  /** @type {string | null} */
+  let picked = null;
+  for (const c of view.choices ?? []) {
+    const cd = describe({ ...view, certificate: c }, t, lang);
+    const label = document.createElement("label");
+    label.className = "choice";
+    const radio = document.createElement("input");
+    radio.type = "radio";
+    radio.name = "certificate";
+    radio.value = c.id;
+    radio.addEventListener("change", () => {
+      picked = c.id;
+      onArmChange();
+    });
+    const holder = document.createElement("span");
+    holder.className = "holder";
+    holder.textContent = String(c.info?.holder ?? "");
+    const dl = document.createElement("dl");
+    const usage = c.info?.usage === "encryption" ? t("pin_usageEncryption") : t("pin_usageSignature");
+    for (const [k, v] of [...cd.facts.slice(1), [t("pin_usage"), usage], [t("pin_reader"), c.reader]]) {
+      const dt = document.createElement("dt");
+      dt.textContent = k;
+      const dd = document.createElement("dd");
+      dd.textContent = v;
+      dl.append(dt, dd);
+    }
+    label.append(radio, holder, dl);
+    list.append(label);
+  }
+  button("chooseCancel").addEventListener("click", cancel);
+  button("choose").addEventListener("click", async () => {
+    if (!picked || finished || !isArmed()) return;
+    button("choose").disabled = true;
+    const r = await send({ kind: "pin-choose", certificateId: picked });
+    if (r?.error || typeof r?.mode !== "string") {
+      showFailed(r?.error?.code === "ERR_BAD_REQUEST" ? t("pin_sessionGone") : errorText(r?.error ?? {}));
+      return;
+    }
+    location.reload(); // the session now has the certificate: the PIN form, armed anew
+  });
+  onArmChange = () => {
+    button("choose").disabled = !picked || !isArmed() || finished;
+  };
+  scheduleArm();
+  fitWindow();
+}
+
 /** @param {import("../src/background.js").SessionView} view */
 function render(view) {
+  if (view.choices && !view.certificate) {
+    const d0 = describe(view, t, lang);
+    document.documentElement.dataset.mode = "choose";
+    $("origin").textContent = d0.origin;
+    $("checkSite").hidden = !d0.fromSite;
+    $("embedded").hidden = !d0.embedded;
+    document.title = `${d0.fromSite ? d0.origin : "CardBridge"} – ${t("pin_title")}`;
+    renderChoices(view);
+    return;
+  }
   const d = describe(view, t, lang);
   document.documentElement.dataset.mode = view.mode;
   $("origin").textContent = d.origin;

@@ -106,6 +106,7 @@ export function createBackground(chrome, opts = {}) {
           return await handleOptions(message);
         case "pin-session":
         case "pin-submit":
+        case "pin-choose":
         case "pin-cancel":
         case "pin-consent":
           if (!isExtensionPage(chrome, sender)) return fail("ERR_BAD_REQUEST");

@@ -135,4 +135,8 @@ export const hostTexts = Object.freeze({
     en: "This card's PIN cannot be unblocked with the PUK on this computer; it must be done through the card issuer's online service (MOICA: https://moica.nat.gov.tw/; XCA: https://xca.nat.gov.tw/; MOEACA: https://moeaca.nat.gov.tw/) or at the issuer's office. The card was not changed.",
     zh: "這張卡的 PIN 碼不能在這台電腦上用 PUK 解鎖，必須透過發卡單位的線上服務辦理（自然人憑證：https://moica.nat.gov.tw/；組織及團體憑證：https://xca.nat.gov.tw/；工商憑證：https://moeaca.nat.gov.tw/），或洽發卡單位。卡片沒有被變更。",
   }),
+  ERR_HICOS_CLIENT_NEEDED: Object.freeze({
+    en: "This is a Chunghwa Telecom HiCOS card (MOICA, MOEACA, XCA or GCA). CardBridge can read its certificates, but signing, decrypting and changing the PIN need the HiCOS PKI Smart Card client. Install it from https://moica.nat.gov.tw/download_1.html, reinsert the card and try again.",
+    zh: "這張是中華電信 HiCOS 卡（自然人憑證、工商憑證、組織及團體憑證或政府憑證）。CardBridge 讀得到卡上的憑證，但簽章、解密和變更 PIN 碼需要「HiCOS PKI Smart Card 用戶端程式」。請從 https://moica.nat.gov.tw/download_1.html 下載安裝，重新插入卡片後再試一次。",
+  }),
 });

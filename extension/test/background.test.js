@@ -979,3 +979,79 @@ test("refusing a site in the consent window holds back its other subdomains too"
   await s.bg.handle({ kind: "pin-consent", session: "s2", allow: true }, pinSender("s2", 101));
   assert.ok((await q).result);
 });
+
+const SECOND_SIGN_CERT = {
+  ...SIGN_CERT,
+  id: "c".repeat(64),
+  reader: "R2",
+  info: { ...SIGN_CERT.info, holder: "測試幼兒園", ubn: "04595252" },
+};
+
+test("authenticate with two fitting certificates and none named: the window asks which, then that card's PIN", async () => {
+  const s = setup({ managed: [SITE], certificates: [SIGN_CERT, ENC_CERT, SECOND_SIGN_CERT] });
+  const p = page(s, "authenticate", { challenge: "A".repeat(44) });
+  await until(() => s.windows.length === 1, "PIN window");
+  const view = await s.bg.handle({ kind: "pin-session", session: "s1" }, pinSender("s1"));
+  assert.equal(view.certificate, null, "picked silently");
+  assert.equal(view.pinStatus, null);
+  assert.deepEqual(
+    view.choices.map((/** @type {any} */ c) => [c.id, c.reader, c.info.holder]),
+    [
+      [SIGN_CERT.id, "R1", "測試國民小學"],
+      [SECOND_SIGN_CERT.id, "R2", "測試幼兒園"],
+    ],
+  );
+  assert.ok(!s.host.commands().includes("pinStatus"), "a card's tries read before the user chose it");
+  // No PIN before a choice; no choice outside the list.
+  assert.equal((await s.bg.handle({ kind: "pin-submit", session: "s1", pin: PIN }, pinSender("s1"))).error?.code, "ERR_BAD_REQUEST");
+  assert.equal((await s.bg.handle({ kind: "pin-choose", session: "s1", certificateId: ENC_CERT.id }, pinSender("s1"))).error?.code, "ERR_BAD_REQUEST");
+  assert.equal((await s.bg.handle({ kind: "pin-choose", session: "s1", certificateId: SECOND_SIGN_CERT.id }, pageSender())).error?.code, "ERR_BAD_REQUEST");
+
+  const chosen = await s.bg.handle({ kind: "pin-choose", session: "s1", certificateId: SECOND_SIGN_CERT.id }, pinSender("s1"));
+  assert.deepEqual(chosen.certificate, { id: SECOND_SIGN_CERT.id, info: SECOND_SIGN_CERT.info });
+  assert.equal(chosen.pinStatus.triesLeft, 3);
+  assert.deepEqual(s.host.requests.find((q) => q.command === "pinStatus").args, { certificateId: SECOND_SIGN_CERT.id });
+  // Chosen once: the window cannot switch to another card afterwards.
+  assert.equal((await s.bg.handle({ kind: "pin-choose", session: "s1", certificateId: SIGN_CERT.id }, pinSender("s1"))).error?.code, "ERR_BAD_REQUEST");
+
+  assert.deepEqual(await s.bg.handle({ kind: "pin-submit", session: "s1", pin: PIN }, pinSender("s1")), { ok: true });
+  assert.ok((await p).result);
+  const req = s.host.requests.filter((q) => q.command === "authenticate").at(-1);
+  assert.equal(req.args.certificateId, SECOND_SIGN_CERT.id);
+});
+
+test("one fitting certificate, or one named: no choice to make", async () => {
+  const s = setup({ managed: [SITE], certificates: [SIGN_CERT, ENC_CERT, SECOND_SIGN_CERT] });
+  const p = page(s, "authenticate", { challenge: "A".repeat(44), certificateId: SECOND_SIGN_CERT.id });
+  await until(() => s.windows.length === 1, "PIN window");
+  const view = await s.bg.handle({ kind: "pin-session", session: "s1" }, pinSender("s1"));
+  assert.equal(view.choices, undefined);
+  assert.equal(view.certificate.id, SECOND_SIGN_CERT.id);
+  await s.bg.handle({ kind: "pin-cancel", session: "s1" }, pinSender("s1"));
+  assert.equal((await p).error?.code, "ERR_USER_CANCELLED");
+
+  const s2 = setup({ managed: [SITE] });
+  const p2 = page(s2, "decrypt", { ciphertext: "AAAA" });
+  await until(() => s2.windows.length === 1, "PIN window");
+  const v2 = await s2.bg.handle({ kind: "pin-session", session: "s1" }, pinSender("s1"));
+  assert.equal(v2.choices, undefined);
+  assert.equal(v2.certificate.id, ENC_CERT.id);
+  await s2.bg.handle({ kind: "pin-cancel", session: "s1" }, pinSender("s1"));
+  await p2;
+});
+
+test("a HiCOS card read without the vendor's module: ERR_HICOS_CLIENT_NEEDED before any window", async () => {
+  const ro = (/** @type {any} */ c) => ({ ...c, capabilities: [], readOnly: true });
+  const s = setup({ managed: [SITE], certificates: [ro(SIGN_CERT), ro(ENC_CERT)] });
+  for (const [action, args] of /** @type {Array<[string, any]>} */ ([
+    ["sign", { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", digest: DIGEST }],
+    ["authenticate", { challenge: "A".repeat(44) }],
+    ["decrypt", { ciphertext: "AAAA", certificateId: ENC_CERT.id }],
+  ])) {
+    const r = await page(s, action, args);
+    assert.equal(r.error?.code, "ERR_HICOS_CLIENT_NEEDED", action);
+    assert.equal(r.error?.details?.download, "https://moica.nat.gov.tw/download_1.html");
+    assert.match(r.error?.messageZh ?? "", /HiCOS/);
+  }
+  assert.equal(s.windows.length, 0);
+});

@@ -15,7 +15,56 @@ import (
 type Cache struct {
 	mu      sync.Mutex
 	entries map[string]cacheEntry
+	kinds   map[string]kindEntry
 }
+
+type kindEntry struct {
+	id   Identity
+	kind Kind
+}
+
+// Kind is what a card was found to be on its first opening, so later
+// openings of the same inserted card skip the probe.
+type Kind struct {
+	// Name is "piv" or "hicos".
+	Name string
+	// Serial and Version are the card's number and version, where its
+	// kind has them (HiCOS).
+	Serial, Version string
+}
+
+// KindOf returns what the card id reaches was found to be, when known: same
+// reader, event counter and ATR.
+func (c *Cache) KindOf(id Identity) (Kind, bool) {
+	if c == nil {
+		return Kind{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.kinds[id.Reader]
+	if !ok || e.id.Events != id.Events || !bytes.Equal(e.id.ATR, id.ATR) {
+		return Kind{}, false
+	}
+	return e.kind, true
+}
+
+// SetKind remembers what the card id reaches is.
+func (c *Cache) SetKind(id Identity, k Kind) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.kinds[id.Reader] = kindEntry{id: id, kind: k}
+}
+
+// Lookup returns the certificates stored for the card id reaches, keyed
+// also by tag where the platform has no event counter (a card's own
+// number); for card kinds other than PIV.
+func (c *Cache) Lookup(id Identity, tag []byte) ([]Certificate, bool) { return c.lookup(id, tag) }
+
+// Store keeps certs for the card id reaches (see Lookup).
+func (c *Cache) Store(id Identity, tag []byte, certs []Certificate) { c.store(id, tag, certs) }
 
 type cacheEntry struct {
 	id    Identity
@@ -24,7 +73,9 @@ type cacheEntry struct {
 }
 
 // NewCache returns an empty cache.
-func NewCache() *Cache { return &Cache{entries: map[string]cacheEntry{}} }
+func NewCache() *Cache {
+	return &Cache{entries: map[string]cacheEntry{}, kinds: map[string]kindEntry{}}
+}
 
 func (c *Cache) lookup(id Identity, chuid []byte) ([]Certificate, bool) {
 	if c == nil {
@@ -59,4 +110,5 @@ func (c *Cache) Forget(reader string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.entries, reader)
+	delete(c.kinds, reader)
 }

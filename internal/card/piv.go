@@ -125,6 +125,11 @@ func (p *PIV) do(op string, f func() error) error {
 	return nil
 }
 
+// Probe selects the PIV application and nothing else: ErrNotPIV (or the
+// card's status word) when the card has none. It tells a PIV card from
+// others on a card's first opening.
+func (p *PIV) Probe() error { return p.do("probe", func() error { return nil }) }
+
 // ErrNotPIV reports a card without a PIV application.
 var ErrNotPIV = errors.New("card has no PIV application")
 
@@ -185,6 +190,10 @@ type Certificate struct {
 	// across CardBridge (and the key's, since each slot holds one pair).
 	ID    string
 	Usage certinfo.Usage
+	// ReadOnly marks a certificate read from a card CardBridge can show but
+	// not use (a HiCOS card without its vendor's module): no key operation
+	// reaches it.
+	ReadOnly bool
 }
 
 // CertID returns the id of a certificate: hex SHA-256 of its DER.

@@ -71,7 +71,7 @@ func (PCSC) Open(reader string, cache *card.Cache) (Token, func(), error) {
 		x.Close()
 		return nil, nil, err
 	}
-	return pivToken{p}, func() { conn.Close(); x.Close() }, nil
+	return openToken(conn, p.Identity(), cache), func() { conn.Close(); x.Close() }, nil
 }
 
 // pivToken is a PIV card as a Token.

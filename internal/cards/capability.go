@@ -33,6 +33,9 @@ const (
 // CapabilitiesOf returns what k's key may be used for.
 func CapabilitiesOf(k card.Certificate) []Capability {
 	caps := []Capability{}
+	if k.ReadOnly {
+		return caps // shown only: no key operation reaches it
+	}
 	if k.Usage == certinfo.UsageSignature || k.Usage == certinfo.UsageSignatureEncryption {
 		caps = append(caps, CapSign)
 	}
@@ -59,6 +62,9 @@ func (e *UsageError) Error() string { return fmt.Sprintf("%s with a %s certifica
 
 // require returns a *UsageError unless k may be used for c.
 func require(k Certificate, c Capability) error {
+	if k.ReadOnly {
+		return fmt.Errorf("%s: %w", c, ErrClientNeeded)
+	}
 	if k.Can(c) {
 		return nil
 	}

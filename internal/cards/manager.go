@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cardbridge/cardbridge/internal/apdu"
 	"github.com/cardbridge/cardbridge/internal/card"
 	"github.com/cardbridge/cardbridge/internal/pcsc"
 )
@@ -21,18 +22,34 @@ type Options struct {
 	Log *slog.Logger
 	// Now is the clock certificates are judged by; nil means time.Now.
 	Now func() time.Time
-	// Backends replaces the backends Options would choose (tests).
+	// Backends replaces the backends Options would choose (tests, and
+	// an empty non-nil list for "PKCS#11 modules only").
 	Backends []Backend
 	// Extra backends are offered after the ones Options chooses (or
 	// Backends): PKCS#11 modules (internal/cards/p11), one backend each.
 	// Empty changes nothing.
 	Extra []Backend
+	// Fallback backends (OpenSC's module) are asked only about a card a
+	// reader of the others holds but no backend could read (neither PIV nor
+	// HiCOS): through the fallback's reader for that PC/SC reader
+	// (FallbackReader). They list no readers of their own, and one that is
+	// never needed is never loaded (see p11.NewFallback).
+	Fallback []Backend
+}
+
+// FallbackReader is a backend that can say which of its readers reaches
+// the card in a PC/SC reader.
+type FallbackReader interface {
+	Backend
+	// ReaderFor returns the backend's reader for the card in pcscReader.
+	ReaderFor(pcscReader string) (string, bool)
 }
 
 // Manager finds cards, serialises operations per reader and keeps the
 // certificate cache warm between operations. It is safe for concurrent use.
 type Manager struct {
 	backends []Backend
+	fallback []Backend
 	cache    *card.Cache
 	log      *slog.Logger
 	now      func() time.Time
@@ -44,7 +61,7 @@ type Manager struct {
 
 // New returns a Manager.
 func New(o Options) *Manager {
-	m := &Manager{backends: o.Backends, cache: card.NewCache(), log: o.Log, now: o.Now, locks: map[string]chan struct{}{}}
+	m := &Manager{backends: o.Backends, fallback: o.Fallback, cache: card.NewCache(), log: o.Log, now: o.Now, locks: map[string]chan struct{}{}}
 	if m.backends == nil {
 		m.backends = []Backend{PCSC{}}
 		if o.VirtualReader != "" {
@@ -151,6 +168,11 @@ func (m *Manager) EachCard(ctx context.Context, reader string, f Visit) error {
 			continue
 		}
 		done, err := m.withCard(ctx, owner[s.Reader], s.Reader, f)
+		if err != nil && !done && ctx.Err() == nil && unreadable(err) {
+			if fdone, used, ferr := m.withFallback(ctx, s.Reader, f); used {
+				done, err = fdone, ferr
+			}
+		}
 		switch {
 		case done:
 			return err
@@ -165,6 +187,35 @@ func (m *Manager) EachCard(ctx context.Context, reader string, f Visit) error {
 		return fmt.Errorf("reader %q: %w", reader, pcsc.ErrUnknownReader)
 	}
 	return &SearchEnd{Last: last}
+}
+
+// unreadable reports a card that answered but is neither PIV nor HiCOS:
+// what a fallback module may know.
+func unreadable(err error) bool {
+	return errors.Is(err, card.ErrNotPIV) || errors.Is(err, apdu.ErrClaNotSupported) || errors.Is(err, apdu.ErrInsNotSupported)
+}
+
+// withFallback runs f on the card in pcscReader through the first fallback
+// backend that reaches it; used is false when none does.
+func (m *Manager) withFallback(ctx context.Context, pcscReader string, f Visit) (done, used bool, err error) {
+	for _, b := range m.fallback {
+		fb, ok := b.(FallbackReader)
+		if !ok {
+			continue
+		}
+		r, ok := fb.ReaderFor(pcscReader)
+		if !ok {
+			continue
+		}
+		m.mu.Lock()
+		if m.sources != nil {
+			m.sources[r] = sourceOf(b)
+		}
+		m.mu.Unlock()
+		done, err := m.withCard(ctx, b, r, f)
+		return done, true, err
+	}
+	return false, false, nil
 }
 
 // SearchEnd ends EachCard when f never finished. Callers turn it into the
@@ -230,7 +281,10 @@ func (m *Manager) SourceOf(reader string) Source {
 
 // Certificates lists the certificates of the cards in every reader (only
 // reader, when given). Cards that cannot be read are skipped unless none
-// could be.
+// could be. A certificate seen more than once (a card reached both
+// directly and through a PKCS#11 module, or a HiCOS card read natively and
+// through the vendor's module) is listed once, as reached by the way that
+// can use it: see preferred.
 func (m *Manager) Certificates(ctx context.Context, reader string) ([]Certificate, error) {
 	var out []Certificate
 	err := m.EachCard(ctx, reader, func(r string, t Token) (bool, error) {
@@ -248,31 +302,66 @@ func (m *Manager) Certificates(ctx context.Context, reader string) ([]Certificat
 	case end == nil:
 		return nil, err
 	case len(out) > 0:
-		return out, nil
+		return preferred(out), nil
 	case end.Last != nil:
 		return nil, end.Last
 	}
 	return nil, fmt.Errorf("certificates: %w", pcsc.ErrNoCard)
 }
 
+// preferred keeps one of each certificate id: the first view that can use
+// its key, else the first. Backends are asked in a fixed order (PC/SC and
+// the virtual reader, then the configured and discovered PKCS#11 modules),
+// so a PIV card keeps its direct path and a HiCOS card its vendor module.
+func preferred(all []Certificate) []Certificate {
+	at := map[string]int{}
+	var out []Certificate
+	for _, k := range all {
+		i, seen := at[k.ID]
+		switch {
+		case !seen:
+			at[k.ID] = len(out)
+			out = append(out, k)
+		case out[i].ReadOnly && !k.ReadOnly:
+			out[i] = k
+		}
+	}
+	return out
+}
+
 // WithCertificate runs f on the card holding the certificate with id,
-// holding its reader's lock.
+// holding its reader's lock. Where the certificate is seen more than once,
+// the first view that can use its key is taken (as Certificates lists it);
+// a read-only view only when there is no other.
 func (m *Manager) WithCertificate(ctx context.Context, id string, f func(t Token, k Certificate) error) error {
 	readOne := false
-	err := m.EachCard(ctx, "", func(r string, t Token) (bool, error) {
-		certs, err := t.Certificates()
-		if err != nil {
-			return false, err
-		}
-		readOne = true
-		for _, k := range certs {
-			if k.ID == id {
+	readOnlyIn := ""
+	search := func(reader string, acceptReadOnly bool) error {
+		return m.EachCard(ctx, reader, func(r string, t Token) (bool, error) {
+			certs, err := t.Certificates()
+			if err != nil {
+				return false, err
+			}
+			readOne = true
+			for _, k := range certs {
+				if k.ID != id {
+					continue
+				}
+				if k.ReadOnly && !acceptReadOnly {
+					readOnlyIn = r
+					return false, nil
+				}
 				return true, f(t, m.Describe(r, k))
 			}
-		}
-		return false, nil
-	})
+			return false, nil
+		})
+	}
+	err := search("", false)
 	end := endOfSearch(err)
+	if end != nil && readOnlyIn != "" {
+		err = search(readOnlyIn, true)
+		end = endOfSearch(err)
+	}
 	short := id
 	if len(short) > 8 {
 		short = short[:8]

@@ -102,7 +102,7 @@ func (v *Virtual) Open(reader string, cache *card.Cache) (Token, func(), error) 
 		v.mu.Unlock()
 	}
 	id := card.Identity{Reader: reader, ATR: c.ATR()}
-	return pivToken{card.NewPIV(virtualConn{c}, id, cache)}, closeCard, nil
+	return openToken(virtualConn{c}, id, cache), closeCard, nil
 }
 
 // virtualConn reports a virtual card that went away as a removed card.

@@ -97,7 +97,8 @@ func (c *cli) manager() *cards.Manager {
 		cfg, _ := c.opts.LoadConfig()
 		log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		modules := append(slices.Clone(cfg.PKCS11Modules), c.pkcs11...)
-		c.cards = cards.New(cards.Options{VirtualReader: cfg.VirtualReader, Extra: p11.Backends(modules, log)})
+		c.cards = cards.New(p11.Setup{Modules: modules, ModulesOnly: cfg.ModulesOnly, NoDiscovery: cfg.NoModuleDiscovery,
+			VirtualReader: cfg.VirtualReader, Log: log}.Options())
 	}
 	return c.cards
 }
@@ -116,12 +117,23 @@ type certJSON struct {
 	Label   string        `json:"label"`
 	Backend string        `json:"backend"`
 	Module  string        `json:"module,omitempty"`
+	// ReadOnly: shown but not usable here (a HiCOS card without the
+	// vendor's module).
+	ReadOnly bool `json:"readOnly,omitempty"`
 }
 
 // label names a certificate as Taiwan card tools do: cert1 signs, cert2
 // encrypts; chosen by what its key may do (cards.CapabilitiesOf), never
 // by slot.
 func label(k cards.Certificate) string {
+	if k.ReadOnly { // no capabilities here: named by its key usage
+		switch k.Usage {
+		case certinfo.UsageSignature, certinfo.UsageSignatureEncryption:
+			return "cert1"
+		case certinfo.UsageEncryption:
+			return "cert2"
+		}
+	}
 	switch {
 	case k.Can(cards.CapSign):
 		return "cert1"
@@ -155,7 +167,7 @@ func (c *cli) certs(args []string) error {
 	var out []certJSON
 	for _, k := range certs {
 		info := certinfo.Describe(k.Cert, now)
-		cj := certJSON{ID: k.ID, Slot: k.Slot.String(), Info: info, Label: label(k), Backend: k.Source.Kind, Module: k.Source.Module}
+		cj := certJSON{ID: k.ID, Slot: k.Slot.String(), Info: info, Label: label(k), Backend: k.Source.Kind, Module: k.Source.Module, ReadOnly: k.ReadOnly}
 		if withPEM {
 			cj.PEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: k.Cert.Raw}))
 		}
@@ -182,7 +194,10 @@ func (c *cli) certs(args []string) error {
 		fmt.Fprintf(c.stdout, "  效期 Valid:           %s – %s（剩 %d 天 / %d days left）\n",
 			in.NotBefore.Local().Format("2006-01-02"), in.NotAfter.Local().Format("2006-01-02"), in.DaysLeft, in.DaysLeft)
 		fmt.Fprintf(c.stdout, "  金鑰 Key:             %s\n", in.KeyAlgorithm)
-		fmt.Fprintf(c.stdout, "  來源 Reached by:      %s\n", sourceText(k.Backend, k.Module))
+		fmt.Fprintf(c.stdout, "  來源 Reached by:      %s\n", sourceText(k.Backend, k.Module, k.ReadOnly))
+		if k.ReadOnly {
+			fmt.Fprintf(c.stdout, "  注意 Note:            只能讀取；要簽章請安裝 HiCOS 用戶端程式 / read only; to sign, install the HiCOS client: https://moica.nat.gov.tw/download_1.html\n")
+		}
 		fmt.Fprintf(c.stdout, "  ID:                   %s\n", k.ID)
 		fmt.Fprint(c.stdout, k.PEM)
 	}
@@ -190,13 +205,15 @@ func (c *cli) certs(args []string) error {
 }
 
 // sourceText says how a card was reached, in both languages.
-func sourceText(kind, module string) string {
-	switch kind {
-	case "pcsc":
+func sourceText(kind, module string, readOnly bool) string {
+	switch {
+	case readOnly:
+		return "智慧卡服務（HiCOS 卡公開的唯讀指令）/ smart-card service (the HiCOS card's public read-only commands)"
+	case kind == "pcsc":
 		return "智慧卡服務（CardBridge PIV）/ smart-card service (CardBridge PIV)"
-	case "virtual":
+	case kind == "virtual":
 		return "虛擬測試讀卡機 / virtual TEST reader"
-	case "pkcs11":
+	case kind == "pkcs11":
 		return "PKCS#11 模組 / PKCS#11 module " + module
 	}
 	return kind

@@ -60,6 +60,12 @@ type Config struct {
 	// Taiwan's XCA, MOICA, MOEACA and GCA cards. A module that is missing,
 	// not a module, or writable by others is refused with a log line.
 	PKCS11Modules []string `json:"pkcs11Modules,omitempty"`
+	// ModulesOnly reaches cards through PKCS#11 modules only (configured
+	// and found at the vendors' install locations), never directly.
+	ModulesOnly bool `json:"modulesOnly,omitempty"`
+	// NoModuleDiscovery skips the vendors' install locations: only
+	// pkcs11Modules are loaded.
+	NoModuleDiscovery bool `json:"noModuleDiscovery,omitempty"`
 
 	// The administrator's settings, honoured from the system file only.
 
@@ -176,6 +182,8 @@ func (c *Config) merge(o Config) {
 	if o.VirtualReader != "" {
 		c.VirtualReader = o.VirtualReader
 	}
+	c.ModulesOnly = c.ModulesOnly || o.ModulesOnly
+	c.NoModuleDiscovery = c.NoModuleDiscovery || o.NoModuleDiscovery
 	c.RawSignOrigins = appendNew(c.RawSignOrigins, o.RawSignOrigins)
 	c.DecryptOrigins = appendNew(c.DecryptOrigins, o.DecryptOrigins)
 	c.AllowLoopbackOrigins = c.AllowLoopbackOrigins || o.AllowLoopbackOrigins

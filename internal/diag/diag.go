@@ -100,7 +100,7 @@ var titles = []struct {
 	{IDReaders, Text{"讀卡機", "Card reader"}},
 	{IDCard, Text{"IC 卡", "Card in the reader"}},
 	{IDConnect, Text{"與卡片連線", "Connection to the card"}},
-	{IDApplication, Text{"卡片應用程式 (PIV)", "Card application (PIV)"}},
+	{IDApplication, Text{"卡片應用程式", "Card application"}},
 	{IDCertificates, Text{"憑證讀取", "Certificates"}},
 	{IDValidity, Text{"憑證效期", "Certificate validity"}},
 	{IDIssuer, Text{"憑證發證單位", "Certificate authority"}},
@@ -126,6 +126,9 @@ type run struct {
 	opts Options
 	m    *cards.Manager
 	res  map[string]Item
+	// readOnly holds the certificates of a card read natively but not
+	// usable here (a HiCOS card), to look for a module's view of it.
+	readOnly []card.Certificate
 }
 
 func (r *run) set(id string, res Result, detail, fix Text) {
@@ -220,7 +223,38 @@ func (r *run) check(ctx context.Context) {
 	})
 	if !connected {
 		r.connectFailed(err)
+		return
 	}
+	if r.readOnly != nil {
+		r.checkHiCOS(ctx)
+	}
+}
+
+// checkHiCOS finishes the check of a HiCOS card read natively: through the
+// vendor's module when it reaches the same card (its PIN state), and
+// otherwise with what is missing.
+func (r *run) checkHiCOS(ctx context.Context) {
+	for _, k := range r.readOnly {
+		done := false
+		err := r.m.WithCertificate(ctx, k.ID, func(t cards.Token, c cards.Certificate) error {
+			if c.ReadOnly {
+				return nil
+			}
+			done = true
+			r.set(IDApplication, Pass, Text{"中華電信 HiCOS 卡，經由 HiCOS 用戶端程式使用。", "A Chunghwa Telecom HiCOS card, used through the HiCOS client."}, Text{})
+			r.checkPIN(t)
+			return nil
+		})
+		if done || errors.Is(err, pcsc.ErrCardRemoved) {
+			return
+		}
+	}
+	r.set(IDApplication, Warn, Text{"找到中華電信 HiCOS 卡（自然人憑證、工商憑證、組織及團體憑證或政府憑證），已讀出憑證；但這台電腦沒有安裝 HiCOS 用戶端程式，無法簽章、解密或變更 PIN 碼。",
+		"HiCOS card found (MOICA, MOEACA, XCA or GCA) and its certificates read; but the HiCOS client is not installed on this computer, so the card cannot sign, decrypt or change its PIN."},
+		Text{"要簽章，請從 moica.nat.gov.tw 下載安裝「HiCOS PKI Smart Card 用戶端程式」（https://moica.nat.gov.tw/download_1.html），重新插卡後再檢查一次。",
+			"HiCOS card found; to sign, install the HiCOS client from moica.nat.gov.tw (https://moica.nat.gov.tw/download_1.html), reinsert the card and check again."})
+	r.set(IDPIN, Skip, Text{"PIN 碼狀態要經由 HiCOS 用戶端程式才能讀取。", "The PIN status can be read only through the HiCOS client."},
+		Text{"安裝 HiCOS 用戶端程式後再檢查一次。", "Install the HiCOS client and check again."})
 }
 
 func (r *run) connectFailed(err error) {
@@ -255,6 +289,10 @@ func (r *run) checkCard(piv cards.Token) {
 	}
 	r.set(IDApplication, Pass, Text{"卡片應用程式可使用。", "The card application answers."}, Text{})
 	r.checkCertificates(certs)
+	if len(certs) > 0 && certs[0].ReadOnly {
+		r.readOnly = certs // finished by checkHiCOS, outside this card's lock
+		return
+	}
 	r.checkPIN(piv)
 }
 

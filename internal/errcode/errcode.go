@@ -57,6 +57,8 @@ func classify(err error) (protocol.Code, map[string]any) {
 		return protocol.ErrPINFormat, nil
 	case errors.Is(err, cards.ErrUnblockElsewhere):
 		return protocol.ErrUnblockElsewhere, nil
+	case errors.Is(err, cards.ErrClientNeeded):
+		return protocol.ErrHiCOSClientNeeded, map[string]any{"download": "https://moica.nat.gov.tw/download_1.html"}
 	case errors.Is(err, pcsc.ErrNoService):
 		return protocol.ErrNoService, nil
 	case errors.Is(err, pcsc.ErrNoReader), errors.Is(err, pcsc.ErrUnknownReader):

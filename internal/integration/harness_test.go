@@ -182,12 +182,20 @@ type vcard struct {
 // reports it present. The card is removed when the test ends.
 func insert(t *testing.T, st *softcard.State) *vcard {
 	t.Helper()
+	return insertWith(t, st, softcard.Options{})
+}
+
+// insertWith is insert with the card's options (its profile, an APDU log);
+// the state path is set here.
+func insertWith(t *testing.T, st *softcard.State, o softcard.Options) *vcard {
+	t.Helper()
 	needPCSC(t)
 	path := filepath.Join(t.TempDir(), "card.json")
 	if err := softcard.SaveState(path, st); err != nil {
 		t.Fatal(err)
 	}
-	c := softcard.NewCard(st, softcard.Options{Path: path})
+	o.Path = path
+	c := softcard.NewCard(st, o)
 	srv := softcard.NewServer(c, vpcdAddr, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -510,25 +510,33 @@ func TestPKCS11HostLists(t *testing.T) {
 	if err := os.WriteFile(bogus, []byte("not a module"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	byBackend := func(h *host) map[string][]string {
+		out := map[string][]string{}
+		for _, v := range h.call("certificates", pageOrigin, nil)["certificates"].([]any) {
+			c := v.(map[string]any)
+			b, _ := c["backend"].(string)
+			out[b] = append(out[b], c["id"].(string))
+			if b == "pkcs11" && c["module"] != module {
+				t.Errorf("module = %v, want %s", c["module"], module)
+			}
+		}
+		return out
+	}
+	// The same card reached directly and through the module is listed
+	// once, by the direct (first) way.
 	h := startHost(t, hostOptions{config: `{"pkcs11Modules":["` + module + `","` + bogus + `"]}`})
 	h.hello()
-	res := h.call("certificates", pageOrigin, nil)
-	byBackend := map[string][]string{}
-	for _, v := range res["certificates"].([]any) {
-		c := v.(map[string]any)
-		b, _ := c["backend"].(string)
-		byBackend[b] = append(byBackend[b], c["id"].(string))
-		if b == "pkcs11" && c["module"] != module {
-			t.Errorf("module = %v, want %s", c["module"], module)
-		}
-	}
-	slices.Sort(byBackend["pcsc"])
-	slices.Sort(byBackend["pkcs11"])
-	if len(byBackend["pcsc"]) != 2 || !slices.Equal(byBackend["pcsc"], byBackend["pkcs11"]) {
-		t.Errorf("certificates by backend = %v, want the same two through pcsc and pkcs11", byBackend)
+	if got := byBackend(h); len(got["pcsc"]) != 2 || len(got) != 1 {
+		t.Errorf("certificates by backend = %v, want the two once, through pcsc", got)
 	}
 	if !strings.Contains(h.c.Stderr(), bogus) {
 		t.Errorf("the host did not log the refused module %s", bogus)
+	}
+	// modulesOnly: the same two, through the module.
+	h2 := startHost(t, hostOptions{config: `{"pkcs11Modules":["` + module + `"],"modulesOnly":true}`})
+	h2.hello()
+	if got := byBackend(h2); len(got["pkcs11"]) != 2 || len(got) != 1 {
+		t.Errorf("modulesOnly: certificates by backend = %v, want the two through pkcs11", got)
 	}
 
 	// The command line takes --pkcs11 and says how each certificate was

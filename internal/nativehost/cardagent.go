@@ -84,7 +84,7 @@ func (c *CardAgent) Certificates(ctx context.Context, a protocol.ReaderArgs) (an
 		}
 		out = append(out, protocol.Certificate{ID: k.ID, Reader: k.Reader, Slot: k.Slot.String(), Certificate: k.Cert.Raw,
 			Info: certinfo.Describe(k.Cert, now), Capabilities: caps, VirtualReader: cards.IsVirtualReader(k.Reader),
-			Backend: k.Source.Kind, Module: k.Source.Module})
+			Backend: k.Source.Kind, Module: k.Source.Module, ReadOnly: k.ReadOnly})
 	}
 	return map[string]any{"certificates": out}, nil
 }

@@ -53,6 +53,11 @@ const (
 	ErrCertificateUsage Code = "ERR_CERTIFICATE_USAGE"
 	ErrNotAllowed       Code = "ERR_NOT_ALLOWED"
 	ErrUnblockElsewhere Code = "ERR_UNBLOCK_ELSEWHERE"
+	// ErrHiCOSClientNeeded: a Chunghwa Telecom HiCOS card (MOICA, MOEACA,
+	// XCA, GCA) was read without its vendor's PKCS#11 module; its
+	// certificates show, but signing, decrypting and PIN changes need the
+	// HiCOS client.
+	ErrHiCOSClientNeeded Code = "ERR_HICOS_CLIENT_NEEDED"
 )
 
 // Codes lists every code in documentation order. Append only.
@@ -61,7 +66,7 @@ var Codes = []Code{ErrNoService, ErrNoReader, ErrNoCard, ErrCardRemoved, ErrCard
 	ErrPUKBlocked, ErrPINFormat, ErrUnknownCertificate, ErrUnsupportedAlg, ErrDecryptFailed, ErrTimeout,
 	ErrCancelled, ErrInternal, ErrMessageTooLarge, ErrBadMessage, ErrUnknownCommand, ErrBadArgument,
 	ErrMissingArgument, ErrBadOrigin, ErrCallerNotAllowed, ErrBusy, ErrResponseTooLarge, ErrCertificateUsage,
-	ErrNotAllowed, ErrUnblockElsewhere}
+	ErrNotAllowed, ErrUnblockElsewhere, ErrHiCOSClientNeeded}
 
 // Message is a user-facing message in both languages.
 type Message struct {
@@ -131,6 +136,8 @@ var Messages = map[Code]Message{
 		"This site may not ask for this operation: raw signatures and decryption are open only to sites your IT staff have listed, so your card was not used. If this is your organisation's own site, contact your IT staff."},
 	ErrUnblockElsewhere: {"這張卡的 PIN 碼不能在這台電腦上用 PUK 解鎖，必須透過發卡單位的線上服務辦理（自然人憑證：https://moica.nat.gov.tw/；組織及團體憑證：https://xca.nat.gov.tw/；工商憑證：https://moeaca.nat.gov.tw/），或洽發卡單位。卡片沒有被變更。",
 		"This card's PIN cannot be unblocked with the PUK on this computer; it must be done through the card issuer's online service (MOICA: https://moica.nat.gov.tw/; XCA: https://xca.nat.gov.tw/; MOEACA: https://moeaca.nat.gov.tw/) or at the issuer's office. The card was not changed."},
+	ErrHiCOSClientNeeded: {"這張是中華電信 HiCOS 卡（自然人憑證、工商憑證、組織及團體憑證或政府憑證）。CardBridge 讀得到卡上的憑證，但簽章、解密和變更 PIN 碼需要「HiCOS PKI Smart Card 用戶端程式」。請從 https://moica.nat.gov.tw/download_1.html 下載安裝，重新插入卡片後再試一次。",
+		"This is a Chunghwa Telecom HiCOS card (MOICA, MOEACA, XCA or GCA). CardBridge can read its certificates, but signing, decrypting and changing the PIN need the HiCOS PKI Smart Card client. Install it from https://moica.nat.gov.tw/download_1.html, reinsert the card and try again."},
 	ErrInternal: {"發生未預期的錯誤。請再試一次；若一再發生，請將記錄檔提供給資訊人員。",
 		"An unexpected error occurred. Try again; if it keeps happening, give the log file to your IT staff."},
 }

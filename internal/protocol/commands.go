@@ -230,6 +230,10 @@ type Certificate struct {
 	// module, named in Module).
 	Backend string `json:"backend"`
 	Module  string `json:"module,omitempty"`
+	// ReadOnly: the card shows this certificate but CardBridge cannot use
+	// its key (a HiCOS card read without the vendor's module); capabilities
+	// is empty and key operations answer ERR_HICOS_CLIENT_NEEDED.
+	ReadOnly bool `json:"readOnly,omitempty"`
 }
 
 // PINStatusResult is the result of pinStatus.

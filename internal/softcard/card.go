@@ -73,6 +73,11 @@ type Card struct {
 	chain    []byte // command chaining: data received so far
 	pending  []byte // response chaining: data not yet fetched with GET RESPONSE
 	apdus    atomic.Uint64
+
+	profile Profile
+	hicos   []hicosFile // the HiCOS profile's files
+	hicosDF [2]byte     // its current folder
+	hicosEF int         // its selected file (index in hicos), -1 none
 }
 
 // Options configures a Card. The zero value is useful.
@@ -85,11 +90,17 @@ type Options struct {
 	// Log receives one line per APDU (header and status word only, never the
 	// data field, which may hold a PIN); nil discards.
 	Log *slog.Logger
+	// Profile is what the card answers as: PIV (default) or the read-only
+	// HiCOS profile.
+	Profile Profile
 }
 
 // NewCard returns a powered-off card over st.
 func NewCard(st *State, opts Options) *Card {
-	c := &Card{st: st, path: opts.Path, rand: opts.Rand, log: opts.Log}
+	c := &Card{st: st, path: opts.Path, rand: opts.Rand, log: opts.Log, profile: opts.Profile, hicosEF: -1}
+	if c.profile == ProfileHiCOS {
+		c.hicos = hicosFiles(st)
+	}
 	if c.rand == nil {
 		c.rand = rand.Reader
 	}
@@ -103,6 +114,9 @@ func NewCard(st *State, opts Options) *Card {
 func (c *Card) ATR() []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.profile == ProfileHiCOS {
+		return hicosATR()
+	}
 	return bytes.Clone(c.st.ATR)
 }
 
@@ -113,6 +127,7 @@ func (c *Card) Reset() {
 	defer c.mu.Unlock()
 	c.selected, c.verified, c.fresh = false, false, false
 	c.chain, c.pending = nil, nil
+	c.hicosDF, c.hicosEF = [2]byte{}, -1
 }
 
 // APDUs returns how many command APDUs the card has answered, for benchmarks.
@@ -151,6 +166,9 @@ func (c *Card) process(raw []byte) apdu.Response {
 	if err != nil {
 		c.chain, c.pending = nil, nil
 		return sw(apdu.ErrWrongLength)
+	}
+	if c.profile == ProfileHiCOS {
+		return c.processHiCOS(cmd)
 	}
 	if cmd.INS == insGetResponse {
 		return c.getResponse(cmd)

@@ -118,6 +118,7 @@ func Issue(ca *testca.Hierarchy, o IssueOptions) (*State, error) {
 			return nil, err
 		}
 	}
+	st.CACerts = [][]byte{ca.Root.Cert.Raw, ca.Issuing.Cert.Raw}
 	st.CHUID, err = newCHUID(o.Rand, o.NotAfter)
 	if err != nil {
 		return nil, err

@@ -76,6 +76,9 @@ type State struct {
 	Certs map[string][]byte `json:"certs"`
 	// Serial is the printed card number (e.g. TEST000000000001).
 	Serial string `json:"serial"`
+	// CACerts are the TEST root and issuing CA certificates (DER), which a
+	// HiCOS-profile card keeps beside the holder's.
+	CACerts [][]byte `json:"caCerts,omitempty"`
 }
 
 func slotKey(s Slot) string { return fmt.Sprintf("%02x", byte(s)) }

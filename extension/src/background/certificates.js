@@ -52,10 +52,28 @@ export function can(cert, what) {
 export function capableCertificate(certificates, id, what) {
   if (id !== undefined) {
     const c = certificateById(certificates, id);
+    if (c.readOnly === true) throw hicosClientNeeded();
     if (!can(c, what)) throw new CodedError("ERR_CERTIFICATE_USAGE", { usage: String(c.info?.usage) });
     return c;
   }
   const c = certificates.find((c) => can(c, what));
-  if (!c) throw new CodedError("ERR_UNKNOWN_CERTIFICATE");
+  if (!c) throw certificates.some((c) => c.readOnly === true) ? hicosClientNeeded() : new CodedError("ERR_UNKNOWN_CERTIFICATE");
   return c;
+}
+
+/**
+ * Every certificate the host marks capable of what, in the host's order:
+ * more than one, and a page that named none, makes the PIN window ask which
+ * (two cards, or a card with two such keys); never picked silently.
+ * @param {any[]} certificates
+ * @param {Capability} what
+ * @returns {any[]}
+ */
+export function capableCertificates(certificates, what) {
+  return certificates.filter((c) => can(c, what));
+}
+
+/** A HiCOS card read without the vendor's module: shown, not usable (docs/protocol.md). */
+function hicosClientNeeded() {
+  return new CodedError("ERR_HICOS_CLIENT_NEEDED", { download: "https://moica.nat.gov.tw/download_1.html" });
 }

@@ -1,8 +1,8 @@
 // @ts-check
 /**
  * The `decrypt` page action (「解密文件」): with the certificate the page
- * named or else the first the host marks capable of "decrypt" (an
- * encryption-only key); from a web page only when the administrator listed
+ * named, else the one the host marks capable of "decrypt" (an
+ * encryption-only key; the PIN window asks which when there are several); from a web page only when the administrator listed
  * its origin in `decryptOrigins` (docs/protocol.md §4.16): other pages get
  * ERR_NOT_ALLOWED before any window. The PIN window shows what is decrypted
  * (its size) and for whom (the origin).
@@ -15,6 +15,7 @@ import { decryptContent } from "./preview.js";
 /** @type {import("./pinflow.js").PinAction} */
 export const decrypt = {
   mode: "decrypt",
+  capability: "decrypt",
   args: ["ciphertext", "certificateId", "padding", "oaepHash"],
   required: ["ciphertext"],
   permitted(_args, origin, config) {

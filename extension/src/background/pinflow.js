@@ -12,6 +12,7 @@
 
 import { CodedError } from "../codes.js";
 import { pinRule } from "../pinrule.js";
+import { capableCertificates } from "./certificates.js";
 import { virtualCard } from "./hostconfig.js";
 
 /**
@@ -21,6 +22,7 @@ import { virtualCard } from "./hostconfig.js";
  * @property {readonly string[]} args the argument keys a page may send (docs/extension.md §2)
  * @property {ReadonlyArray<string | string[]>} required keys the request cannot go without (an array: one of them)
  * @property {(certificates: any[], args: Record<string, any>) => any | null} choose the certificate to use, or throws
+ * @property {import("./certificates.js").Capability} [capability] what a certificate must be able to do when the page names none: with several, the window asks which
  * @property {(args: Record<string, any>, cert: any | null, secrets: {pin: string, newPin?: string}) => Record<string, unknown>} hostArgs
  * @property {(args: Record<string, any>, origin: string, config: import("./hostconfig.js").HostConfig) => void} [permitted] throws when the host's configuration does not let a page (origin) ask for this
  * @property {(args: Record<string, any>, origin: string | null) => Promise<import("./sessions.js").SignContent | import("./sessions.js").DecryptContent>} [show] what the window shows of the request; throws for arguments it cannot show
@@ -59,25 +61,39 @@ export async function runPinAction(env, action, args, origin, req) {
   windows.mayOpenWindow(origin, req.tabId);
   const content = action.show ? await action.show(args, origin) : undefined;
   const listed = await native.request("certificates", {}, origin);
-  const cert = action.choose(Array.isArray(listed.certificates) ? listed.certificates : [], args);
-  /** @type {Record<string, unknown>} */
-  const where = cert ? { certificateId: cert.id } : args.reader !== undefined ? { reader: args.reader } : {};
-  const st = await native.request("pinStatus", where, origin);
-  const virtual = await virtualCard(env, cert, origin);
-  req.notifyUser?.();
-  /** @type {import("./sessions.js").SessionView} */
-  const view = {
-    mode: action.mode,
-    origin,
-    certificate: cert ? { id: cert.id, info: cert.info } : null,
-    pinStatus: { triesLeft: st.triesLeft, blocked: st.blocked, ...pinRule(st) },
-    embedded: !!req.embedded,
-    virtual,
+  const certificates = Array.isArray(listed.certificates) ? listed.certificates : [];
+  // Several certificates fit and the page named none: the window asks which.
+  const fitting = action.capability && args.certificateId === undefined ? capableCertificates(certificates, action.capability) : [];
+  let cert = fitting.length > 1 ? null : action.choose(certificates, args);
+  /** The PIN state and the TEST-card flag of a certificate, before any PIN is typed. @param {any} c */
+  const stateOf = async (c) => {
+    /** @type {Record<string, unknown>} */
+    const where = c ? { certificateId: c.id } : args.reader !== undefined ? { reader: args.reader } : {};
+    const st = await native.request("pinStatus", where, origin);
+    return { pinStatus: { triesLeft: st.triesLeft, blocked: st.blocked, ...pinRule(st) }, virtual: await virtualCard(env, c, origin) };
   };
+  /** @type {import("./sessions.js").SessionView} */
+  const view = { mode: action.mode, origin, certificate: null, pinStatus: null, embedded: !!req.embedded, virtual: false };
+  if (cert) {
+    Object.assign(view, { certificate: { id: cert.id, info: cert.info } }, await stateOf(cert));
+  } else if (fitting.length > 1) {
+    view.choices = fitting.map((c) => ({ id: c.id, info: c.info, reader: String(c.reader ?? "") }));
+  } else {
+    Object.assign(view, await stateOf(null));
+  }
+  req.notifyUser?.();
   if (content) view.content = content;
   // Checked again: another window may have opened while the host answered.
   windows.mayOpenWindow(origin, req.tabId);
-  return windows.openSession(view, req.tabId, (secrets) => native.request(action.mode, action.hostArgs(args, cert, secrets), origin));
+  /** @param {string} id the certificate the user picked in the window */
+  const choose = async (id) => {
+    const c = fitting.find((c) => c.id === id);
+    if (!c) throw new CodedError("ERR_BAD_REQUEST");
+    const state = await stateOf(c);
+    cert = c;
+    return { certificate: { id: c.id, info: c.info }, ...state };
+  };
+  return windows.openSession(view, req.tabId, (secrets) => native.request(action.mode, action.hostArgs(args, cert, secrets), origin), view.choices ? choose : undefined);
 }
 
 /**

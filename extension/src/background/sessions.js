@@ -53,6 +53,7 @@ export function windowSize(view) {
  * @property {boolean} [embedded] the request came from a frame other than the top one
  * @property {boolean} [virtual] the card is a virtual TEST card: the window says so in a banner
  * @property {SignContent | DecryptContent} [content] what the card is asked to sign or decrypt
+ * @property {Array<{id: string, info: Record<string, any>, reader: string}>} [choices] the certificates the user picks from (certificate and pinStatus stay null until then)
  */
 
 /**
@@ -82,6 +83,7 @@ export function windowSize(view) {
  * @property {SessionView} view
  * @property {number | undefined} tabId the requesting page's tab, if a page asked
  * @property {((secrets: {pin: string, newPin?: string}) => Promise<any>) | null} submit
+ * @property {((id: string) => Promise<{certificate: {id: string, info: Record<string, any>}, pinStatus: SessionView["pinStatus"], virtual: boolean}>) | undefined} choose takes the user's pick among view.choices
  * @property {(v: any) => void} resolve
  * @property {(e: Error) => void} reject
  * @property {number | null} windowId
@@ -161,9 +163,10 @@ export function createSessions({ chrome, native, consent, sessionMs, newId, now 
    * @param {SessionView} view
    * @param {number | undefined} tabId
    * @param {Session["submit"]} submit null for consent
+   * @param {Session["choose"]} [choose] with view.choices: takes the user's pick
    * @returns {Promise<any>}
    */
-  function openSession(view, tabId, submit) {
+  function openSession(view, tabId, submit, choose) {
     return new Promise((resolve, reject) => {
       /** @type {Session} */
       const s = {
@@ -171,6 +174,7 @@ export function createSessions({ chrome, native, consent, sessionMs, newId, now 
         view,
         tabId,
         submit,
+        choose,
         resolve,
         reject,
         windowId: null,
@@ -261,8 +265,32 @@ export function createSessions({ chrome, native, consent, sessionMs, newId, now 
       }
       case "pin-submit":
         return submitPin(s, message);
+      case "pin-choose":
+        return choose(s, message);
     }
     return fail("ERR_BAD_REQUEST");
+  }
+
+  /**
+   * The user picked a certificate among view.choices: the window then asks
+   * for that card's PIN, with its tries.
+   * @param {Session} s
+   * @param {Record<string, any>} message
+   */
+  async function choose(s, message) {
+    const id = message.certificateId;
+    if (!s.choose || s.busy || s.view.certificate || typeof id !== "string" || !s.view.choices?.some((c) => c.id === id)) return fail("ERR_BAD_REQUEST");
+    s.busy = true;
+    try {
+      const picked = await s.choose(id);
+      Object.assign(s.view, picked);
+      return s.view;
+    } catch (err) {
+      finish(s, { error: err instanceof Error ? err : new CodedError("ERR_INTERNAL") }, false);
+      return { error: toWire(err) };
+    } finally {
+      s.busy = false;
+    }
   }
 
   /**
@@ -271,6 +299,7 @@ export function createSessions({ chrome, native, consent, sessionMs, newId, now 
    */
   async function submitPin(s, message) {
     if (!s.submit || s.busy || s.view.pinStatus?.blocked) return fail("ERR_BAD_REQUEST");
+    if (s.view.choices && !s.view.certificate) return fail("ERR_BAD_REQUEST");
     const change = s.view.mode === "changePin";
     const { pin, newPin } = message;
     if (typeof pin !== "string" || (change && typeof newPin !== "string")) return fail("ERR_BAD_REQUEST");

@@ -36,7 +36,8 @@ type Backend struct {
 	timeout time.Duration
 
 	mu    sync.Mutex
-	slots map[string]uint // reader name → slot ID, from the last Readers
+	slots map[string]uint   // reader name → slot ID, from the last Readers
+	descs map[string]string // slot description → reader name, for slots with a token
 }
 
 var _ cards.Backend = (*Backend)(nil)
@@ -45,7 +46,7 @@ var _ cards.Backend = (*Backend)(nil)
 // ErrUnsafeModule when the file or its folder is writable by others) and
 // initialises it, once per process whatever the number of backends.
 func New(path string, o Options) (*Backend, error) {
-	real, err := checkModulePath(path)
+	real, err := CheckPath(path)
 	if err != nil {
 		return nil, err
 	}
@@ -83,6 +84,7 @@ func (b *Backend) Readers() ([]pcsc.ReaderState, error) {
 	}
 	file := filepath.Base(b.mod.path)
 	slots := map[string]uint{}
+	descs := map[string]string{}
 	out := []pcsc.ReaderState{}
 	for _, id := range ids {
 		var si pkcs11.SlotInfo
@@ -116,13 +118,29 @@ func (b *Backend) Readers() ([]pcsc.ReaderState, error) {
 			name = fmt.Sprintf("%s (PKCS#11: %s, slot %d)", label, file, id)
 		}
 		slots[name] = id
+		if st.Present() {
+			descs[strings.TrimSpace(si.SlotDescription)] = name
+		}
 		st.Reader = name
 		out = append(out, st)
 	}
 	b.mu.Lock()
-	b.slots = slots
+	b.slots, b.descs = slots, descs
 	b.mu.Unlock()
 	return out, nil
+}
+
+// ReaderFor implements cards.FallbackReader: the reader of the slot whose
+// description is pcscReader (modules that sit on PC/SC, OpenSC's among
+// them, describe each slot by its reader's name), when it has a token.
+func (b *Backend) ReaderFor(pcscReader string) (string, bool) {
+	if _, err := b.Readers(); err != nil {
+		return "", false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r, ok := b.descs[pcscReader]
+	return r, ok
 }
 
 // slotOf returns the slot of reader, listing the slots again when it is

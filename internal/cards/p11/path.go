@@ -17,12 +17,12 @@ var ErrUnsafeModule = errors.New("unsafe PKCS#11 module path")
 // PKCS#11 module.
 var ErrNoModule = errors.New("not a PKCS#11 module")
 
-// checkModulePath returns the real path of the module at p (symbolic links
+// CheckPath returns the real path of the module at p (symbolic links
 // resolved), after refusing a relative path and a file or folder writable
 // by others (group or world). On Windows the permission bits say nothing
 // about ACLs, so only the path's form and the file's existence are
 // checked there (TODO: check the ACLs).
-func checkModulePath(p string) (string, error) {
+func CheckPath(p string) (string, error) {
 	if !filepath.IsAbs(p) {
 		return "", fmt.Errorf("PKCS#11 module %q: the path must be absolute: %w", p, ErrUnsafeModule)
 	}

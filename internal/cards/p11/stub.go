@@ -34,6 +34,9 @@ func (*Backend) Readers() ([]pcsc.ReaderState, error) { return nil, ErrNoCgo }
 // Open implements cards.Backend.
 func (*Backend) Open(string, *card.Cache) (cards.Token, func(), error) { return nil, nil, ErrNoCgo }
 
+// ReaderFor reaches nothing: this build cannot load modules.
+func (*Backend) ReaderFor(string) (string, bool) { return "", false }
+
 // Source implements cards.Sourced.
 func (*Backend) Source() cards.Source { return cards.Source{Kind: "pkcs11"} }
 

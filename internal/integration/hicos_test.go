@@ -1,0 +1,178 @@
+package integration
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/cardbridge/cardbridge/internal/card"
+	"github.com/cardbridge/cardbridge/internal/protocol"
+	"github.com/cardbridge/cardbridge/internal/softcard"
+)
+
+// apduLog collects the headers of the APDUs a virtual card answered, from
+// its JSON log (which never carries the data field).
+type apduLog struct {
+	mu      sync.Mutex
+	headers [][]byte
+}
+
+func (l *apduLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range bytes.Split(p, []byte("\n")) {
+		var rec struct {
+			Header []byte `json:"header"`
+		}
+		if json.Unmarshal(line, &rec) == nil && rec.Header != nil {
+			l.headers = append(l.headers, rec.Header)
+		}
+	}
+	return len(p), nil
+}
+
+func (l *apduLog) all() [][]byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([][]byte(nil), l.headers...)
+}
+
+// insertHiCOS inserts a TEST card that answers as a gen-1 HiCOS card's
+// public read-only commands, and returns the log of what it was sent.
+func insertHiCOS(t *testing.T) (*softcard.State, *apduLog) {
+	t.Helper()
+	st := issued(t, "hicos", softcard.IssueOptions{})
+	log := &apduLog{}
+	insertWith(t, st, softcard.Options{Profile: softcard.ProfileHiCOS,
+		Log: slog.New(slog.NewJSONHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	return st, log
+}
+
+// onlyReadOnlyCommands fails unless every APDU the card got was a class-80
+// SELECT FILE or READ BINARY, or the one PIV SELECT that tells a PIV card
+// from others: never a PIN verify, a key operation or a GET CHALLENGE.
+func onlyReadOnlyCommands(t *testing.T, log *apduLog) {
+	t.Helper()
+	headers := log.all()
+	if len(headers) == 0 {
+		t.Fatal("the card's APDU log is empty")
+	}
+	for _, b := range headers {
+		if len(b) < 4 {
+			t.Fatalf("bad logged header % X", b)
+		}
+		switch {
+		case b[0] == 0x80 && (b[1] == 0xA4 || b[1] == 0xB0):
+		case b[0] == 0x00 && b[1] == 0xA4 && b[2] == 0x04: // SELECT PIV by AID: the probe
+		default:
+			t.Errorf("the HiCOS card was sent % X; only its public read-only commands are allowed", b)
+		}
+	}
+}
+
+// A gen-1 HiCOS card without the vendor's module: identified through
+// pcscd, its certificates listed read-only by the host and the command
+// line, every key or PIN operation answered ERR_HICOS_CLIENT_NEEDED with
+// nothing sent to the card, and the check says what is missing.
+func TestHiCOSCardReadNatively(t *testing.T) {
+	st, log := insertHiCOS(t)
+	sigID := card.CertID(st.Cert(softcard.SlotAuthentication))
+	encID := card.CertID(st.Cert(softcard.SlotKeyManagement))
+
+	h := startHost(t, hostOptions{config: `{"noModuleDiscovery":true}`})
+	h.hello()
+	res := h.call("certificates", pageOrigin, nil)
+	certs := res["certificates"].([]any)
+	if len(certs) != 2 {
+		t.Fatalf("certificates = %v, want the holder's two (not the CA's)", certs)
+	}
+	ids := map[string]bool{}
+	for _, v := range certs {
+		c := v.(map[string]any)
+		ids[c["id"].(string)] = true
+		info := c["info"].(map[string]any)
+		if c["readOnly"] != true || len(c["capabilities"].([]any)) != 0 || c["backend"] != "pcsc" {
+			t.Errorf("certificate %v: want readOnly, no capabilities, backend pcsc", c)
+		}
+		if info["holder"] != "測試幼兒園" || info["ubn"] != "04595252" {
+			t.Errorf("info = %v, want the holder and 統一編號", info)
+		}
+	}
+	if !ids[sigID] || !ids[encID] {
+		t.Errorf("ids = %v, want %s and %s", ids, sigID, encID)
+	}
+
+	digest := b64e(make([]byte, 32))
+	for _, tc := range []struct {
+		command string
+		args    map[string]any
+	}{
+		{"sign", map[string]any{"certificateId": sigID, "hashAlgorithm": "SHA-256", "digest": digest, "pin": "123456"}},
+		{"authenticate", map[string]any{"certificateId": sigID, "challenge": strings.Repeat("A", 44), "pin": "123456"}},
+		{"decrypt", map[string]any{"certificateId": encID, "ciphertext": b64e(make([]byte, 256)), "pin": "123456"}},
+		{"pinStatus", map[string]any{"certificateId": sigID}},
+		{"changePin", map[string]any{"certificateId": sigID, "pin": "123456", "newPin": "654321"}},
+		{"unblockPin", map[string]any{"certificateId": sigID, "puk": "12345678", "newPin": "654321"}},
+	} {
+		e := h.callErr(tc.command, pageOrigin, tc.args)
+		wantCode(t, e, protocol.ErrHiCOSClientNeeded)
+		if d, _ := e["details"].(map[string]any); d["download"] != "https://moica.nat.gov.tw/download_1.html" {
+			t.Errorf("%s: details = %v, want the download page", tc.command, e["details"])
+		}
+	}
+
+	out, errOut, code := cli(t, "", "certs", "--json")
+	var listed struct {
+		Certificates []struct {
+			Label    string `json:"label"`
+			ReadOnly bool   `json:"readOnly"`
+		} `json:"certificates"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &listed) != nil || len(listed.Certificates) != 2 {
+		t.Fatalf("cardbridge certs --json = %d\n%s\n%s", code, out, errOut)
+	}
+	labels := []string{listed.Certificates[0].Label, listed.Certificates[1].Label}
+	if !listed.Certificates[0].ReadOnly || !strings.Contains(strings.Join(labels, ","), "cert1") || !strings.Contains(strings.Join(labels, ","), "cert2") {
+		t.Errorf("certs --json = %+v, want cert1 and cert2, read-only", listed)
+	}
+
+	out, _, code = cli(t, "", "check")
+	for _, want := range []string{"HiCOS card found; to sign, install the HiCOS client from moica.nat.gov.tw", "找到中華電信 HiCOS 卡"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("cardbridge check does not say %q:\n%s", want, out)
+		}
+	}
+	if code != 0 {
+		t.Errorf("cardbridge check = %d, want 0 (a warning, not a failure)", code)
+	}
+	onlyReadOnlyCommands(t, log)
+}
+
+// The same card through OpenSC: OpenSC has no HiCOS driver, so it sees a
+// card it cannot use; the host's fallback then changes nothing and the
+// native read-only view stays.
+func TestHiCOSCardWithOpenSCFallback(t *testing.T) {
+	module := openscModule(t)
+	_, log := insertHiCOS(t)
+	h := startHost(t, hostOptions{config: `{"noModuleDiscovery":true,"pkcs11Modules":["` + module + `"]}`})
+	h.hello()
+	certs := h.call("certificates", pageOrigin, nil)["certificates"].([]any)
+	if len(certs) != 2 {
+		t.Fatalf("certificates = %v, want the two read-only ones", certs)
+	}
+	for _, v := range certs {
+		if c := v.(map[string]any); c["readOnly"] != true {
+			t.Errorf("certificate %v, want readOnly", c)
+		}
+	}
+	// OpenSC probes the card with its drivers' commands; what CardBridge
+	// sent is bounded by the check above. Here only: no PIN verify ever.
+	for _, b := range log.all() {
+		if len(b) >= 2 && b[1] == 0x20 {
+			t.Errorf("a PIN verify reached the HiCOS card: % X", b)
+		}
+	}
+}
