@@ -7,6 +7,8 @@ pkgs=(gcc pkg-config libpcsclite-dev pcscd vsmartcard-vpcd opensc openssl curl c
 # SoftHSM2: the PKCS#11 module the PKCS#11 backend (internal/cards/p11) is
 # tested against.
 pkgs+=(softhsm2)
+# modutil and certutil: `cardbridge register` and its tests change NSS databases with them.
+pkgs+=(libnss3-tools)
 # The extension's tests and the demo run Debian's browsers (never downloaded
 # by test tools) and need Node.js with npm (Node 20 is on the build machines;
 # Debian's nodejs is the fallback).

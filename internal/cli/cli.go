@@ -57,6 +57,8 @@ const usage = `cardbridge — 憑證 IC 卡工具 / certificate card tool
                        [--browser chromium|chrome|edge|firefox]... [--json]
                                                      向瀏覽器註冊（僅目前使用者）/ register with the browsers (this user)
   cardbridge uninstall --user [--dry-run] [--json]   移除瀏覽器註冊 / remove the browser registration
+  cardbridge register  [--pkcs11 MODULE]... [--undo] [--dry-run] [--json]
+                                                     註冊憑證至電腦：讓瀏覽器以卡片登入網站（Linux）/ let the browsers use the card for client-certificate logins (Linux)
   cardbridge native    --plain                         通訊協定測試：每行一個 JSON 要求 / the protocol, one JSON request per line
   cardbridge version
 
@@ -95,6 +97,8 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, o Options) in
 		err = env.install(args[1:])
 	case "uninstall":
 		err = env.uninstall(args[1:])
+	case "register":
+		err = env.register(args[1:])
 	case "version", "--version":
 		fmt.Fprintln(stdout, o.Version)
 	case "help", "-h", "--help":

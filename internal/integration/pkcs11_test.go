@@ -208,6 +208,29 @@ func TestPKCS11SignDigest(t *testing.T) {
 	}
 }
 
+// TestPKCS11AlwaysAuthenticateKey: OpenSC marks a PIV card's signature
+// key (9C) CKA_ALWAYS_AUTHENTICATE, so the module refuses C_Sign until the
+// PIN is given again for that one operation (a context-specific login).
+// The clerk types the PIN once; the card's tries stay full.
+func TestPKCS11AlwaysAuthenticateKey(t *testing.T) {
+	st := issued(t, "p11-9c", softcard.IssueOptions{SignSlot: softcard.SlotSignature})
+	vc := insert(t, st)
+	m := p11Manager(t)
+	c := p11Cert(t, m, st, softcard.SlotSignature)
+	pub := c.Cert.PublicKey.(*rsa.PublicKey)
+	d := sha256.Sum256([]byte("公文 signed with the 9C key"))
+	sig, err := m.SignDigest(ctxT(t), c.ID, d[:], crypto.SHA256, []byte(softcard.DefaultPIN))
+	if err != nil {
+		t.Fatalf("SignDigest with the 9C key = %v", err)
+	}
+	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, d[:], sig.Signature); err != nil {
+		t.Errorf("the 9C signature does not verify: %v", err)
+	}
+	if pin, _ := vc.card.Tries(); pin != softcard.MaxTries {
+		t.Errorf("PIN tries = %d after one good signature, want %d", pin, softcard.MaxTries)
+	}
+}
+
 // TestPKCS11SignCMS: the CMS SignedData a document gets must verify with
 // an independent CMS implementation (smallstep/pkcs7) when the signature
 // comes from a real card module.

@@ -385,6 +385,28 @@ func (t *Token) withLogin(userType uint, ref card.Ref, pin []byte, f func() erro
 	return f()
 }
 
+// contextLogin gives the PIN again, for this one operation, when the key
+// is marked CKA_ALWAYS_AUTHENTICATE (PKCS#11 v2.40 §4.9: the operation
+// fails with CKR_USER_NOT_LOGGED_IN until the context-specific login,
+// which must follow the operation's Init). OpenSC marks a PIV card's
+// signature key (9C) so. It is the same PIN the user typed once for this
+// operation, sent for the second login the key requires, never a retry: a
+// refusal here is returned as it is.
+func (t *Token) contextLogin(key pkcs11.ObjectHandle, pin []byte) error {
+	as, err := t.attrs(key, pkcs11.CKA_ALWAYS_AUTHENTICATE)
+	if err != nil {
+		return nil // not readable: treated as not set, as most modules do
+	}
+	if v := valueOf(as, pkcs11.CKA_ALWAYS_AUTHENTICATE); len(v) != 1 || v[0] == 0 {
+		return nil
+	}
+	err = t.b.call("C_Login", func() error { return t.ctx().Login(t.sh, pkcs11.CKU_CONTEXT_SPECIFIC, string(pin)) })
+	if err != nil {
+		return t.pinErr("context login", card.RefPIN, err)
+	}
+	return nil
+}
+
 // privateKey finds the private key with ckaID (after login).
 func (t *Token) privateKey(ckaID []byte) (pkcs11.ObjectHandle, error) {
 	hs, err := t.find([]*pkcs11.Attribute{
@@ -484,6 +506,9 @@ func (t *Token) Sign(id string, digest []byte, opts crypto.SignerOpts, pin []byt
 		if err := t.b.call("C_SignInit", func() error { return t.ctx().SignInit(t.sh, []*pkcs11.Mechanism{mech}, key) }); err != nil {
 			return mapCKR("sign", err)
 		}
+		if err := t.contextLogin(key, pin); err != nil {
+			return err
+		}
 		err = t.b.call("C_Sign", func() (err error) { sig, err = t.ctx().Sign(t.sh, input); return err })
 		if err != nil && t.removed(err) {
 			return fmt.Errorf("sign: %w: %w", pcsc.ErrCardRemoved, err)
@@ -580,6 +605,9 @@ func (t *Token) Decrypt(id string, ciphertext []byte, opts crypto.DecrypterOpts,
 		}
 		if err != nil {
 			return mapCKR("decrypt", err)
+		}
+		if err := t.contextLogin(key, pin); err != nil {
+			return err
 		}
 		err = t.b.call("C_Decrypt", func() (err error) { pt, err = t.ctx().Decrypt(t.sh, ciphertext); return err })
 		if err != nil {
