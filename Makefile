@@ -27,7 +27,13 @@ RELEASE_LDFLAGS = -s -w -X main.build=release -X main.version=$(VERSION) -X main
 release: deps
 	@test -n "$(STORE_EXTENSION_IDS)" || echo "note: STORE_EXTENSION_IDS is empty: this release serves Firefox and allowedExtensions only" >&2
 	$(GO) build -trimpath -ldflags "$(RELEASE_LDFLAGS)" -o out/release/linux-amd64/cardbridge ./host
-	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(RELEASE_LDFLAGS)" -o out/release/windows-amd64/cardbridge.exe ./host
+	$(WINDOWS_CGO) $(GO) build -trimpath -ldflags "$(RELEASE_LDFLAGS)" -o out/release/windows-amd64/cardbridge.exe ./host
+
+# The Windows host is built with cgo through MinGW-w64 (Debian
+# gcc-mingw-w64-x86-64-win32): the PKCS#11 backend (miekg/pkcs11) needs cgo,
+# and every real Taiwanese card signs through the HiCOS module. PC/SC
+# (ebfe/scard) needs no cgo on Windows.
+WINDOWS_CGO = GOOS=windows GOARCH=amd64 CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc
 
 # The extension's node_modules, installed again when the lock file changes.
 NODE_MODULES = extension/node_modules/.package-lock.json
@@ -50,6 +56,7 @@ check:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build -o /dev/null ./...
+	$(WINDOWS_CGO) $(GO) build -o /dev/null ./host
 
 fuzz:
 	FUZZTIME=$${FUZZTIME:-5s} bash scripts/fuzz.sh

@@ -4,6 +4,9 @@
 # installs; never prompts.
 set -euo pipefail
 pkgs=(gcc pkg-config libpcsclite-dev pcscd vsmartcard-vpcd opensc openssl curl ca-certificates)
+# MinGW-w64: the Windows host is built with cgo (its PKCS#11 backend needs
+# it; make check and make release).
+pkgs+=(gcc-mingw-w64-x86-64-win32)
 # SoftHSM2: the PKCS#11 module the PKCS#11 backend (internal/cards/p11) is
 # tested against.
 pkgs+=(softhsm2)
