@@ -77,10 +77,10 @@ e2e: build $(NODE_MODULES)
 # The README's pictures: the Chromium e2e suite writes them afresh to
 # out/screenshots/, then they are copied into docs/screenshots/ (tracked;
 # review and commit them). Fails when the suite skipped a picture.
-SCREENSHOTS = consent.png demo-page.png overlay.png pin-window.png popup.png
+SCREENSHOTS = consent.png demo-page.png overlay.png pin-window.png popup.png pin-choose.png popup-hicos.png
 screenshots: build $(NODE_MODULES)
 	rm -rf out/screenshots
-	cd extension && node --test --test-concurrency=1 e2e/chromium.test.mjs
+	cd extension && node --test --test-concurrency=1 e2e/chromium.test.mjs e2e/chromium-cards.test.mjs
 	@for f in $(SCREENSHOTS); do \
 	  test -s out/screenshots/$$f || { echo "out/screenshots/$$f was not written (a test skipped?)" >&2; exit 1; }; \
 	done

@@ -213,6 +213,7 @@ function render(view) {
     $("origin").textContent = d0.origin;
     $("checkSite").hidden = !d0.fromSite;
     $("embedded").hidden = !d0.embedded;
+    $("virtual").hidden = !d0.virtual;
     document.title = `${d0.fromSite ? d0.origin : "CardBridge"} – ${t("pin_title")}`;
     renderChoices(view);
     return;

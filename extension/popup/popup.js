@@ -34,7 +34,7 @@
  * @property {string} [fingerprint]
  * @property {string} [keyAlgorithm]
  */
-/** @typedef {{id: string, reader: string, slot?: string, info: CertInfo, capabilities?: Array<"sign" | "authenticate" | "decrypt">}} Certificate */
+/** @typedef {{id: string, reader: string, slot?: string, info: CertInfo, capabilities?: Array<"sign" | "authenticate" | "decrypt">, readOnly?: boolean}} Certificate */
 /** @typedef {{name: string, card: boolean, atr?: string, inUse?: boolean, mute?: boolean}} Reader */
 /** @typedef {{items: CheckItem[], overall: "pass" | "warn" | "fail", reader?: string, atr?: string, pinTriesLeft?: number}} CheckReport */
 /** @typedef {{code: string, message?: string, messageZh?: string, details?: object}} ReplyError */
@@ -659,7 +659,12 @@ function cardEl(group, lang) {
       : null,
     cas.length ? h("div", { class: "ca", text: cas.join("、") }) : null,
     ...group.certificates.map((c) => certEl(c, lang, !sameHolder)),
-    h("div", { class: "card-actions" }, pinButton),
+    // A HiCOS card read without the vendor's module can show its
+    // certificates but not change its PIN: say what to install instead of
+    // offering a button that cannot work.
+    group.certificates.every((c) => c.readOnly === true)
+      ? h("p", { class: "pin-status tone-warn", role: "note", text: t("popup_readOnlyCard", "這張卡只能讀取憑證；要簽章、解密或變更 PIN 碼，請先從 https://moica.nat.gov.tw/download_1.html 安裝「HiCOS PKI Smart Card 用戶端程式」，再重新插卡。") })
+      : h("div", { class: "card-actions" }, pinButton),
     status,
     group.reader ? h("div", { class: "card-reader", text: t("popup_inReader", "讀卡機：{1}", group.reader) }) : null,
   );

@@ -249,7 +249,7 @@ func (r *run) checkHiCOS(ctx context.Context) {
 			return
 		}
 	}
-	r.set(IDApplication, Warn, Text{"找到中華電信 HiCOS 卡（自然人憑證、工商憑證、組織及團體憑證或政府憑證），已讀出憑證；但這台電腦沒有安裝 HiCOS 用戶端程式，無法簽章、解密或變更 PIN 碼。",
+	r.set(IDApplication, Fail, Text{"找到中華電信 HiCOS 卡（自然人憑證、工商憑證、組織及團體憑證或政府憑證），已讀出憑證；但這台電腦沒有安裝 HiCOS 用戶端程式，無法簽章、解密或變更 PIN 碼。",
 		"HiCOS card found (MOICA, MOEACA, XCA or GCA) and its certificates read; but the HiCOS client is not installed on this computer, so the card cannot sign, decrypt or change its PIN."},
 		Text{"要簽章，請從 moica.nat.gov.tw 下載安裝「HiCOS PKI Smart Card 用戶端程式」（https://moica.nat.gov.tw/download_1.html），重新插卡後再檢查一次。",
 			"HiCOS card found; to sign, install the HiCOS client from moica.nat.gov.tw (https://moica.nat.gov.tw/download_1.html), reinsert the card and check again."})

@@ -78,6 +78,8 @@ export async function runPinAction(env, action, args, origin, req) {
     Object.assign(view, { certificate: { id: cert.id, info: cert.info } }, await stateOf(cert));
   } else if (fitting.length > 1) {
     view.choices = fitting.map((c) => ({ id: c.id, info: c.info, reader: String(c.reader ?? "") }));
+    // TEST cards only: the banner shows while the user chooses, too.
+    view.virtual = fitting.every((c) => c.virtualReader === true);
   } else {
     Object.assign(view, await stateOf(null));
   }
