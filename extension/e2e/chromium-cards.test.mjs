@@ -27,6 +27,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import * as h from './harness.mjs';
+const { lib, resultOf, demoIdle } = h;
 
 const execFileP = promisify(execFile);
 const { T, READER, CARD_ORG } = h;
@@ -41,45 +42,6 @@ const CARD3 = { org: '測試國民中學', ubn: '12345676', serial: 'TESTE2E0000
 /** @type {h.Env} */
 let env;
 let skipWhy = '';
-
-/** @typedef {{result?: any, error?: {code: string, message: string, messageZh: string, details?: any}}} LibReply */
-
-/**
- * Calls the page library (/cardbridge.js, the one the demo serves) in the page.
- * @param {import('playwright-core').Page} p @param {string} action @param {any} [args]
- * @returns {Promise<LibReply>}
- */
-function lib(p, action, args) {
-  return p.evaluate(async ([action, args]) => {
-    const lib = '/cardbridge.js'; // the demo serves the page library here
-    const cb = await import(lib);
-    try {
-      return { result: await cb[action](args) };
-    } catch (err) {
-      const e = /** @type {any} */ (err);
-      return { error: { code: e.code, message: e.message, messageZh: e.messageZh, details: e.details } };
-    }
-  }, /** @type {[string, any]} */ ([action, args]));
-}
-
-/** Waits until a demo result box leaves "busy"; returns its state and text. @param {import('playwright-core').Page} p @param {string} sel */
-async function resultOf(p, sel) {
-  await p.waitForFunction((sel) => {
-    const e = /** @type {HTMLElement | null} */ (document.querySelector(sel));
-    return !!e && (e.dataset.state === 'ok' || e.dataset.state === 'error');
-  }, sel, { timeout: T.long });
-  return {
-    state: await p.$eval(sel, (e) => /** @type {HTMLElement} */ (e).dataset.state),
-    text: await p.innerText(sel),
-    code: await p.$eval('#error', (e) => (/** @type {HTMLElement} */ (e).hidden ? '' : document.getElementById('error-code')?.textContent || '')),
-  };
-}
-
-/** The demo page has finished its start-up calls and no button is busy. @param {import('playwright-core').Page} p */
-async function demoIdle(p) {
-  await p.waitForFunction(() => document.body.dataset.ready === 'true' &&
-    !(/** @type {HTMLButtonElement} */ (document.getElementById('sign-btn'))).disabled, null, { timeout: T.long });
-}
 
 /**
  * Opens the demo page in a fresh profile and allows the site in the consent

@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as h from './harness.mjs';
+const { lib, resultOf, demoIdle } = h;
 
 const { T, READER, CARD_ORG, CARD_UBN } = h;
 const STEP = { timeout: 240_000 };
@@ -33,26 +34,6 @@ let rawUrl = '';
 let pin = h.PIN;
 let skipWhy = '';
 
-/** @typedef {{result?: any, error?: {code: string, message: string, messageZh: string, details?: any}}} LibReply */
-
-/**
- * Calls the page library (/cardbridge.js, the one the demo serves) in the page.
- * @param {import('playwright-core').Page} p @param {string} action @param {any} [args]
- * @returns {Promise<LibReply>}
- */
-function lib(p, action, args) {
-  return p.evaluate(async ([action, args]) => {
-    const lib = '/cardbridge.js'; // the demo serves the page library here
-    const cb = await import(lib);
-    try {
-      return { result: await cb[action](args) };
-    } catch (err) {
-      const e = /** @type {any} */ (err);
-      return { error: { code: e.code, message: e.message, messageZh: e.messageZh, details: e.details } };
-    }
-  }, /** @type {[string, any]} */ ([action, args]));
-}
-
 /** Our card's signature certificate (not another reader's). @param {import('playwright-core').Page} p */
 async function ourSigningCert(p) {
   const r = await lib(p, 'getCertificates');
@@ -60,25 +41,6 @@ async function ourSigningCert(p) {
   const c = r.result.certificates.find((/** @type {any} */ c) => c.reader === READER && String(c.info.usage).startsWith('signature'));
   assert.ok(c, `no signature certificate in ${READER}: ${JSON.stringify(r.result.certificates.map((/** @type {any} */ c) => [c.reader, c.info.usage]))}`);
   return c;
-}
-
-/** Waits until a demo result box leaves "busy"; returns its state and text. @param {import('playwright-core').Page} p @param {string} sel */
-async function resultOf(p, sel) {
-  await p.waitForFunction((sel) => {
-    const e = /** @type {HTMLElement | null} */ (document.querySelector(sel));
-    return !!e && (e.dataset.state === 'ok' || e.dataset.state === 'error');
-  }, sel, { timeout: T.long });
-  return {
-    state: await p.$eval(sel, (e) => /** @type {HTMLElement} */ (e).dataset.state),
-    text: await p.innerText(sel),
-    code: await p.$eval('#error', (e) => (/** @type {HTMLElement} */ (e).hidden ? '' : document.getElementById('error-code')?.textContent || '')),
-  };
-}
-
-/** The demo page has finished its start-up calls and no button is busy. @param {import('playwright-core').Page} p */
-async function demoIdle(p) {
-  await p.waitForFunction(() => document.body.dataset.ready === 'true' &&
-    !(/** @type {HTMLButtonElement} */ (document.getElementById('sign-btn'))).disabled, null, { timeout: T.long });
 }
 
 /**

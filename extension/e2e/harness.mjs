@@ -664,3 +664,45 @@ export async function screenshot(page, name, o = {}) {
   await page.screenshot({ path: file, ...o });
   return file;
 }
+
+// ---------------------------------------------------------------- the demo page
+
+/** @typedef {{result?: any, error?: {code: string, message: string, messageZh: string, details?: any}}} LibReply */
+
+/**
+ * Calls the page library (/cardbridge.js, the one the demo serves) in the page.
+ * @param {import('playwright-core').Page} p @param {string} action @param {any} [args]
+ * @returns {Promise<LibReply>}
+ */
+export function lib(p, action, args) {
+  return p.evaluate(async ([action, args]) => {
+    const lib = '/cardbridge.js'; // the demo serves the page library here
+    const cb = await import(lib);
+    try {
+      return { result: await cb[action](args) };
+    } catch (err) {
+      const e = /** @type {any} */ (err);
+      return { error: { code: e.code, message: e.message, messageZh: e.messageZh, details: e.details } };
+    }
+  }, /** @type {[string, any]} */ ([action, args]));
+}
+
+/** Waits until a demo result box leaves "busy"; returns its state and text. @param {import('playwright-core').Page} p @param {string} sel */
+export async function resultOf(p, sel) {
+  await p.waitForFunction((sel) => {
+    const e = /** @type {HTMLElement | null} */ (document.querySelector(sel));
+    return !!e && (e.dataset.state === 'ok' || e.dataset.state === 'error');
+  }, sel, { timeout: T.long });
+  return {
+    state: await p.$eval(sel, (e) => /** @type {HTMLElement} */ (e).dataset.state),
+    text: await p.innerText(sel),
+    code: await p.$eval('#error', (e) => (/** @type {HTMLElement} */ (e).hidden ? '' : document.getElementById('error-code')?.textContent || '')),
+  };
+}
+
+/** The demo page has finished its start-up calls and no button is busy. @param {import('playwright-core').Page} p */
+export async function demoIdle(p) {
+  await p.waitForFunction(() => document.body.dataset.ready === 'true' &&
+    !(/** @type {HTMLButtonElement} */ (document.getElementById('sign-btn'))).disabled, null, { timeout: T.long });
+}
+

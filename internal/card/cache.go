@@ -14,7 +14,8 @@ import (
 // too. The zero value is not usable; a nil *Cache caches nothing.
 type Cache struct {
 	mu      sync.Mutex
-	entries map[string]cacheEntry
+	entries map[string]cacheEntry // PIV cards, keyed also by the CHUID
+	tagged  map[string]cacheEntry // other kinds (Lookup, Store), keyed also by their tag
 	kinds   map[string]kindEntry
 }
 
@@ -34,9 +35,12 @@ type Kind struct {
 }
 
 // KindOf returns what the card id reaches was found to be, when known: same
-// reader, event counter and ATR.
+// reader, event counter and ATR. Without an event counter (Events 0:
+// Windows, the virtual reader) the ATR alone cannot tell one card from the
+// next (every card of a batch has the same), so the kind is never known
+// there and each opening probes the card.
 func (c *Cache) KindOf(id Identity) (Kind, bool) {
-	if c == nil {
+	if c == nil || id.Events == 0 {
 		return Kind{}, false
 	}
 	c.mu.Lock()
@@ -60,11 +64,27 @@ func (c *Cache) SetKind(id Identity, k Kind) {
 
 // Lookup returns the certificates stored for the card id reaches, keyed
 // also by tag where the platform has no event counter (a card's own
-// number); for card kinds other than PIV.
-func (c *Cache) Lookup(id Identity, tag []byte) ([]Certificate, bool) { return c.lookup(id, tag) }
+// number); for card kinds other than PIV. Its entries are kept apart from
+// the PIV cards': a PIV card's CHUID, which the card itself reports, never
+// matches another kind's tag.
+func (c *Cache) Lookup(id Identity, tag []byte) ([]Certificate, bool) {
+	if c == nil {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return lookupIn(c.tagged, id, tag)
+}
 
 // Store keeps certs for the card id reaches (see Lookup).
-func (c *Cache) Store(id Identity, tag []byte, certs []Certificate) { c.store(id, tag, certs) }
+func (c *Cache) Store(id Identity, tag []byte, certs []Certificate) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tagged[id.Reader] = cacheEntry{id: id, chuid: bytes.Clone(tag), certs: slices.Clone(certs)}
+}
 
 type cacheEntry struct {
 	id    Identity
@@ -74,7 +94,7 @@ type cacheEntry struct {
 
 // NewCache returns an empty cache.
 func NewCache() *Cache {
-	return &Cache{entries: map[string]cacheEntry{}, kinds: map[string]kindEntry{}}
+	return &Cache{entries: map[string]cacheEntry{}, tagged: map[string]cacheEntry{}, kinds: map[string]kindEntry{}}
 }
 
 func (c *Cache) lookup(id Identity, chuid []byte) ([]Certificate, bool) {
@@ -83,7 +103,11 @@ func (c *Cache) lookup(id Identity, chuid []byte) ([]Certificate, bool) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.entries[id.Reader]
+	return lookupIn(c.entries, id, chuid)
+}
+
+func lookupIn(entries map[string]cacheEntry, id Identity, chuid []byte) ([]Certificate, bool) {
+	e, ok := entries[id.Reader]
 	if !ok || e.id.Events != id.Events || !bytes.Equal(e.id.ATR, id.ATR) {
 		return nil, false
 	}
@@ -110,5 +134,6 @@ func (c *Cache) Forget(reader string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.entries, reader)
+	delete(c.tagged, reader)
 	delete(c.kinds, reader)
 }

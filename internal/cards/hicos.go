@@ -24,8 +24,11 @@ var ErrClientNeeded = hicos.ErrClientNeeded
 func openToken(conn card.Conn, id card.Identity, cache *card.Cache) Token {
 	piv := pivToken{card.NewPIV(conn, id, cache)}
 	if k, ok := cache.KindOf(id); ok {
-		if k.Name == "hicos" {
+		switch k.Name {
+		case "hicos":
 			return &hicosToken{conn: conn, id: id, cache: cache, info: hicos.Info{Serial: k.Serial, Version: k.Version}}
+		case "other":
+			return otherToken{}
 		}
 		return piv
 	}
@@ -38,8 +41,16 @@ func openToken(conn card.Conn, id card.Identity, cache *card.Cache) Token {
 	if !errors.Is(err, card.ErrNotPIV) && !errors.As(err, &st) {
 		return piv // a transport failure: the operation reports it
 	}
+	noPIV := errors.Is(err, card.ErrNotPIV) || errors.Is(err, apdu.ErrClaNotSupported) || errors.Is(err, apdu.ErrInsNotSupported)
 	info, err := hicos.Identify(conn)
 	if err != nil {
+		if noPIV && errors.Is(err, hicos.ErrNotHiCOS) {
+			// Neither, for certain: remembered, so the card is not probed
+			// again (nor its PIV application selected once more) while it
+			// stays inserted.
+			cache.SetKind(id, card.Kind{Name: "other"})
+			return otherToken{}
+		}
 		return piv
 	}
 	cache.SetKind(id, card.Kind{Name: "hicos", Serial: info.Serial, Version: info.Version})
@@ -63,7 +74,10 @@ var _ Token = (*hicosToken)(nil)
 // card stays in its reader a second call costs no APDU.
 func (t *hicosToken) Certificates() ([]card.Certificate, error) {
 	tag := []byte("hicos:" + t.info.Serial)
-	if certs, ok := t.cache.Lookup(t.id, tag); ok {
+	// Without an event counter the card's number is what tells it from the
+	// card before; a card without one is read each time.
+	cacheable := t.id.Events != 0 || t.info.Serial != ""
+	if certs, ok := t.cache.Lookup(t.id, tag); ok && cacheable {
 		return certs, nil
 	}
 	certs, skipped, err := hicos.Certificates(t.conn)
@@ -80,7 +94,9 @@ func (t *hicosToken) Certificates() ([]card.Certificate, error) {
 		}
 		out = append(out, card.Certificate{Cert: c, ID: card.CertID(c.Raw), Usage: certinfo.UsageOf(c), ReadOnly: true})
 	}
-	t.cache.Store(t.id, tag, out)
+	if cacheable {
+		t.cache.Store(t.id, tag, out)
+	}
 	return out, nil
 }
 
@@ -102,4 +118,30 @@ func (t *hicosToken) Sign(string, []byte, crypto.SignerOpts, []byte) ([]byte, er
 }
 func (t *hicosToken) Decrypt(string, []byte, crypto.DecrypterOpts, []byte) ([]byte, error) {
 	return nil, fmt.Errorf("decrypt: %w", ErrClientNeeded)
+}
+
+// otherToken is a card that is neither PIV nor a gen-1 HiCOS card (a
+// health-insurance card): every operation reports card.ErrNotPIV, so a
+// fallback module may take it, without sending it anything.
+type otherToken struct{}
+
+var _ Token = otherToken{}
+
+func errOther(op string) error { return fmt.Errorf("%s: %w", op, card.ErrNotPIV) }
+
+func (otherToken) Certificates() ([]card.Certificate, error) {
+	return nil, errOther("read certificates")
+}
+func (otherToken) Serial() string { return "" }
+func (otherToken) PINStatus() (card.PINStatus, error) {
+	return card.PINStatus{}, errOther("PIN status")
+}
+func (otherToken) VerifyPIN([]byte) error       { return errOther("verify PIN") }
+func (otherToken) ChangePIN(_, _ []byte) error  { return errOther("change PIN") }
+func (otherToken) UnblockPIN(_, _ []byte) error { return errOther("unblock PIN") }
+func (otherToken) Sign(string, []byte, crypto.SignerOpts, []byte) ([]byte, error) {
+	return nil, errOther("sign")
+}
+func (otherToken) Decrypt(string, []byte, crypto.DecrypterOpts, []byte) ([]byte, error) {
+	return nil, errOther("decrypt")
 }

@@ -49,6 +49,7 @@ type FallbackReader interface {
 // certificate cache warm between operations. It is safe for concurrent use.
 type Manager struct {
 	backends []Backend
+	direct   map[Backend]bool // the backends that reach physical readers themselves (not Extra, not Fallback)
 	fallback []Backend
 	cache    *card.Cache
 	log      *slog.Logger
@@ -67,6 +68,10 @@ func New(o Options) *Manager {
 		if o.VirtualReader != "" {
 			m.backends = append(m.backends, NewVirtual(o.VirtualReader))
 		}
+	}
+	m.direct = map[Backend]bool{}
+	for _, b := range m.backends {
+		m.direct[b] = true
 	}
 	if len(o.Extra) > 0 {
 		m.backends = append(append([]Backend(nil), m.backends...), o.Extra...)
@@ -334,6 +339,13 @@ func preferred(all []Certificate) []Certificate {
 // the first view that can use its key is taken (as Certificates lists it);
 // a read-only view only when there is no other.
 func (m *Manager) WithCertificate(ctx context.Context, id string, f func(t Token, k Certificate) error) error {
+	short := id
+	if len(short) > 8 {
+		short = short[:8]
+	}
+	if err := m.unique(ctx, id); err != nil {
+		return fmt.Errorf("certificate %s: %w", short, err)
+	}
 	readOne := false
 	readOnlyIn := ""
 	search := func(reader string, acceptReadOnly bool) error {
@@ -362,10 +374,6 @@ func (m *Manager) WithCertificate(ctx context.Context, id string, f func(t Token
 		err = search(readOnlyIn, true)
 		end = endOfSearch(err)
 	}
-	short := id
-	if len(short) > 8 {
-		short = short[:8]
-	}
 	switch {
 	case end == nil:
 		return err
@@ -375,6 +383,61 @@ func (m *Manager) WithCertificate(ctx context.Context, id string, f func(t Token
 		return fmt.Errorf("certificate %s: %w", short, end.Last)
 	}
 	return fmt.Errorf("certificate %s: %w", short, pcsc.ErrNoCard)
+}
+
+// ErrAmbiguousCertificate reports a certificate that cards in two readers
+// both show. Certificates are public: a second card can carry a copy of the
+// holder's over a key of its own, and the PIN typed for the holder's card
+// must not reach it. The edge reports it as ERR_CERTIFICATE_AMBIGUOUS
+// (take out the card you do not use).
+var ErrAmbiguousCertificate = errors.New("the same certificate is on cards in two readers")
+
+// unique returns ErrAmbiguousCertificate when the cards in two readers of
+// the direct backends (each reader a physical card) show the certificate
+// id. PKCS#11 modules are not counted: their tokens mirror the cards of
+// the same readers (the HiCOS module shows the HiCOS card CardBridge also
+// reads natively). With at most one card in the direct readers, which is
+// the usual case, nothing is opened.
+func (m *Manager) unique(ctx context.Context, id string) error {
+	st, owner, err := m.readers()
+	if err != nil {
+		return nil // the search reports it
+	}
+	cards := 0
+	for _, s := range st {
+		if s.Present() && m.direct[owner[s.Reader]] {
+			cards++
+		}
+	}
+	if cards < 2 {
+		return nil
+	}
+	var holders []string
+	for _, s := range st {
+		if !s.Present() || !m.direct[owner[s.Reader]] {
+			continue
+		}
+		_, err := m.withCard(ctx, owner[s.Reader], s.Reader, func(r string, t Token) (bool, error) {
+			certs, err := t.Certificates()
+			if err != nil {
+				return false, err
+			}
+			for _, k := range certs {
+				if k.ID == id {
+					holders = append(holders, r)
+					break
+				}
+			}
+			return false, nil
+		})
+		if err != nil && ctx.Err() != nil {
+			return err
+		}
+	}
+	if len(holders) > 1 {
+		return fmt.Errorf("readers %q: %w", holders, ErrAmbiguousCertificate)
+	}
+	return nil
 }
 
 // Ref picks a card: the card of a certificate, the card in a reader, or
@@ -388,6 +451,9 @@ type Ref struct {
 func (m *Manager) WithCard(ctx context.Context, ref Ref, f func(reader string, t Token) error) error {
 	if ref.CertificateID != "" {
 		return m.WithCertificate(ctx, ref.CertificateID, func(t Token, k Certificate) error {
+			if k.ReadOnly { // shown only: no PIN operation reaches it either
+				return fmt.Errorf("certificate %.8s: %w", k.ID, ErrClientNeeded)
+			}
 			return f(k.Reader, t)
 		})
 	}

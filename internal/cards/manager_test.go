@@ -51,7 +51,9 @@ func managerOver(backends ...*cardstest.Backend) *cards.Manager {
 
 // An unusable card in one reader (held by another program, or not a
 // certificate card) must not hide the certificate card in another: the
-// search skips it, opens each reader once, and closes every card it opened.
+// search skips it and closes every card it opened. With cards in more than
+// one reader, each is first opened once to make sure no other card shows
+// the same certificate (unique), then the search opens them in turn.
 func TestEachCardSkipsUnusableCards(t *testing.T) {
 	want := newSigCert(t)
 	holder := func() cardstest.Reader {
@@ -65,11 +67,11 @@ func TestEachCardSkipsUnusableCards(t *testing.T) {
 		readers []cardstest.Reader
 		opened  []string
 	}{
-		{"open fails first", []cardstest.Reader{unopenable, holder()}, []string{"in use", "holder"}},
-		{"certificates fail first", []cardstest.Reader{unreadable, holder()}, []string{"health card", "holder"}},
-		{"both fail first", []cardstest.Reader{unopenable, unreadable, holder()}, []string{"in use", "health card", "holder"}},
-		{"empty reader is not opened", []cardstest.Reader{empty, holder()}, []string{"holder"}},
-		{"search stops at the holder", []cardstest.Reader{holder(), unopenable, unreadable}, []string{"holder"}},
+		{"open fails first", []cardstest.Reader{unopenable, holder()}, []string{"in use", "holder", "in use", "holder"}},
+		{"certificates fail first", []cardstest.Reader{unreadable, holder()}, []string{"health card", "holder", "health card", "holder"}},
+		{"both fail first", []cardstest.Reader{unopenable, unreadable, holder()}, []string{"in use", "health card", "holder", "in use", "health card", "holder"}},
+		{"empty reader is not opened; one card is not checked twice", []cardstest.Reader{empty, holder()}, []string{"holder"}},
+		{"search stops at the holder", []cardstest.Reader{holder(), unopenable, unreadable}, []string{"holder", "in use", "health card", "holder"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := &cardstest.Backend{Attached: tc.readers}
@@ -186,11 +188,10 @@ func fmtErr(op string, err error) error { return errors.Join(errors.New(op), err
 // nor turns the error into "unknown certificate".
 func TestWithCertificateReturnsFError(t *testing.T) {
 	want := newSigCert(t)
-	b := &cardstest.Backend{Attached: []cardstest.Reader{
-		{Name: "first", Card: &cardstest.Card{Certs: []cardstest.Cert{want}}},
-		{Name: "second", Card: &cardstest.Card{Certs: []cardstest.Cert{want}}},
-	}}
-	m := managerOver(b)
+	b := &cardstest.Backend{Attached: []cardstest.Reader{{Name: "first", Card: &cardstest.Card{Certs: []cardstest.Cert{want}}}}}
+	// The same card through a PKCS#11 module.
+	mod := &cardstest.Backend{Attached: []cardstest.Reader{{Name: "second", Card: &cardstest.Card{Certs: []cardstest.Cert{want}}}}}
+	m := cards.New(cards.Options{Backends: []cards.Backend{b}, Extra: []cards.Backend{mod}})
 	calls := 0
 	err := m.WithCertificate(context.Background(), want.ID, func(cards.Token, cards.Certificate) error {
 		calls++
@@ -200,6 +201,7 @@ func TestWithCertificateReturnsFError(t *testing.T) {
 	assert.NotErrorIs(t, err, card.ErrUnknownCertificate)
 	assert.Equal(t, 1, calls)
 	assert.Equal(t, []string{"first"}, b.Opened())
+	assert.Empty(t, mod.Opened())
 	assert.Zero(t, b.Leaked())
 }
 
@@ -314,8 +316,9 @@ func TestEachCardOpensThroughOwningBackend(t *testing.T) {
 		return nil
 	}))
 	assert.Equal(t, "virtual reader", reader)
-	assert.Equal(t, []string{"pcsc reader"}, first.Opened())
-	assert.Equal(t, []string{"virtual reader"}, second.Opened())
+	// Twice each: the check that no other card shows the certificate, then the search.
+	assert.Equal(t, []string{"pcsc reader", "pcsc reader"}, first.Opened())
+	assert.Equal(t, []string{"virtual reader", "virtual reader"}, second.Opened())
 }
 
 // Certificates lists every readable card's certificates with their reader

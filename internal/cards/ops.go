@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"time"
 
@@ -76,7 +77,7 @@ func (m *Manager) SignDigest(ctx context.Context, id string, digest []byte, h cr
 		if err != nil {
 			return err
 		}
-		sig, err := t.Sign(k.ID, digest, h, pin)
+		sig, err := checkedSign(t, k, digest, h, pin)
 		if err != nil {
 			return err
 		}
@@ -117,7 +118,8 @@ func (m *Manager) SignCMS(ctx context.Context, id string, data []byte, h crypto.
 				serial = t.Serial()
 			}
 		}
-		signed, err := cms.SignDetached(data, k.Cert, card.NewKey(t, k.Certificate, pinPrompt(pin)), cms.Options{Hash: h, Nonce: o.Nonce, CardSerial: serial, Origin: o.Origin})
+		key := checkedKey{Signer: card.NewKey(t, k.Certificate, pinPrompt(pin)), cert: k}
+		signed, err := cms.SignDetached(data, k.Cert, key, cms.Options{Hash: h, Nonce: o.Nonce, CardSerial: serial, Origin: o.Origin})
 		if err != nil {
 			return err
 		}
@@ -125,6 +127,68 @@ func (m *Manager) SignCMS(ctx context.Context, id string, data []byte, h crypto.
 		return nil
 	})
 	return res, err
+}
+
+// ErrKeyMismatch reports a signature that the certificate's public key
+// does not verify: the card (or module) signed with a key that is not the
+// certificate's — a broken card, or a forged one carrying a copy of someone
+// else's certificate. No such signature leaves CardBridge.
+var ErrKeyMismatch = errors.New("the card's signature does not match its certificate")
+
+// checkedSign signs digest with t and verifies the signature with k's
+// public key before returning it.
+func checkedSign(t Token, k Certificate, digest []byte, opts crypto.SignerOpts, pin []byte) ([]byte, error) {
+	sig, err := t.Sign(k.ID, digest, opts, pin)
+	if err != nil {
+		return nil, err
+	}
+	if err := verifySignature(k.Cert.PublicKey, digest, sig, opts); err != nil {
+		return nil, err
+	}
+	return sig, nil
+}
+
+// checkedKey is a card key (card.Key) whose every signature is verified
+// with the certificate's public key, for the CMS code that takes a
+// crypto.Signer.
+type checkedKey struct {
+	crypto.Signer
+	cert Certificate
+}
+
+func (c checkedKey) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	sig, err := c.Signer.Sign(r, digest, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := verifySignature(c.cert.Cert.PublicKey, digest, sig, opts); err != nil {
+		return nil, err
+	}
+	return sig, nil
+}
+
+// verifySignature checks sig over digest as crypto.Signer returns it:
+// PKCS#1 v1.5 or PSS for RSA, ASN.1 for ECDSA.
+func verifySignature(pub crypto.PublicKey, digest, sig []byte, opts crypto.SignerOpts) error {
+	var err error
+	switch pub := pub.(type) {
+	case *rsa.PublicKey:
+		if pss, ok := opts.(*rsa.PSSOptions); ok {
+			err = rsa.VerifyPSS(pub, pss.Hash, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto, Hash: pss.Hash})
+		} else {
+			err = rsa.VerifyPKCS1v15(pub, opts.HashFunc(), digest, sig)
+		}
+	case *ecdsa.PublicKey:
+		if !ecdsa.VerifyASN1(pub, digest, sig) {
+			err = errors.New("ecdsa verification failed")
+		}
+	default:
+		err = fmt.Errorf("key type %T", pub)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrKeyMismatch, err)
+	}
+	return nil
 }
 
 // algorithmName names a signature by key type and hash.
@@ -160,7 +224,7 @@ func (m *Manager) Authenticate(ctx context.Context, id, origin, challenge string
 		if alg == authtoken.PS256 {
 			opts = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
 		}
-		sig, err := t.Sign(k.ID, authtoken.SignedDigest(origin, challenge), opts, pin)
+		sig, err := checkedSign(t, k, authtoken.SignedDigest(origin, challenge), opts, pin)
 		if err != nil {
 			return err
 		}

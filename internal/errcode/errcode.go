@@ -57,6 +57,10 @@ func classify(err error) (protocol.Code, map[string]any) {
 		return protocol.ErrPINFormat, nil
 	case errors.Is(err, cards.ErrUnblockElsewhere):
 		return protocol.ErrUnblockElsewhere, nil
+	case errors.Is(err, cards.ErrKeyMismatch):
+		return protocol.ErrUnsupportedCard, map[string]any{"reason": "the card's key does not match its certificate"}
+	case errors.Is(err, cards.ErrAmbiguousCertificate):
+		return protocol.ErrCertificateAmbiguous, nil
 	case errors.Is(err, cards.ErrClientNeeded):
 		return protocol.ErrHiCOSClientNeeded, map[string]any{"download": "https://moica.nat.gov.tw/download_1.html"}
 	case errors.Is(err, pcsc.ErrNoService):

@@ -46,6 +46,8 @@ func TestMap(t *testing.T) {
 		{wrapped(&cards.UsageError{Op: cards.CapDecrypt, Usage: certinfo.UsageSignature}), protocol.ErrCertificateUsage, map[string]any{"usage": "signature"}},
 		{wrapped(card.ErrDecrypt), protocol.ErrDecryptFailed, nil},
 		{wrapped(cards.ErrUnblockElsewhere), protocol.ErrUnblockElsewhere, nil},
+		{wrapped(cards.ErrAmbiguousCertificate), protocol.ErrCertificateAmbiguous, nil},
+		{wrapped(cards.ErrKeyMismatch), protocol.ErrUnsupportedCard, map[string]any{"reason": "the card's key does not match its certificate"}},
 		{wrapped(cards.ErrClientNeeded), protocol.ErrHiCOSClientNeeded, map[string]any{"download": "https://moica.nat.gov.tw/download_1.html"}},
 		{wrapped(context.DeadlineExceeded), protocol.ErrTimeout, nil},
 		{wrapped(pcsc.ErrTimeout), protocol.ErrTimeout, nil},

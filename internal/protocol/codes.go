@@ -58,6 +58,10 @@ const (
 	// certificates show, but signing, decrypting and PIN changes need the
 	// HiCOS client.
 	ErrHiCOSClientNeeded Code = "ERR_HICOS_CLIENT_NEEDED"
+	// ErrCertificateAmbiguous: cards in two readers show the same
+	// certificate; one of them is not the holder's card, and no PIN is sent
+	// until it is taken out.
+	ErrCertificateAmbiguous Code = "ERR_CERTIFICATE_AMBIGUOUS"
 )
 
 // Codes lists every code in documentation order. Append only.
@@ -66,7 +70,7 @@ var Codes = []Code{ErrNoService, ErrNoReader, ErrNoCard, ErrCardRemoved, ErrCard
 	ErrPUKBlocked, ErrPINFormat, ErrUnknownCertificate, ErrUnsupportedAlg, ErrDecryptFailed, ErrTimeout,
 	ErrCancelled, ErrInternal, ErrMessageTooLarge, ErrBadMessage, ErrUnknownCommand, ErrBadArgument,
 	ErrMissingArgument, ErrBadOrigin, ErrCallerNotAllowed, ErrBusy, ErrResponseTooLarge, ErrCertificateUsage,
-	ErrNotAllowed, ErrUnblockElsewhere, ErrHiCOSClientNeeded}
+	ErrNotAllowed, ErrUnblockElsewhere, ErrHiCOSClientNeeded, ErrCertificateAmbiguous}
 
 // Message is a user-facing message in both languages.
 type Message struct {
@@ -138,6 +142,8 @@ var Messages = map[Code]Message{
 		"This card's PIN cannot be unblocked with the PUK on this computer; it must be done through the card issuer's online service (MOICA: https://moica.nat.gov.tw/; XCA: https://xca.nat.gov.tw/; MOEACA: https://moeaca.nat.gov.tw/) or at the issuer's office. The card was not changed."},
 	ErrHiCOSClientNeeded: {"這張是中華電信 HiCOS 卡（自然人憑證、工商憑證、組織及團體憑證或政府憑證）。CardBridge 讀得到卡上的憑證，但簽章、解密和變更 PIN 碼需要「HiCOS PKI Smart Card 用戶端程式」。請從 https://moica.nat.gov.tw/download_1.html 下載安裝，重新插入卡片後再試一次。",
 		"This is a Chunghwa Telecom HiCOS card (MOICA, MOEACA, XCA or GCA). CardBridge can read its certificates, but signing, decrypting and changing the PIN need the HiCOS PKI Smart Card client. Install it from https://moica.nat.gov.tw/download_1.html, reinsert the card and try again."},
+	ErrCertificateAmbiguous: {"兩台讀卡機裡的卡片有同一張憑證，其中一張不是您的憑證卡。為了不把 PIN 碼送到別人的卡片，這項作業沒有進行。請取出您不用或來路不明的卡片，只留自己的憑證卡，再試一次。",
+		"Cards in two readers show the same certificate, so one of them is not your card. To keep your PIN from reaching someone else's card, nothing was done. Take out the card you do not use or do not know, keep only your own certificate card in, and try again."},
 	ErrInternal: {"發生未預期的錯誤。請再試一次；若一再發生，請將記錄檔提供給資訊人員。",
 		"An unexpected error occurred. Try again; if it keeps happening, give the log file to your IT staff."},
 }

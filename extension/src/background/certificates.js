@@ -74,6 +74,6 @@ export function capableCertificates(certificates, what) {
 }
 
 /** A HiCOS card read without the vendor's module: shown, not usable (docs/protocol.md). */
-function hicosClientNeeded() {
+export function hicosClientNeeded() {
   return new CodedError("ERR_HICOS_CLIENT_NEEDED", { download: "https://moica.nat.gov.tw/download_1.html" });
 }

@@ -97,6 +97,7 @@ type Transactor interface {
 func Identify(conn apdu.Transmitter) (Info, error) {
 	var info Info
 	err := within(conn, func() error {
+		conn := readOnly{conn}
 		v, err := readFile(conn, [][2]byte{fileMF, fileInfoDF, fileVersion}, versionLen)
 		if err != nil {
 			return err
@@ -117,6 +118,7 @@ func Identify(conn apdu.Transmitter) (Info, error) {
 // slot does not hide the others.
 func Certificates(conn apdu.Transmitter) (certs []*x509.Certificate, skipped []error, err error) {
 	err = within(conn, func() error {
+		conn := readOnly{conn}
 		if err := selectPath(conn, [][2]byte{fileMF, fileCertDF, fileCertFile}); err != nil {
 			return err
 		}
@@ -267,13 +269,42 @@ func readFile(conn apdu.Transmitter, path [][2]byte, n int) ([]byte, error) {
 	return readBinary(conn, 0, n)
 }
 
+// errNotSent reports a command this package must not send a card (a GET
+// RESPONSE a card's answer asked for): see readOnly.
+var errNotSent = errors.New("command not sent: only class-80 SELECT FILE and READ BINARY go to a HiCOS card")
+
+// readOnly passes on class-80 SELECT FILE and READ BINARY only, whatever
+// the card answers (apdu.Transceive would follow a "61xx" with GET
+// RESPONSE): the package's promise holds by construction.
+type readOnly struct{ conn apdu.Transmitter }
+
+func (r readOnly) Transmit(cmd []byte) ([]byte, error) {
+	if len(cmd) < 4 || cmd[0] != cla || (cmd[1] != insSelect && cmd[1] != insReadBin) {
+		return nil, fmt.Errorf("% X: %w", cmd[:min(len(cmd), 4)], errNotSent)
+	}
+	return r.conn.Transmit(cmd)
+}
+
 // selectPath selects each file of path in turn. A card that refuses the
-// class byte or the command is ErrNotHiCOS; a missing file too.
+// class byte or the command is ErrNotHiCOS; a missing file too. An answer
+// "61xx" (a T=0 card offering the file's FCI) selected the file; the FCI is
+// not asked for.
 func selectPath(conn apdu.Transmitter, path [][2]byte) error {
 	for _, fid := range path {
-		r, err := apdu.Transceive(conn, apdu.Command{CLA: cla, INS: insSelect, Data: fid[:]})
+		b, err := apdu.Command{CLA: cla, INS: insSelect, Data: fid[:]}.Bytes()
 		if err != nil {
 			return fmt.Errorf("select %X: %w", fid, err)
+		}
+		raw, err := conn.Transmit(b)
+		if err != nil {
+			return fmt.Errorf("select %X: %w", fid, err)
+		}
+		r, err := apdu.ParseResponse(raw)
+		if err != nil {
+			return fmt.Errorf("select %X: %w", fid, err)
+		}
+		if r.SW1() == apdu.SW1MoreData {
+			continue
 		}
 		if err := r.Err(); err != nil {
 			return fmt.Errorf("select %X: %w: %w", fid, ErrNotHiCOS, err)

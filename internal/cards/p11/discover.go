@@ -99,9 +99,31 @@ func linuxLibDirs() []string {
 }
 
 // Discover returns the installed modules of Known for this system: at most
-// one per vendor (the first that exists), HiCOS before OpenSC.
-func Discover() []Found {
-	return discover(Known(runtime.GOOS, os.Getenv), exists)
+// one per vendor (the first that exists and that New would accept), HiCOS
+// before OpenSC.
+func Discover() []Found { return discoverLogged(nil) }
+
+func discoverLogged(log *slog.Logger) []Found {
+	return discover(Known(runtime.GOOS, os.Getenv), usable(log))
+}
+
+// usable reports a module file that exists and passes CheckPath. One that
+// CheckPath refuses is logged and the vendor's next location is tried: a
+// file someone else may write at an earlier location (a shared Homebrew
+// prefix) must neither be loaded nor hide the vendor's own module.
+func usable(log *slog.Logger) func(string) bool {
+	return func(p string) bool {
+		if !exists(p) {
+			return false
+		}
+		if _, err := CheckPath(p); err != nil {
+			if log != nil {
+				log.Warn("PKCS#11 module not used", "module", p, "err", err)
+			}
+			return false
+		}
+		return true
+	}
 }
 
 func discover(known []Found, exists func(string) bool) []Found {
@@ -154,7 +176,7 @@ func (s Setup) Options() cards.Options {
 	modules := slices.Clone(s.Modules)
 	var fallback []string
 	if !s.NoDiscovery {
-		found := Discover
+		found := func() []Found { return discoverLogged(s.Log) }
 		if s.found != nil {
 			found = s.found
 		}
