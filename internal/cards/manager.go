@@ -159,6 +159,13 @@ func (m *Manager) EachCard(ctx context.Context, reader string, f Visit) error {
 	if err != nil {
 		return err
 	}
+	return m.eachCardIn(ctx, st, owner, reader, f)
+}
+
+// eachCardIn is EachCard over readers already listed (st, owned by owner),
+// so that one request lists the readers once: listing a PKCS#11 module's
+// slots asks each token for its state, which can cost the card a command.
+func (m *Manager) eachCardIn(ctx context.Context, st []pcsc.ReaderState, owner map[string]Backend, reader string, f Visit) error {
 	if len(st) == 0 {
 		return fmt.Errorf("find card: %w", pcsc.ErrNoReader)
 	}
@@ -343,13 +350,17 @@ func (m *Manager) WithCertificate(ctx context.Context, id string, f func(t Token
 	if len(short) > 8 {
 		short = short[:8]
 	}
-	if err := m.unique(ctx, id); err != nil {
+	st, owner, err := m.readers()
+	if err != nil {
+		return err
+	}
+	if err := m.unique(ctx, st, owner, id); err != nil {
 		return fmt.Errorf("certificate %s: %w", short, err)
 	}
 	readOne := false
 	readOnlyIn := ""
 	search := func(reader string, acceptReadOnly bool) error {
-		return m.EachCard(ctx, reader, func(r string, t Token) (bool, error) {
+		return m.eachCardIn(ctx, st, owner, reader, func(r string, t Token) (bool, error) {
 			certs, err := t.Certificates()
 			if err != nil {
 				return false, err
@@ -368,7 +379,7 @@ func (m *Manager) WithCertificate(ctx context.Context, id string, f func(t Token
 			return false, nil
 		})
 	}
-	err := search("", false)
+	err = search("", false)
 	end := endOfSearch(err)
 	if end != nil && readOnlyIn != "" {
 		err = search(readOnlyIn, true)
@@ -398,11 +409,7 @@ var ErrAmbiguousCertificate = errors.New("the same certificate is on cards in tw
 // the same readers (the HiCOS module shows the HiCOS card CardBridge also
 // reads natively). With at most one card in the direct readers, which is
 // the usual case, nothing is opened.
-func (m *Manager) unique(ctx context.Context, id string) error {
-	st, owner, err := m.readers()
-	if err != nil {
-		return nil // the search reports it
-	}
+func (m *Manager) unique(ctx context.Context, st []pcsc.ReaderState, owner map[string]Backend, id string) error {
 	cards := 0
 	for _, s := range st {
 		if s.Present() && m.direct[owner[s.Reader]] {
