@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -412,10 +414,12 @@ func TestModulePath(t *testing.T) {
 	})
 }
 
+// A hung module call ends in a *TimeoutError; the calls after it wait for
+// the module's thread no longer than their own bound, and once the module
+// returns, calls go through again.
 func TestCallTimeout(t *testing.T) {
-	m := &module{path: "/x/hang.so"}
+	m := newModule("/x/hang.so", nil)
 	release := make(chan struct{})
-	defer close(release)
 	start := time.Now()
 	err := m.call(50*time.Millisecond, "C_Sign", func() error { <-release; return nil })
 	var te *TimeoutError
@@ -424,7 +428,43 @@ func TestCallTimeout(t *testing.T) {
 	assert.Less(t, time.Since(start), 5*time.Second)
 	assert.Contains(t, err.Error(), "hang.so")
 	assert.Contains(t, err.Error(), "C_Sign")
-	assert.NoError(t, m.call(time.Second, "C_Fast", func() error { return nil }))
+
+	err = m.call(50*time.Millisecond, "C_GetSlotList", func() error { return nil })
+	require.ErrorAs(t, err, &te, "a call behind a hung one")
+	assert.Contains(t, err.Error(), "C_GetSlotList")
+
+	close(release)
+	assert.NoError(t, m.call(5*time.Second, "C_Fast", func() error { return nil }))
+}
+
+// Every call of a module runs on the same OS thread, whichever goroutine
+// makes it, one at a time.
+func TestCallsOnOneThread(t *testing.T) {
+	m := newModule("/x/threads.so", nil)
+	var mu sync.Mutex
+	tids := map[int]bool{}
+	running := 0
+	var wg sync.WaitGroup
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			require.NoError(t, m.call(5*time.Second, "C_Sign", func() error {
+				mu.Lock()
+				running++
+				tids[syscall.Gettid()] = true
+				assert.Equal(t, 1, running, "two calls in the module at once")
+				mu.Unlock()
+				time.Sleep(time.Millisecond)
+				mu.Lock()
+				running--
+				mu.Unlock()
+				return nil
+			}))
+		}()
+	}
+	wg.Wait()
+	assert.Len(t, tids, 1, "threads used: %v", tids)
 }
 
 func TestMapCKR(t *testing.T) {

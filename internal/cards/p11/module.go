@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -22,9 +23,27 @@ const DefaultTimeout = 2 * time.Minute
 // module is a loaded, initialised PKCS#11 module. It is never finalised:
 // other backends of the same module may be using it, and C_Finalize with
 // a call in flight is undefined.
+//
+// Every call to it runs on one OS thread, one at a time (work): vendor
+// modules written for single-threaded Windows programs keep state per
+// thread or are not safe for concurrent calls, and Go would otherwise
+// run each call on whichever thread is free.
 type module struct {
 	path string
 	ctx  *pkcs11.Ctx
+	work chan func()
+}
+
+// newModule starts the module's thread.
+func newModule(path string, ctx *pkcs11.Ctx) *module {
+	m := &module{path: path, ctx: ctx, work: make(chan func())}
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread is the module's
+		for f := range m.work {
+			f()
+		}
+	}()
+	return m
 }
 
 var (
@@ -45,7 +64,7 @@ func loadModule(path string, timeout time.Duration) (*module, error) {
 	if ctx == nil {
 		return nil, fmt.Errorf("PKCS#11 module %s: cannot load it or it has no C_GetFunctionList: %w", path, ErrNoModule)
 	}
-	m := &module{path: path, ctx: ctx}
+	m := newModule(path, ctx)
 	err := m.call(timeout, "C_Initialize", func() error {
 		err := ctx.Initialize()
 		if isCKR(err, pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
@@ -57,6 +76,7 @@ func loadModule(path string, timeout time.Duration) (*module, error) {
 		var te *TimeoutError
 		if !errors.As(err, &te) { // a hung C_Initialize may still touch ctx
 			ctx.Destroy()
+			close(m.work)
 		}
 		return nil, fmt.Errorf("PKCS#11 module %s: %w", path, err)
 	}
@@ -79,13 +99,19 @@ func (e *TimeoutError) Error() string {
 // Unwrap returns context.DeadlineExceeded.
 func (e *TimeoutError) Unwrap() error { return context.DeadlineExceeded }
 
-// call runs f, a module call, waiting at most timeout. On a timeout f
-// goes on in its goroutine, stuck in the module.
+// call runs f, a module call, on the module's thread, waiting at most
+// timeout in all: for the thread (a call before it may hang) and for f.
+// On a timeout f goes on, stuck in the module, and the calls after it
+// time out waiting for the thread: CardBridge answers.
 func (m *module) call(timeout time.Duration, op string, f func() error) error {
 	done := make(chan error, 1)
-	go func() { done <- f() }()
 	t := time.NewTimer(timeout)
 	defer t.Stop()
+	select {
+	case m.work <- func() { done <- f() }:
+	case <-t.C:
+		return &TimeoutError{Module: m.path, Op: op, After: timeout}
+	}
 	select {
 	case err := <-done:
 		return err
