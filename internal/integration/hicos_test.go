@@ -2,8 +2,17 @@ package integration
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -175,4 +184,114 @@ func TestHiCOSCardWithOpenSCFallback(t *testing.T) {
 			t.Errorf("a PIN verify reached the HiCOS card: % X", b)
 		}
 	}
+}
+
+// softhsmToken makes a SoftHSM2 token that holds the card's two keys and
+// certificates, as the HiCOS client's module shows a HiCOS card (the
+// vendor's module itself cannot be used in tests); SOFTHSM2_CONF is set
+// for the test. It returns the module's path.
+func softhsmToken(t *testing.T, st *softcard.State) string {
+	t.Helper()
+	module := ""
+	for _, p := range []string{"/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so"} {
+		if _, err := os.Stat(p); err == nil {
+			module = p
+			break
+		}
+	}
+	if module == "" {
+		if os.Getenv("CARDBRIDGE_REQUIRE_PCSC") == "1" {
+			t.Fatal("SoftHSM2 is not installed (Debian package softhsm2)")
+		}
+		t.Skip("SoftHSM2 is not installed (Debian package softhsm2)")
+	}
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.Mkdir(tokens, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "softhsm2.conf")
+	if err := os.WriteFile(conf, []byte("directories.tokendir = "+tokens+"\nobjectstore.backend = file\nlog.level = ERROR\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SOFTHSM2_CONF", conf)
+	const label = "HiCOS TEST"
+	if out, err := tool(t, "softhsm2-util", "--init-token", "--free", "--label", label, "--pin", softcard.DefaultPIN, "--so-pin", softcard.DefaultPUK); err != nil {
+		t.Fatalf("softhsm2-util --init-token: %v\n%s", err, out)
+	}
+	for i, slot := range []softcard.Slot{softcard.SlotAuthentication, softcard.SlotKeyManagement} {
+		id := fmt.Sprintf("%02x", i+1)
+		keyDER := st.Keys[fmt.Sprintf("%02x", byte(slot))]
+		keyFile := filepath.Join(dir, id+".key.pem")
+		certFile := filepath.Join(dir, id+".cert.der")
+		if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(certFile, st.Cert(slot), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := tool(t, "softhsm2-util", "--import", keyFile, "--token", label, "--label", "cert"+id, "--id", id, "--pin", softcard.DefaultPIN); err != nil {
+			t.Fatalf("softhsm2-util --import: %v\n%s", err, out)
+		}
+		if out, err := tool(t, "pkcs11-tool", "--module", module, "--token-label", label, "--login", "--pin", softcard.DefaultPIN,
+			"--write-object", certFile, "--type", "cert", "--id", id, "--label", "cert"+id); err != nil {
+			t.Fatalf("pkcs11-tool --write-object: %v\n%s", err, out)
+		}
+	}
+	return module
+}
+
+// With the HiCOS client's module present (SoftHSM2 holding the card's keys
+// stands in for it), the same HiCOS card is used through the module: its
+// certificates are listed once, by the module, with the same ids as the
+// native read-only view, signatures verify, and the check says the card is
+// used through the HiCOS client. The card itself still gets nothing but
+// its public read-only commands.
+func TestHiCOSCardThroughTheVendorModule(t *testing.T) {
+	st, log := insertHiCOS(t)
+	module := softhsmToken(t, st)
+	sigID := card.CertID(st.Cert(softcard.SlotAuthentication))
+	encID := card.CertID(st.Cert(softcard.SlotKeyManagement))
+
+	h := startHost(t, hostOptions{config: `{"noModuleDiscovery":true,"pkcs11Modules":["` + module + `"]}`})
+	h.hello()
+	certs := h.call("certificates", pageOrigin, nil)["certificates"].([]any)
+	if len(certs) != 2 {
+		t.Fatalf("certificates = %v, want the card's two, once each", certs)
+	}
+	real, err := filepath.EvalSymlinks(module) // listed by its real path
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range certs {
+		c := v.(map[string]any)
+		if c["readOnly"] == true || c["backend"] != "pkcs11" || c["module"] != real {
+			t.Errorf("certificate %v: want it through the module, usable", c)
+		}
+		if id := c["id"]; id != sigID && id != encID {
+			t.Errorf("id %v is neither of the card's (the two views disagree)", id)
+		}
+	}
+	d := sha256.Sum256([]byte("公文 signed through the vendor's module"))
+	res := h.call("sign", pageOrigin, map[string]any{"certificateId": sigID, "pin": softcard.DefaultPIN, "hashAlgorithm": "SHA-256", "digest": b64e(d[:])})
+	sig, err := base64.StdEncoding.DecodeString(res["signature"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(st.Cert(softcard.SlotAuthentication))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rsa.VerifyPKCS1v15(cert.PublicKey.(*rsa.PublicKey), crypto.SHA256, d[:], sig); err != nil {
+		t.Errorf("the module's signature does not verify with the card's certificate: %v", err)
+	}
+
+	out, errOut, code := cli(t, "", "check", "--pkcs11", module)
+	if !strings.Contains(out, "經由 HiCOS 用戶端程式使用") || strings.Contains(out, "HiCOS card found; to sign") || code != 0 {
+		t.Errorf("cardbridge check --pkcs11 = %d, want the card used through the module:\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "剩 3 次") {
+		t.Errorf("the check read no PIN state through the module:\n%s", out)
+	}
+	onlyReadOnlyCommands(t, log)
 }
