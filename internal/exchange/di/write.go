@@ -83,7 +83,11 @@ func Marshal(l *Letter) ([]byte, error) {
 	w.group("發文日期", func() { w.leaf("年月日", l.Date) })
 	w.group("發文字號", func() {
 		w.leaf("字", l.Number.Word)
-		w.group("文號", func() { w.leaf("年度", l.Number.Year); w.leaf("流水號", l.Number.Serial); w.leafIf("支號", l.Number.Branch) })
+		w.group("文號", func() {
+			w.leaf("年度", l.Number.Year)
+			w.leaf("流水號", l.Number.Serial)
+			w.leafIf("支號", l.Number.Branch)
+		})
 	})
 	w.empty("速別", "代碼", l.Speed)
 	w.group("密等及解密條件或保密期限", func() { w.leaf("密等", l.Secrecy); w.leaf("解密條件或保密期限", l.SecrecyTerms) })
