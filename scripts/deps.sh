@@ -7,6 +7,9 @@ pkgs=(gcc pkg-config libpcsclite-dev pcscd vsmartcard-vpcd opensc openssl curl c
 # MinGW-w64: the Windows host is built with cgo (its PKCS#11 backend needs
 # it; make check and make release).
 pkgs+=(gcc-mingw-w64-x86-64-win32)
+# PostgreSQL: the exchange centre's store runs its test suite on it as well
+# as on SQLite (the tests start a throwaway cluster on a loopback port).
+pkgs+=(postgresql)
 # SoftHSM2: the PKCS#11 module the PKCS#11 backend (internal/cards/p11) is
 # tested against.
 pkgs+=(softhsm2)

@@ -143,11 +143,24 @@ func (s *Store) q(query string) string {
 	return b.String()
 }
 
-// tx runs f in one transaction, committed when f returns nil.
+// writerLock is the PostgreSQL advisory lock every write transaction
+// takes first. The evidence log appends after the last record, so two
+// writers must not both read the same last record; SQLite gets the same
+// by taking its write lock at BEGIN (SQLiteDSN). Taking it first, before
+// any row lock, means writers cannot deadlock on it.
+const writerLock = 0x43424358 // "CBCX"
+
+// tx runs f in one write transaction, committed when f returns nil.
 func (s *Store) tx(ctx context.Context, f func(tx *sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
+	}
+	if s.dialect == Postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, writerLock); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
 	}
 	if err := f(tx); err != nil {
 		_ = tx.Rollback()

@@ -55,7 +55,11 @@ func fresh(t *testing.T, b backend) (*store.Store, ed25519.PublicKey) {
 }
 
 func TestStore(t *testing.T) {
-	for _, b := range []backend{sqliteBackend()} {
+	backends := []backend{sqliteBackend()}
+	if b, ok := pgBackend(t); ok {
+		backends = append(backends, b)
+	}
+	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) { suite(t, b) })
 	}
 }
