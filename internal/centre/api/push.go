@@ -1,0 +1,87 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Push channel timing: a ping every pingEvery keeps NAT and proxies from
+// dropping an idle agent; one that does not answer within pongWait is
+// gone.
+const (
+	pingEvery = 30 * time.Second
+	pongWait  = 75 * time.Second
+	writeWait = 10 * time.Second
+)
+
+var upgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 4096, CheckOrigin: checkOrigin}
+
+// push upgrades to a WebSocket and sends the agency's events as JSON
+// messages {"events": [...]}: first those after the ?after= cursor, then
+// each change as it happens. An agent that loses the connection polls
+// GET /v1/events from its last cursor and connects again: nothing is lost.
+func (s *Server) push(w http.ResponseWriter, r *http.Request) {
+	agency := agencyOf(r)
+	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
+	conn, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader answered
+	}
+	defer conn.Close()
+	wake, unsubscribe := s.hub.subscribe(agency)
+	defer unsubscribe()
+
+	// The reader: pongs, and the close from the agent.
+	gone := make(chan struct{})
+	conn.SetReadLimit(1024)
+	_ = conn.SetReadDeadline(time.Now().Add(pongWait))
+	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(pongWait)) })
+	go func() {
+		defer close(gone)
+		for {
+			if _, _, err := conn.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+
+	send := func() bool {
+		evs, err := s.eventsAfter(r.Context(), agency, after)
+		if err != nil {
+			return false
+		}
+		if len(evs) == 0 {
+			return true
+		}
+		_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
+		if err := conn.WriteJSON(map[string]any{"events": evs}); err != nil {
+			return false
+		}
+		after = evs[len(evs)-1].Seq
+		return true
+	}
+	if !send() {
+		return
+	}
+	ping := time.NewTicker(pingEvery)
+	defer ping.Stop()
+	for {
+		select {
+		case <-wake:
+			if !send() {
+				return
+			}
+		case <-ping.C:
+			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+				return
+			}
+		case <-gone:
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
