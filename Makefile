@@ -10,10 +10,12 @@ all: build
 deps:
 	bash scripts/deps.sh
 
-# out/cardbridge is the shipped host and CLI; out/cardbridge-softcard is the
-# virtual TEST card, a development tool for the demo, e2e and bench only.
+# out/cardbridge is the shipped host and CLI; out/cardbridge-centre the
+# exchange centre (no cgo: it runs on any server); out/cardbridge-softcard is
+# the virtual TEST card, a development tool for the demo, e2e and bench only.
 build: deps
 	$(GO) build -o out/cardbridge ./host
+	CGO_ENABLED=0 $(GO) build -o out/cardbridge-centre ./cmd/cardbridge-centre
 	$(GO) build -o out/cardbridge-softcard ./cmd/cardbridge-softcard
 
 # Release builds of the shipped host: they trust only CardBridge's store
@@ -28,6 +30,7 @@ release: deps
 	@test -n "$(STORE_EXTENSION_IDS)" || echo "note: STORE_EXTENSION_IDS is empty: this release serves Firefox and allowedExtensions only" >&2
 	$(GO) build -trimpath -ldflags "$(RELEASE_LDFLAGS)" -o out/release/linux-amd64/cardbridge ./host
 	$(WINDOWS_CGO) $(GO) build -trimpath -ldflags "$(RELEASE_LDFLAGS)" -o out/release/windows-amd64/cardbridge.exe ./host
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o out/release/linux-amd64/cardbridge-centre ./cmd/cardbridge-centre
 
 # The Windows host is built with cgo through MinGW-w64 (Debian
 # gcc-mingw-w64-x86-64-win32): the PKCS#11 backend (miekg/pkcs11) needs cgo,
