@@ -1,0 +1,455 @@
+// Package agent is one agency's 公文 exchange client (docs/exchange.md):
+// its state in a home folder (an embedded SQLite store, one agent per home
+// at a time), sending (queued, sealed once, uploaded under a stable send id
+// that every retry reuses, retried with back-off until a visible final
+// failure), and receiving (fetched, verified, decrypted with the card,
+// written to the archive folder durably, and only then acknowledged with a
+// receipt the card signs), so that a crash at any point loses nothing and
+// a redelivery is stored once.
+//
+// The card is behind Card: the command line and the extension's agent
+// implement it with cards.Manager and the PIN the clerk typed for the
+// session; tests with software keys.
+package agent
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cardbridge/cardbridge/authtoken"
+	"github.com/cardbridge/cardbridge/internal/centre/api"
+	"github.com/cardbridge/cardbridge/internal/cms"
+	"github.com/cardbridge/cardbridge/internal/exchange/di"
+	"github.com/cardbridge/cardbridge/internal/exchange/parcel"
+)
+
+// Card is what the agent needs of the agency's card.
+type Card interface {
+	// Token signs the centre's login challenge (cards.Manager.Authenticate).
+	Token(ctx context.Context, origin, challenge string) (authtoken.Token, error)
+	// Signer is cert1 and its key: manifests and receipts.
+	Signer() (*x509.Certificate, crypto.Signer)
+	// Decrypter is cert2 and its key: envelopes addressed to the agency.
+	Decrypter() (*x509.Certificate, crypto.Decrypter)
+}
+
+// Options configure an Agent.
+type Options struct {
+	// Home is the agency's state folder.
+	Home string
+	// Trust is what incoming signatures must chain to (Now is set per use).
+	Trust parcel.Trust
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// MaxAttempts bounds a send's uploads before it is failed (default 8).
+	MaxAttempts int
+}
+
+// Agent is one agency's exchange client over its home.
+type Agent struct {
+	st     *state
+	o      Options
+	client *Client
+	agency string
+}
+
+// Open opens the agent's home (creating it), taking its lock.
+func Open(ctx context.Context, o Options) (*Agent, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.MaxAttempts == 0 {
+		o.MaxAttempts = 8
+	}
+	st, err := openState(ctx, o.Home)
+	if err != nil {
+		return nil, err
+	}
+	return &Agent{st: st, o: o}, nil
+}
+
+// Close releases the home.
+func (a *Agent) Close() { a.st.close() }
+
+// Setup records the centre, the agency's 機關代碼 and the archive folder.
+func (a *Agent) Setup(ctx context.Context, centre, agency, archive string) error {
+	if _, err := NewClient(centre, nil); err != nil {
+		return err
+	}
+	if err := di.CheckAgencyCode(agency); err != nil {
+		return fmt.Errorf("setup: %s", err.EN)
+	}
+	for k, v := range map[string]string{"centre": centre, "agency": agency, "archive": archive} {
+		if err := a.st.set(ctx, k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// connect logs in once per Agent with the card; the centre's answer must
+// be the agency this home is set up for.
+func (a *Agent) connect(ctx context.Context, card Card) error {
+	if a.client != nil {
+		return nil
+	}
+	centre, err := a.st.get(ctx, "centre")
+	if err != nil {
+		return err
+	}
+	want, _ := a.st.get(ctx, "agency")
+	if centre == "" || want == "" {
+		return errors.New("exchange: not set up: run cardbridge exchange setup --centre URL --agency CODE")
+	}
+	c, err := NewClient(centre, nil)
+	if err != nil {
+		return err
+	}
+	got, err := c.Login(ctx, func(origin, challenge string) (authtoken.Token, error) { return card.Token(ctx, origin, challenge) })
+	if err != nil {
+		return err
+	}
+	if got != want {
+		_ = c.Logout(ctx)
+		return fmt.Errorf("exchange: the card is %s's, this home is set up for %s", got, want)
+	}
+	a.client, a.agency = c, got
+	return nil
+}
+
+// Draft is a document to send.
+type Draft struct {
+	To      []string
+	Subject string
+	Number  string
+	DI      parcel.File
+	Files   []parcel.File
+}
+
+// Queue builds, signs and seals a document to every recipient's
+// encryption certificate from the centre's directory (and our own), and
+// puts it in the outbox under a new send id. Nothing is uploaded yet
+// (Sync does): what is queued survives a crash and is sent as it is.
+func (a *Agent) Queue(ctx context.Context, card Card, d Draft) (string, error) {
+	if err := a.connect(ctx, card); err != nil {
+		return "", err
+	}
+	dir, err := a.client.Directory(ctx)
+	if err != nil {
+		return "", err
+	}
+	certs := map[string]*x509.Certificate{}
+	for _, e := range dir {
+		c, err := x509.ParseCertificate(e.EncCert)
+		if err != nil {
+			continue
+		}
+		if e.Suspended {
+			continue
+		}
+		certs[e.Code] = c
+	}
+	var to []*x509.Certificate
+	for _, r := range d.To {
+		c, ok := certs[r]
+		if !ok {
+			return "", fmt.Errorf("exchange: %s is not in the centre's directory, or is suspended", r)
+		}
+		to = append(to, c)
+	}
+	own, _ := card.Decrypter()
+	to = append(to, own)
+	id := newID()
+	files := append([]parcel.File{{Name: d.DI.Name, Role: parcel.RoleDI, Data: d.DI.Data}}, d.Files...)
+	cert, key := card.Signer()
+	inner, err := parcel.Build(parcel.Draft{ID: id, Sender: a.agency, Recipients: d.To, Subject: d.Subject, Number: d.Number, Created: a.o.Now(), Files: files},
+		parcel.Signer{Cert: cert, Key: key})
+	if err != nil {
+		return "", err
+	}
+	env, err := parcel.Seal(inner, to)
+	if err != nil {
+		return "", err
+	}
+	now := a.o.Now().Unix()
+	tx, err := a.st.db.BeginTx(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (send_id, subject, recipients, created, state, envelope) VALUES (?, ?, ?, ?, ?, ?)`,
+		id, d.Subject, strings.Join(d.To, ","), now, Queued, env); err != nil {
+		return "", err
+	}
+	for _, r := range d.To {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO out_recipients (send_id, recipient, state, updated) VALUES (?, ?, ?, ?)`, id, r, Queued, now); err != nil {
+			return "", err
+		}
+	}
+	return id, tx.Commit()
+}
+
+// newID is a random send id (UUID v4 form).
+func newID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// backoff is the wait before attempt n+1: 30 s doubling to an hour.
+func backoff(n int) time.Duration {
+	d := 30 * time.Second << min(n, 7)
+	return min(d, time.Hour)
+}
+
+// Report is what one Sync did.
+type Report struct {
+	Sent     []string `json:"sent"`
+	Retrying []string `json:"retrying"`
+	Failed   []string `json:"failed"`
+	Received []string `json:"received"`
+	Refused  []string `json:"refused"` // 收文異常, with the reason in the inbox
+	Updated  int      `json:"updated"` // sender-side states learned
+}
+
+// Sync sends what is due in the outbox, then receives: reads the events
+// after the stored cursor, updates our sent documents' recipient states,
+// and takes in every document that arrived.
+func (a *Agent) Sync(ctx context.Context, card Card) (Report, error) {
+	var rep Report
+	if err := a.connect(ctx, card); err != nil {
+		return rep, err
+	}
+	if err := a.send(ctx, &rep); err != nil {
+		return rep, err
+	}
+	return rep, a.receive(ctx, card, &rep)
+}
+
+func (a *Agent) send(ctx context.Context, rep *Report) error {
+	now := a.o.Now()
+	rows, err := a.st.db.QueryContext(ctx, `SELECT send_id, recipients, attempts, envelope FROM outbox WHERE state IN (?, ?, ?) AND next_try <= ? ORDER BY created`,
+		Queued, Retrying, Sending, now.Unix())
+	if err != nil {
+		return err
+	}
+	type due struct {
+		id, to   string
+		attempts int
+		env      []byte
+	}
+	var list []due
+	for rows.Next() {
+		var d due
+		if err := rows.Scan(&d.id, &d.to, &d.attempts, &d.env); err != nil {
+			rows.Close()
+			return err
+		}
+		list = append(list, d)
+	}
+	rows.Close()
+	for _, d := range list {
+		if _, err := a.st.db.ExecContext(ctx, `UPDATE outbox SET state = ?, attempts = attempts + 1 WHERE send_id = ?`, Sending, d.id); err != nil {
+			return err
+		}
+		p, err := a.client.Upload(ctx, d.id, strings.Split(d.to, ","), d.env)
+		switch {
+		case err == nil:
+			if _, err := a.st.db.ExecContext(ctx, `UPDATE outbox SET state = ?, package_id = ?, last_error = '' WHERE send_id = ?`, Sent, p.ID, d.id); err != nil {
+				return err
+			}
+			for _, r := range p.Recipients {
+				a.setRecipient(ctx, d.id, r.Recipient, r.SenderView, r.Reason, r.UpdatedAt)
+			}
+			rep.Sent = append(rep.Sent, d.id)
+		case Temporary(err) && d.attempts+1 < a.o.MaxAttempts:
+			next := now.Add(backoff(d.attempts)).Unix()
+			if _, err2 := a.st.db.ExecContext(ctx, `UPDATE outbox SET state = ?, next_try = ?, last_error = ? WHERE send_id = ?`, Retrying, next, err.Error(), d.id); err2 != nil {
+				return err2
+			}
+			rep.Retrying = append(rep.Retrying, d.id)
+		default:
+			if _, err2 := a.st.db.ExecContext(ctx, `UPDATE outbox SET state = ?, last_error = ? WHERE send_id = ?`, Failed, err.Error(), d.id); err2 != nil {
+				return err2
+			}
+			rep.Failed = append(rep.Failed, d.id)
+		}
+	}
+	return nil
+}
+
+func (a *Agent) setRecipient(ctx context.Context, sendID, recipient, state, reason string, at time.Time) {
+	_, _ = a.st.db.ExecContext(ctx, `UPDATE out_recipients SET state = ?, reason = ?, updated = ? WHERE send_id = ? AND recipient = ?`,
+		state, reason, at.Unix(), sendID, recipient)
+}
+
+// receive applies the events after the cursor; the cursor moves only past
+// events fully handled, so a crash replays them (each step is idempotent).
+func (a *Agent) receive(ctx context.Context, card Card, rep *Report) error {
+	cur, _ := a.st.get(ctx, "cursor")
+	var after int64
+	fmt.Sscan(cur, &after)
+	for {
+		evs, err := a.client.Events(ctx, after)
+		if err != nil {
+			return err
+		}
+		if len(evs) == 0 {
+			return nil
+		}
+		for _, e := range evs {
+			sender, sendID, _ := strings.Cut(e.Package, "/")
+			switch {
+			case sender == a.agency && e.Recipient != a.agency:
+				a.setRecipient(ctx, sendID, e.Recipient, e.SenderState, e.Reason, e.At)
+				rep.Updated++
+			case e.Recipient == a.agency && e.State == "arrived":
+				if err := a.take(ctx, card, e.Package, sender, rep); err != nil {
+					return err
+				}
+			}
+			after = e.Seq
+			if err := a.st.set(ctx, "cursor", fmt.Sprint(after)); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// take receives one package: fetch, verify, decrypt, archive, acknowledge.
+// A refusal is reported to the centre (收文異常 with the reason) and kept in
+// the inbox; a failure that may pass (the centre unreachable, the card
+// removed) is returned, so the event is handled again on the next Sync.
+func (a *Agent) take(ctx context.Context, card Card, id, sender string, rep *Report) error {
+	var state string
+	_ = a.st.db.QueryRowContext(ctx, `SELECT state FROM inbox WHERE package_id = ?`, id).Scan(&state)
+	if state == "completed" || state == "failed" {
+		return nil // stored once: a redelivery changes nothing
+	}
+	now := a.o.Now().Unix()
+	if _, err := a.st.db.ExecContext(ctx, `INSERT INTO inbox (package_id, sender, state, updated) VALUES (?, ?, 'downloading', ?) ON CONFLICT (package_id) DO NOTHING`, id, sender, now); err != nil {
+		return err
+	}
+	env, err := a.client.Fetch(ctx, id)
+	if err != nil {
+		return err
+	}
+	cert, key := card.Decrypter()
+	t := a.o.Trust
+	t.Now = a.o.Now()
+	o, err := parcel.Open(env, cert, key, t)
+	if err == nil {
+		err = a.addressed(o, sender)
+	}
+	if err != nil {
+		reason, final := refusal(err)
+		if !final {
+			return err
+		}
+		if rerr := a.client.Report(ctx, id, api.ReportRequest{State: "failed", Reason: reason}); rerr != nil {
+			return rerr
+		}
+		_, _ = a.st.db.ExecContext(ctx, `UPDATE inbox SET state = 'failed', reason = ?, updated = ? WHERE package_id = ?`, reason, now, id)
+		rep.Refused = append(rep.Refused, id)
+		return nil
+	}
+	archive, _ := a.st.get(ctx, "archive")
+	folder, err := writeArchive(archive, a.o.Now(), o)
+	if err != nil {
+		return err // disk full, say: not acknowledged, tried again
+	}
+	receipt, err := a.receipt(card, id, env, o)
+	if err != nil {
+		return err
+	}
+	if err := a.client.Report(ctx, id, api.ReportRequest{State: "completed", Receipt: receipt}); err != nil {
+		return err
+	}
+	_, err = a.st.db.ExecContext(ctx, `UPDATE inbox SET state = 'completed', subject = ?, number = ?, folder = ?, updated = ? WHERE package_id = ?`,
+		o.Manifest.Subject, o.Manifest.Number, folder, now, id)
+	rep.Received = append(rep.Received, id)
+	return err
+}
+
+// addressed checks that the package is what the centre says: sent by the
+// agency the centre names, and for us.
+func (a *Agent) addressed(o *parcel.Opened, sender string) error {
+	if o.Manifest.Sender != sender {
+		return fmt.Errorf("%w: the centre says %s, the signature %s", parcel.ErrSender, sender, o.Manifest.Sender)
+	}
+	for _, r := range o.Manifest.Recipients {
+		if r == a.agency {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: not among the manifest's recipients", parcel.ErrNotForUs)
+}
+
+// refusal turns why a package did not open into the reason a clerk and
+// the sender read (收文異常), and whether it is final.
+func refusal(err error) (reason string, final bool) {
+	for _, r := range []struct {
+		err    error
+		reason string
+	}{
+		{parcel.ErrNotForUs, "not-for-us: 這份公文不是給本機關的 / not addressed to this agency"},
+		{parcel.ErrDecrypt, "cannot-decrypt: 無法以本機關的憑證解密 / cannot be decrypted with this agency's certificate"},
+		{parcel.ErrSignature, "bad-signature: 發文機關的簽章不正確 / the sender's signature does not verify"},
+		{parcel.ErrUntrusted, "untrusted-signer: 簽章憑證不是受信任的憑證機構所發 / signed by a certificate of an untrusted CA"},
+		{parcel.ErrExpired, "certificate-expired: 發文機關的憑證已過期或尚未生效 / the sender's certificate has expired or is not yet valid"},
+		{parcel.ErrSender, "wrong-sender: 簽章的機關與發文機關不符 / signed by another agency than the sender"},
+		{parcel.ErrDigest, "tampered: 公文內容與簽章不符 / the content does not match the signature"},
+		{parcel.ErrBadName, "unsafe-name: 附件檔名不安全 / an attachment name is not safe"},
+		{parcel.ErrTooLarge, "too-large: 公文過大 / too large"},
+		{parcel.ErrMalformed, "malformed: 公文格式錯誤 / malformed"},
+		{parcel.ErrNoDocument, "malformed: 沒有公文本文 / no DI"},
+		{cms.ErrRecipient, "cannot-decrypt: 無法解密 / cannot be decrypted"},
+	} {
+		if errors.Is(err, r.err) {
+			return r.reason, true
+		}
+	}
+	return err.Error(), false
+}
+
+// receipt is the machine receipt the card signs: which package, the
+// digests of the envelope and of the signed manifest, who and when. It is
+// a detached CMS over this JSON, sent with it.
+func (a *Agent) receipt(card Card, id string, env []byte, o *parcel.Opened) ([]byte, error) {
+	sum := sha256.Sum256(env)
+	body, _ := json.Marshal(map[string]any{"package": id, "envelopeSha256": hex.EncodeToString(sum[:]), "manifestSha256": o.ManifestSHA256,
+		"recipient": a.agency, "received": a.o.Now().UTC().Truncate(time.Second)})
+	cert, key := card.Signer()
+	sig, err := cms.SignDetached(body, cert, key, cms.Options{Hash: crypto.SHA256})
+	if err != nil {
+		return nil, err
+	}
+	out, _ := json.Marshal(map[string]any{"receipt": body, "signature": sig.DER})
+	return out, nil
+}
+
+// Return sends a received document back with a reason (使用者退文).
+func (a *Agent) Return(ctx context.Context, card Card, id, reason string) error {
+	if strings.TrimSpace(reason) == "" {
+		return errors.New("exchange return: a reason is needed")
+	}
+	if err := a.connect(ctx, card); err != nil {
+		return err
+	}
+	if err := a.client.Report(ctx, id, api.ReportRequest{State: "returned", Reason: reason}); err != nil {
+		return err
+	}
+	_, err := a.st.db.ExecContext(ctx, `UPDATE inbox SET state = 'returned', reason = ?, updated = ? WHERE package_id = ?`, reason, a.o.Now().Unix(), id)
+	return err
+}

@@ -1,0 +1,285 @@
+package agent_test
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"database/sql"
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cardbridge/cardbridge/authtoken"
+	"github.com/cardbridge/cardbridge/internal/centre/api"
+	"github.com/cardbridge/cardbridge/internal/centre/store"
+	"github.com/cardbridge/cardbridge/internal/exchange/agent"
+	"github.com/cardbridge/cardbridge/internal/exchange/parcel"
+	"github.com/cardbridge/cardbridge/internal/testca"
+)
+
+// softCard is an agency's card with software keys (the real one is
+// cards.Manager with the clerk's PIN).
+type softCard struct {
+	code            string
+	sign, enc       *x509.Certificate
+	signKey, encKey *rsa.PrivateKey
+}
+
+func (c *softCard) Token(_ context.Context, origin, challenge string) (authtoken.Token, error) {
+	d := authtoken.SignedDigest(origin, challenge)
+	sig, err := rsa.SignPSS(rand.Reader, c.signKey, crypto.SHA256, d, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256})
+	return authtoken.Token{Format: authtoken.Format, Certificate: base64.StdEncoding.EncodeToString(c.sign.Raw), Algorithm: "PS256", Signature: base64.StdEncoding.EncodeToString(sig)}, err
+}
+func (c *softCard) Signer() (*x509.Certificate, crypto.Signer)       { return c.sign, c.signKey }
+func (c *softCard) Decrypter() (*x509.Certificate, crypto.Decrypter) { return c.enc, c.encKey }
+
+var (
+	once                               sync.Once
+	ca                                 *testca.Hierarchy
+	bureau, kindergarten, school, evil *softCard
+)
+
+func card(t *testing.T, name, ubn string) *softCard {
+	c := &softCard{code: "XC" + ubn}
+	c.signKey, _ = rsa.GenerateKey(rand.Reader, 2048)
+	c.encKey, _ = rsa.GenerateKey(rand.Reader, 2048)
+	org := testca.Org{Name: name, UBN: ubn}
+	var err error
+	c.sign, err = ca.Issue(rand.Reader, c.signKey.Public(), org, testca.Signature, time.Now().Add(-time.Hour), time.Now().AddDate(1, 0, 0))
+	require.NoError(t, err)
+	c.enc, err = ca.Issue(rand.Reader, c.encKey.Public(), org, testca.Encryption, time.Now().Add(-time.Hour), time.Now().AddDate(1, 0, 0))
+	require.NoError(t, err)
+	return c
+}
+
+// centre is a centre whose availability a test switches off and on.
+type centre struct {
+	url  string
+	down atomic.Bool
+	st   *store.Store
+}
+
+func startCentre(t *testing.T) *centre {
+	once.Do(func() {
+		var err error
+		ca, err = testca.New(nil, time.Now())
+		require.NoError(t, err)
+		bureau = card(t, "測試市教育局", "10458570")
+		kindergarten = card(t, "測試幼兒園", "04595252")
+		school = card(t, "測試國小", "22099131")
+		evil = card(t, "冒名機關", "10458575")
+	})
+	db, err := sql.Open("sqlite", store.SQLiteDSN(filepath.Join(t.TempDir(), "centre.db")))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	st, err := store.Open(context.Background(), db, store.SQLite, key)
+	require.NoError(t, err)
+	for _, c := range []*softCard{bureau, kindergarten, school, evil} {
+		require.NoError(t, st.AddAgency(context.Background(), store.Agency{Code: c.code, Name: c.code, EncCert: c.enc.Raw}))
+	}
+	c := &centre{st: st}
+	srv := &api.Server{Store: st, Verifier: &authtoken.Verifier{Roots: roots(), Intermediates: inter()}}
+	h := srv.Handler()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c.down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	srv.Verifier.Origin = ts.URL
+	c.url = ts.URL
+	return c
+}
+
+func roots() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.Root.Cert)
+	return p
+}
+
+func inter() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.Issuing.Cert)
+	return p
+}
+
+// clock is a settable clock for retries.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+func openAgent(t *testing.T, c *centre, who *softCard, clk *clock) (*agent.Agent, string) {
+	t.Helper()
+	home := t.TempDir()
+	archive := filepath.Join(home, "archive")
+	a, err := agent.Open(context.Background(), agent.Options{Home: home, Trust: parcel.Trust{Roots: roots(), Intermediates: inter()}, Now: clk.now})
+	require.NoError(t, err)
+	t.Cleanup(a.Close)
+	require.NoError(t, a.Setup(context.Background(), c.url, who.code, archive))
+	return a, archive
+}
+
+func letter(t *testing.T) parcel.File {
+	b, err := os.ReadFile("../di/testdata/letter-104.di")
+	require.NoError(t, err)
+	return parcel.File{Name: "1150012345.di", Data: b}
+}
+
+func TestSendReceiveConfirmReturn(t *testing.T) {
+	ctx := context.Background()
+	c := startCentre(t)
+	clk := &clock{t: time.Now()}
+	ab, _ := openAgent(t, c, bureau, clk)
+	ak, archive := openAgent(t, c, kindergarten, clk)
+
+	pdf := bytes.Repeat([]byte("%PDF-1.7 研習計畫 "), 3000)
+	id, err := ab.Queue(ctx, bureau, agent.Draft{To: []string{kindergarten.code, school.code}, Subject: "研習計畫", Number: "測教幼字第1150012345號",
+		DI: letter(t), Files: []parcel.File{{Name: "研習計畫.pdf", Role: parcel.RoleAttachment, Data: pdf}}})
+	require.NoError(t, err)
+	rep, err := ab.Sync(ctx, bureau)
+	require.NoError(t, err)
+	assert.Equal(t, []string{id}, rep.Sent)
+
+	// The kindergarten receives: archived byte for byte, acknowledged.
+	rep, err = ak.Sync(ctx, kindergarten)
+	require.NoError(t, err)
+	require.Len(t, rep.Received, 1)
+	in, err := ak.Inbox(ctx, clk.now().Add(-time.Hour), clk.now().Add(time.Hour))
+	require.NoError(t, err)
+	require.Len(t, in, 1)
+	assert.Equal(t, "completed", in[0].State)
+	assert.Equal(t, "研習計畫", in[0].Subject)
+	assert.True(t, in[0].Unread)
+	got, err := os.ReadFile(filepath.Join(in[0].Folder, "研習計畫.pdf"))
+	require.NoError(t, err)
+	assert.Equal(t, pdf, got)
+	assert.True(t, filepath.IsAbs(in[0].Folder) && len(in[0].Folder) > len(archive) && in[0].Folder[:len(archive)] == archive, in[0].Folder)
+	require.NoError(t, ak.MarkRead(ctx, in[0].PackageID))
+
+	// The bureau learns: 使用者確認 from the kindergarten, 系統確認 from the
+	// school, whose agent never ran (unreachable).
+	_, err = ab.Sync(ctx, bureau)
+	require.NoError(t, err)
+	out, err := ab.Outbox(ctx, clk.now().Add(-time.Hour), clk.now().Add(time.Hour))
+	require.NoError(t, err)
+	require.Len(t, out, 1)
+	states := map[string]string{}
+	for _, r := range out[0].Recipients {
+		states[r.Code] = r.State
+	}
+	assert.Equal(t, map[string]string{kindergarten.code: "user-confirmed", school.code: "system-confirmed"}, states)
+
+	// A redelivery (the events read again from the start) is stored once.
+	ak2, err := ak.Sync(ctx, kindergarten)
+	require.NoError(t, err)
+	assert.Empty(t, ak2.Received)
+
+	// The kindergarten returns it with a reason; the bureau sees 使用者退文.
+	require.NoError(t, ak.Return(ctx, kindergarten, in[0].PackageID, "非本園業務"))
+	_, err = ab.Sync(ctx, bureau)
+	require.NoError(t, err)
+	out, _ = ab.Outbox(ctx, clk.now().Add(-time.Hour), clk.now().Add(time.Hour))
+	for _, r := range out[0].Recipients {
+		if r.Code == kindergarten.code {
+			assert.Equal(t, "user-returned", r.State)
+			assert.Equal(t, "非本園業務", r.Reason)
+		}
+	}
+}
+
+func TestRefusedPackagesEndIn收文異常(t *testing.T) {
+	ctx := context.Background()
+	c := startCentre(t)
+	clk := &clock{t: time.Now()}
+	ak, _ := openAgent(t, c, kindergarten, clk)
+	// A hostile agency uploads an envelope that is not for the kindergarten.
+	cl, err := agent.NewClient(c.url, nil)
+	require.NoError(t, err)
+	_, err = cl.Login(ctx, func(o, ch string) (authtoken.Token, error) { return evil.Token(ctx, o, ch) })
+	require.NoError(t, err)
+	inner, err := parcel.Build(parcel.Draft{ID: "x1", Sender: evil.code, Recipients: []string{kindergarten.code}, Subject: "偽造", Created: time.Now(),
+		Files: []parcel.File{{Name: "a.di", Role: parcel.RoleDI, Data: []byte("<函/>")}}}, parcel.Signer{Cert: evil.sign, Key: evil.signKey})
+	require.NoError(t, err)
+	env, err := parcel.Seal(inner, []*x509.Certificate{school.enc}) // sealed to another agency
+	require.NoError(t, err)
+	_, err = cl.Upload(ctx, "x1", []string{kindergarten.code}, env)
+	require.NoError(t, err)
+	// And one in another agency's name.
+	inner, err = parcel.Build(parcel.Draft{ID: "x2", Sender: bureau.code, Recipients: []string{kindergarten.code}, Subject: "冒名", Created: time.Now(),
+		Files: []parcel.File{{Name: "a.di", Role: parcel.RoleDI, Data: []byte("<函/>")}}}, parcel.Signer{Cert: evil.sign, Key: evil.signKey})
+	require.NoError(t, err)
+	env, err = parcel.Seal(inner, []*x509.Certificate{kindergarten.enc})
+	require.NoError(t, err)
+	_, err = cl.Upload(ctx, "x2", []string{kindergarten.code}, env)
+	require.NoError(t, err)
+
+	rep, err := ak.Sync(ctx, kindergarten)
+	require.NoError(t, err)
+	assert.Len(t, rep.Refused, 2)
+	in, err := ak.Inbox(ctx, clk.now().Add(-time.Hour), clk.now().Add(time.Hour))
+	require.NoError(t, err)
+	reasons := map[string]string{}
+	for _, i := range in {
+		assert.Equal(t, "failed", i.State)
+		reasons[i.PackageID] = i.Reason
+	}
+	assert.Contains(t, reasons[evil.code+"/x1"], "not-for-us")
+	assert.Contains(t, reasons[evil.code+"/x2"], "wrong-sender")
+	p, err := cl.Package(ctx, evil.code+"/x1")
+	require.NoError(t, err)
+	assert.Equal(t, "user-returned", p.Recipients[0].SenderView, "the sender learns it was refused")
+}
+
+func TestCentreDownThenUp(t *testing.T) {
+	ctx := context.Background()
+	c := startCentre(t)
+	clk := &clock{t: time.Now()}
+	ab, _ := openAgent(t, c, bureau, clk)
+	id, err := ab.Queue(ctx, bureau, agent.Draft{To: []string{kindergarten.code}, Subject: "重送測試", DI: letter(t)})
+	require.NoError(t, err)
+	c.down.Store(true)
+	rep, err := ab.Sync(ctx, bureau)
+	assert.True(t, agent.Temporary(err), "receiving with the centre down: %v", err)
+	assert.Equal(t, []string{id}, rep.Retrying)
+	// Not yet due: nothing is sent, even with the centre back.
+	c.down.Store(false)
+	rep, err = ab.Sync(ctx, bureau)
+	require.NoError(t, err)
+	assert.Empty(t, rep.Sent)
+	clk.add(time.Minute)
+	rep, err = ab.Sync(ctx, bureau)
+	require.NoError(t, err)
+	assert.Equal(t, []string{id}, rep.Sent)
+	out, _ := ab.Outbox(ctx, clk.now().Add(-time.Hour), clk.now().Add(time.Hour))
+	assert.Equal(t, agent.Sent, out[0].State)
+	assert.Equal(t, 2, out[0].Attempts)
+}
+
+func TestOneAgentPerHome(t *testing.T) {
+	home := t.TempDir()
+	a, err := agent.Open(context.Background(), agent.Options{Home: home})
+	require.NoError(t, err)
+	defer a.Close()
+	_, err = agent.Open(context.Background(), agent.Options{Home: home})
+	assert.ErrorIs(t, err, agent.ErrLocked)
+}

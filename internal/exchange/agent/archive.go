@@ -1,0 +1,84 @@
+package agent
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cardbridge/cardbridge/internal/exchange/di"
+	"github.com/cardbridge/cardbridge/internal/exchange/parcel"
+)
+
+// writeArchive writes an opened package's files into archive/DATE/FOLDER,
+// FOLDER named after the sender and the package, every file durably (a
+// temporary file, fsync, rename, then the folder synced): after a crash a
+// file is either whole or absent, never cut. A file already there with the
+// same content is left as it is (a package taken again after a crash).
+// Names were checked when the package was opened (di.CheckFileName), and
+// are checked again here, since this is where they become paths.
+func writeArchive(archive string, now time.Time, o *parcel.Opened) (string, error) {
+	if archive == "" {
+		return "", fmt.Errorf("exchange: no archive folder set up")
+	}
+	folder := filepath.Join(archive, now.Format("2006-01-02"), safeFolder(o.Manifest.Sender+"_"+o.Manifest.ID))
+	if err := os.MkdirAll(folder, 0o755); err != nil {
+		return "", err
+	}
+	for _, f := range o.Files {
+		if err := di.CheckFileName(f.Name); err != nil {
+			return "", fmt.Errorf("exchange: %s", err.EN)
+		}
+		path := filepath.Join(folder, f.Name)
+		if b, err := os.ReadFile(path); err == nil && sha256.Sum256(b) == sha256.Sum256(f.Data) {
+			continue
+		}
+		if err := writeDurably(path, f.Data); err != nil {
+			return "", err
+		}
+	}
+	return folder, syncDir(folder)
+}
+
+// safeFolder keeps letters, digits, '-', '_' and '.' of a folder name.
+func safeFolder(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= '0' && r <= '9', r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r == '-', r == '_', r == '.':
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+func writeDurably(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".receiving-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // gone after the rename; left over only on failure
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	_ = d.Sync() // not supported on every system (Windows); the renames are done
+	return nil
+}
