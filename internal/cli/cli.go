@@ -59,6 +59,12 @@ const usage = `cardbridge — 憑證 IC 卡工具 / certificate card tool
   cardbridge uninstall --user [--dry-run] [--json]   移除瀏覽器註冊 / remove the browser registration
   cardbridge register  [--pkcs11 MODULE]... [--undo] [--dry-run] [--json]
                                                      註冊憑證至電腦：讓瀏覽器以卡片登入網站（Linux）/ let the browsers use the card for client-certificate logins (Linux)
+  cardbridge exchange setup --centre URL --agency CODE [--archive DIR] [--roots FILE] [--home DIR]
+  cardbridge exchange send  --to CODE[,CODE…] --di FILE [--attach FILE]… [--subject TEXT] --pin-stdin
+  cardbridge exchange sync  [--reader NAME] --pin-stdin     送出、收文、回執 / send, receive, acknowledge
+  cardbridge exchange list  [--in|--out] [--from DATE] [--to DATE] [--json]   收發文狀態表 (default today)
+  cardbridge exchange return ID --reason TEXT --pin-stdin    退文 / return
+  cardbridge exchange announcements --pin-stdin
   cardbridge native    --plain                         通訊協定測試：每行一個 JSON 要求 / the protocol, one JSON request per line
   cardbridge version
 
@@ -93,6 +99,8 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, o Options) in
 		err = env.sign(args[1:])
 	case "native":
 		return env.native(args[1:])
+	case "exchange":
+		err = env.exchange(args[1:])
 	case "install":
 		err = env.install(args[1:])
 	case "uninstall":

@@ -4,17 +4,29 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"database/sql"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	_ "modernc.org/sqlite"
+
+	"github.com/cardbridge/cardbridge/authtoken"
 	"github.com/cardbridge/cardbridge/internal/card"
 	cbcards "github.com/cardbridge/cardbridge/internal/cards"
+	"github.com/cardbridge/cardbridge/internal/centre/api"
+	"github.com/cardbridge/cardbridge/internal/centre/store"
 	"github.com/cardbridge/cardbridge/internal/exchange/parcel"
 	"github.com/cardbridge/cardbridge/internal/softcard"
 	"github.com/cardbridge/cardbridge/internal/testca"
@@ -92,5 +104,142 @@ func TestExchangeParcelOpenedWithTheCard(t *testing.T) {
 	}
 	if pin, _ := vc.card.Tries(); pin != softcard.MaxTries {
 		t.Errorf("PIN tries = %d after a good PIN, want %d", pin, softcard.MaxTries)
+	}
+}
+
+// exchangeCentre runs the centre's API in-process over SQLite with the
+// agencies of the given cards' encryption certificates; it returns its
+// origin and the roots file agents trust.
+func exchangeCentre(t *testing.T, agencies map[string]*softcard.State) (string, string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", store.SQLiteDSN(filepath.Join(t.TempDir(), "centre.db")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	st, err := store.Open(context.Background(), db, store.SQLite, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for code, s := range agencies {
+		if err := st.AddAgency(context.Background(), store.Agency{Code: code, Name: code, EncCert: s.Cert(softcard.SlotKeyManagement)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Root.Cert)
+	inter := x509.NewCertPool()
+	inter.AddCert(ca.Issuing.Cert)
+	srv := &api.Server{Store: st, Verifier: &authtoken.Verifier{Roots: roots, Intermediates: inter}}
+	ts := httptest.NewUnstartedServer(nil)
+	ts.Start()
+	srv.Verifier.Origin = ts.URL
+	ts.Config.Handler = srv.Handler()
+	t.Cleanup(ts.Close)
+	var b bytes.Buffer
+	for _, c := range []*testca.CA{ca.Root, ca.Issuing} {
+		pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.Cert.Raw})
+	}
+	rootsFile := filepath.Join(t.TempDir(), "roots.pem")
+	if err := os.WriteFile(rootsFile, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return ts.URL, rootsFile
+}
+
+// Two agencies, each with its virtual card in its own reader, exchange a
+// 函 with an attachment through the centre with the command line: queued,
+// sent, received, decrypted with the card, archived byte for byte,
+// acknowledged with the card's receipt, confirmed to the sender, returned
+// with a reason. A wrong PIN stops the receiving after one try.
+func TestExchangeTwoAgenciesWithTheirCards(t *testing.T) {
+	needPCSC(t)
+	bureauCard := issuedFor(t, "exchange-bureau", testca.Org{Name: "測試市教育局", UBN: "10458570", CardSerial: "TEST000000000002"}, softcard.IssueOptions{})
+	kgCard := issued(t, "exchange-kindergarten", softcard.IssueOptions{})
+	kg := insertAt(t, kgCard, softcard.Options{}, vpcdAddr, readerName)
+	insertAt(t, bureauCard, softcard.Options{}, vpcdAddr2, readerName2)
+	centre, roots := exchangeCentre(t, map[string]*softcard.State{"XC10458570": bureauCard, "XC04595252": kgCard})
+
+	homeB, homeK := t.TempDir(), t.TempDir()
+	archive := filepath.Join(homeK, "收文")
+	run := func(stdin string, args ...string) string {
+		t.Helper()
+		out, errOut, code := cli(t, stdin, append([]string{"exchange"}, args...)...)
+		if code != 0 {
+			t.Fatalf("cardbridge exchange %v = %d\n%s\n%s", args, code, out, errOut)
+		}
+		return out
+	}
+	run("", "setup", "--home", homeB, "--centre", centre, "--agency", "XC10458570", "--roots", roots)
+	run("", "setup", "--home", homeK, "--centre", centre, "--agency", "XC04595252", "--roots", roots, "--archive", archive)
+
+	dir := t.TempDir()
+	letter, err := os.ReadFile("../exchange/di/testdata/letter-104.di")
+	if err != nil {
+		t.Fatal(err)
+	}
+	diFile := filepath.Join(dir, "1150012345.di")
+	pdf := bytes.Repeat([]byte("%PDF-1.7 研習計畫 "), 2000)
+	pdfFile := filepath.Join(dir, "研習計畫.pdf")
+	os.WriteFile(diFile, letter, 0o644)
+	os.WriteFile(pdfFile, pdf, 0o644)
+
+	pin := softcard.DefaultPIN + "\n"
+	out := run(pin, "send", "--home", homeB, "--reader", readerName2, "--to", "XC04595252", "--di", diFile, "--attach", pdfFile, "--json", "--pin-stdin")
+	if !strings.Contains(out, `"state": "queued"`) {
+		t.Fatalf("send: %s", out)
+	}
+	run(pin, "sync", "--home", homeB, "--reader", readerName2, "--pin-stdin")
+
+	// A wrong PIN: one try, then nothing more.
+	_, errOut, code := cli(t, "654321\n", "exchange", "sync", "--home", homeK, "--reader", readerName, "--pin-stdin")
+	if code == 0 {
+		t.Fatal("sync with a wrong PIN succeeded")
+	}
+	if pinTries, _ := kg.card.Tries(); pinTries != softcard.MaxTries-1 {
+		t.Fatalf("PIN tries = %d after a wrong PIN, want one used: %s", pinTries, errOut)
+	}
+	// The right PIN.
+	out = run(pin, "sync", "--home", homeK, "--reader", readerName, "--pin-stdin", "--json")
+	var rep struct{ Received []string }
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Received) != 1 {
+		t.Fatalf("receive: %s", out)
+	}
+	var listed struct {
+		Inbox []struct {
+			PackageID, State, Subject, Folder string
+			Unread                            bool
+		}
+	}
+	out = run("", "list", "--home", homeK, "--in", "--json")
+	if err := json.Unmarshal([]byte(out), &listed); err != nil || len(listed.Inbox) != 1 {
+		t.Fatalf("list: %s", out)
+	}
+	got := listed.Inbox[0]
+	if got.State != "completed" || !got.Unread || !strings.Contains(got.Subject, "研習計畫") || !strings.HasPrefix(got.Folder, archive) {
+		t.Errorf("inbox: %+v", got)
+	}
+	for name, want := range map[string][]byte{"研習計畫.pdf": pdf, "1150012345.di": letter} {
+		b, err := os.ReadFile(filepath.Join(got.Folder, name))
+		if err != nil || !bytes.Equal(b, want) {
+			t.Errorf("archived %s: %v (%d bytes, want %d)", name, err, len(b), len(want))
+		}
+	}
+	if pinTries, _ := kg.card.Tries(); pinTries != softcard.MaxTries {
+		t.Errorf("PIN tries = %d after the right PIN, want %d", pinTries, softcard.MaxTries)
+	}
+
+	// The sender learns 使用者確認; then the kindergarten returns it.
+	run(pin, "sync", "--home", homeB, "--reader", readerName2, "--pin-stdin")
+	out = run("", "list", "--home", homeB, "--out")
+	if !strings.Contains(out, "使用者確認") {
+		t.Errorf("the sender's list does not show 使用者確認:\n%s", out)
+	}
+	run(pin, "return", "--home", homeK, "--reader", readerName, "--pin-stdin", "--reason", "非本園業務", got.PackageID)
+	run(pin, "sync", "--home", homeB, "--reader", readerName2, "--pin-stdin")
+	out = run("", "list", "--home", homeB, "--out")
+	if !strings.Contains(out, "使用者退文") || !strings.Contains(out, "非本園業務") {
+		t.Errorf("the sender's list does not show the return:\n%s", out)
 	}
 }

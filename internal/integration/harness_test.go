@@ -145,6 +145,12 @@ var (
 // issued returns a fresh copy of a TEST card issued once per test run.
 func issued(t *testing.T, name string, o softcard.IssueOptions) *softcard.State {
 	t.Helper()
+	return issuedFor(t, name, testca.Org{Name: "測試幼兒園", UBN: "04595252", OrgCode: "TEST0001", CardSerial: "TEST000000000001"}, o)
+}
+
+// issuedFor is issued for another organisation.
+func issuedFor(t *testing.T, name string, org testca.Org, o softcard.IssueOptions) *softcard.State {
+	t.Helper()
 	caOnce.Do(func() {
 		var err error
 		if ca, err = testca.New(nil, time.Now()); err != nil {
@@ -153,7 +159,7 @@ func issued(t *testing.T, name string, o softcard.IssueOptions) *softcard.State 
 	})
 	v, ok := cards.Load(name)
 	if !ok {
-		o.Org = testca.Org{Name: "測試幼兒園", UBN: "04595252", OrgCode: "TEST0001", CardSerial: "TEST000000000001"}
+		o.Org = org
 		st, err := softcard.Issue(ca, o)
 		if err != nil {
 			t.Fatalf("Issue(%s) = %v", name, err)
@@ -189,6 +195,19 @@ func insert(t *testing.T, st *softcard.State) *vcard {
 // the state path is set here.
 func insertWith(t *testing.T, st *softcard.State, o softcard.Options) *vcard {
 	t.Helper()
+	return insertAt(t, st, o, vpcdAddr, readerName)
+}
+
+// secondReader is vpcd's slot 1, for tests that need two cards at once
+// (the e2e suite and the bench use it too, never at the same time).
+const (
+	vpcdAddr2   = "127.0.0.1:35964"
+	readerName2 = "Virtual PCD 00 01"
+)
+
+// insertAt is insertWith in the vpcd slot at addr, seen as reader.
+func insertAt(t *testing.T, st *softcard.State, o softcard.Options, addr, reader string) *vcard {
+	t.Helper()
 	needPCSC(t)
 	path := filepath.Join(t.TempDir(), "card.json")
 	if err := softcard.SaveState(path, st); err != nil {
@@ -196,26 +215,32 @@ func insertWith(t *testing.T, st *softcard.State, o softcard.Options) *vcard {
 	}
 	o.Path = path
 	c := softcard.NewCard(st, o)
-	srv := softcard.NewServer(c, vpcdAddr, nil)
+	srv := softcard.NewServer(c, addr, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { srv.Run(ctx); close(done) }()
 	t.Cleanup(func() {
 		cancel()
 		<-done
-		waitPresent(t, false)
+		waitPresentIn(t, reader, false)
 	})
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer wcancel()
 	if err := srv.WaitConnected(wctx); err != nil {
-		t.Fatalf("virtual card did not reach vpcd at %s: %v", vpcdAddr, err)
+		t.Fatalf("virtual card did not reach vpcd at %s: %v", addr, err)
 	}
-	waitPresent(t, true)
+	waitPresentIn(t, reader, true)
 	return &vcard{srv: srv, card: c, statePath: path}
 }
 
 // waitPresent waits until PC/SC reports the reader with (or without) a card.
 func waitPresent(t *testing.T, want bool) {
+	t.Helper()
+	waitPresentIn(t, readerName, want)
+}
+
+// waitPresentIn is waitPresent for reader.
+func waitPresentIn(t *testing.T, readerName string, want bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -54,10 +54,16 @@ func (l *apduLog) all() [][]byte {
 func insertHiCOS(t *testing.T) (*softcard.State, *apduLog) {
 	t.Helper()
 	st := issued(t, "hicos", softcard.IssueOptions{})
+	return st, insertHiCOSState(t, st)
+}
+
+// insertHiCOSState inserts st as a HiCOS card.
+func insertHiCOSState(t *testing.T, st *softcard.State) *apduLog {
+	t.Helper()
 	log := &apduLog{}
 	insertWith(t, st, softcard.Options{Profile: softcard.ProfileHiCOS,
 		Log: slog.New(slog.NewJSONHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	return st, log
+	return log
 }
 
 // onlyReadOnlyCommands fails unless every APDU the card got was a class-80
@@ -248,8 +254,11 @@ func softhsmToken(t *testing.T, st *softcard.State) string {
 // used through the HiCOS client. The card itself still gets nothing but
 // its public read-only commands.
 func TestHiCOSCardThroughTheVendorModule(t *testing.T) {
-	st, log := insertHiCOS(t)
+	st := issued(t, "hicos", softcard.IssueOptions{})
+	// The token is made before the card is in: the tools that make it
+	// (OpenSC's pkcs11-tool) are not what this test audits.
 	module := softhsmToken(t, st)
+	log := insertHiCOSState(t, st)
 	sigID := card.CertID(st.Cert(softcard.SlotAuthentication))
 	encID := card.CertID(st.Cert(softcard.SlotKeyManagement))
 

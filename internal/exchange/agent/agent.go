@@ -20,8 +20,11 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -74,19 +77,61 @@ func Open(ctx context.Context, o Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Trust.Roots == nil {
+		if b, err := os.ReadFile(filepath.Join(o.Home, "roots.pem")); err == nil {
+			o.Trust.Roots, o.Trust.Intermediates = pools(b)
+		}
+	}
 	return &Agent{st: st, o: o}, nil
+}
+
+// pools splits PEM certificates into self-signed roots and the issuing
+// CAs that complete chains.
+func pools(pemData []byte) (roots, inter *x509.CertPool) {
+	roots, inter = x509.NewCertPool(), x509.NewCertPool()
+	for {
+		var blk *pem.Block
+		blk, pemData = pem.Decode(pemData)
+		if blk == nil {
+			return roots, inter
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			continue
+		}
+		if c.CheckSignatureFrom(c) == nil {
+			roots.AddCert(c)
+		} else {
+			inter.AddCert(c)
+		}
+	}
 }
 
 // Close releases the home.
 func (a *Agent) Close() { a.st.close() }
 
-// Setup records the centre, the agency's 機關代碼 and the archive folder.
-func (a *Agent) Setup(ctx context.Context, centre, agency, archive string) error {
+// Setup records the centre, the agency's 機關代碼, the archive folder and,
+// when given, the CA certificates (PEM) senders' certificates must chain
+// to (kept as roots.pem in the home).
+func (a *Agent) Setup(ctx context.Context, centre, agency, archive string, rootsPEM []byte) error {
 	if _, err := NewClient(centre, nil); err != nil {
 		return err
 	}
 	if err := di.CheckAgencyCode(agency); err != nil {
 		return fmt.Errorf("setup: %s", err.EN)
+	}
+	if !filepath.IsAbs(archive) {
+		return fmt.Errorf("setup: the archive folder %q must be an absolute path", archive)
+	}
+	if rootsPEM != nil {
+		roots, _ := pools(rootsPEM)
+		if len(roots.Subjects()) == 0 { //lint:ignore SA1019 counting the parsed roots
+			return errors.New("setup: the roots file holds no self-signed CA certificate")
+		}
+		if err := os.WriteFile(filepath.Join(a.o.Home, "roots.pem"), rootsPEM, 0o600); err != nil {
+			return err
+		}
+		a.o.Trust.Roots, a.o.Trust.Intermediates = pools(rootsPEM)
 	}
 	for k, v := range map[string]string{"centre": centre, "agency": agency, "archive": archive} {
 		if err := a.st.set(ctx, k, v); err != nil {
@@ -348,6 +393,9 @@ func (a *Agent) take(ctx context.Context, card Card, id, sender string, rep *Rep
 	cert, key := card.Decrypter()
 	t := a.o.Trust
 	t.Now = a.o.Now()
+	if t.Roots == nil {
+		return errors.New("exchange: no CA certificates set up (cardbridge exchange setup --roots FILE)")
+	}
 	o, err := parcel.Open(env, cert, key, t)
 	if err == nil {
 		err = a.addressed(o, sender)
@@ -452,4 +500,28 @@ func (a *Agent) Return(ctx context.Context, card Card, id, reason string) error 
 	}
 	_, err := a.st.db.ExecContext(ctx, `UPDATE inbox SET state = 'returned', reason = ?, updated = ? WHERE package_id = ?`, reason, a.o.Now().Unix(), id)
 	return err
+}
+
+// Centre is the centre this home is set up for, and Agency its 機關代碼.
+func (a *Agent) Centre(ctx context.Context) (centre, agency string, err error) {
+	if centre, err = a.st.get(ctx, "centre"); err == nil {
+		agency, err = a.st.get(ctx, "agency")
+	}
+	return centre, agency, err
+}
+
+// Announcements are the centre's announcements not yet seen here; they
+// are marked seen.
+func (a *Agent) Announcements(ctx context.Context, card Card) ([]Announcement, error) {
+	if err := a.connect(ctx, card); err != nil {
+		return nil, err
+	}
+	cur, _ := a.st.get(ctx, "announcements")
+	var after int64
+	fmt.Sscan(cur, &after)
+	as, err := a.client.Announcements(ctx, after)
+	if err == nil && len(as) > 0 {
+		err = a.st.set(ctx, "announcements", fmt.Sprint(as[len(as)-1].Seq))
+	}
+	return as, err
 }

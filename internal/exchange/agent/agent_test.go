@@ -135,7 +135,7 @@ func openAgent(t *testing.T, c *centre, who *softCard, clk *clock) (*agent.Agent
 	a, err := agent.Open(context.Background(), agent.Options{Home: home, Trust: parcel.Trust{Roots: roots(), Intermediates: inter()}, Now: clk.now})
 	require.NoError(t, err)
 	t.Cleanup(a.Close)
-	require.NoError(t, a.Setup(context.Background(), c.url, who.code, archive))
+	require.NoError(t, a.Setup(context.Background(), c.url, who.code, archive, nil))
 	return a, archive
 }
 

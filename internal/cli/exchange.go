@@ -1,0 +1,325 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/cardbridge/cardbridge/internal/cards"
+	"github.com/cardbridge/cardbridge/internal/exchange/agent"
+	"github.com/cardbridge/cardbridge/internal/exchange/di"
+	"github.com/cardbridge/cardbridge/internal/exchange/parcel"
+)
+
+// defaultExchangeHome is where an agency's exchange state lives: the
+// user's data folder.
+func defaultExchangeHome() string {
+	base := os.Getenv("XDG_DATA_HOME")
+	switch {
+	case runtime.GOOS == "windows":
+		base = os.Getenv("LOCALAPPDATA")
+	case runtime.GOOS == "darwin":
+		if h, err := os.UserHomeDir(); err == nil {
+			base = filepath.Join(h, "Library", "Application Support")
+		}
+	case base == "":
+		if h, err := os.UserHomeDir(); err == nil {
+			base = filepath.Join(h, ".local", "share")
+		}
+	}
+	return filepath.Join(base, "cardbridge", "exchange")
+}
+
+// exchangeCmd holds what every exchange command shares.
+type exchangeCmd struct {
+	home, reader string
+	pinStdin     bool
+}
+
+func (c *cli) exchangeFlags(name string, e *exchangeCmd) *flag.FlagSet {
+	fs := c.flags("exchange "+name, &e.reader)
+	fs.StringVar(&e.home, "home", defaultExchangeHome(), "the agency's exchange folder / 交換資料夾")
+	fs.BoolVar(&e.pinStdin, "pin-stdin", false, "read the PIN from standard input / 由標準輸入讀取 PIN 碼")
+	return fs
+}
+
+// session asks for the PIN once and opens the card for this process.
+func (c *cli) session(e *exchangeCmd) (*cards.Session, error) {
+	pin, err := c.secret(e.pinStdin, "PIN 碼", "PIN")
+	if err != nil {
+		return nil, err
+	}
+	defer clear(pin)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return c.manager().NewSession(ctx, e.reader, pin, c.opts.Version)
+}
+
+func (c *cli) exchange(args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("exchange: setup, send, sync, list, show, return or announcements: %w", errUsage)
+	}
+	ctx := context.Background()
+	var e exchangeCmd
+	switch args[0] {
+	case "setup":
+		var centre, code, archive, roots string
+		fs := c.exchangeFlags("setup", &e)
+		fs.StringVar(&centre, "centre", "", "the exchange centre, e.g. https://centre.example.tw / 交換中心")
+		fs.StringVar(&code, "agency", "", "our 機關代碼 (XC + 統一編號) / 本機關代碼")
+		fs.StringVar(&archive, "archive", "", "where received documents are written / 收文存放資料夾")
+		fs.StringVar(&roots, "roots", "", "PEM file of the CA certificates senders' certificates chain to / 信任的憑證機構")
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		if archive == "" {
+			archive = filepath.Join(e.home, "archive")
+		}
+		if abs, err := filepath.Abs(archive); err == nil {
+			archive = abs
+		}
+		var rootsPEM []byte
+		if roots != "" {
+			var err error
+			if rootsPEM, err = os.ReadFile(roots); err != nil {
+				return err
+			}
+		}
+		a, err := agent.Open(ctx, agent.Options{Home: e.home})
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		if err := a.Setup(ctx, centre, code, archive, rootsPEM); err != nil {
+			return fmt.Errorf("exchange setup: %w: %w", err, errUsage)
+		}
+		return c.say(map[string]any{"home": e.home, "centre": centre, "agency": code, "archive": archive},
+			"已設定 / set up: %s @ %s，收文存放 / archive: %s\n", code, centre, archive)
+	case "send":
+		var to, subject, diFile, number string
+		var attach listFlag
+		fs := c.exchangeFlags("send", &e)
+		fs.StringVar(&to, "to", "", "recipients' 機關代碼, comma separated / 受文機關")
+		fs.StringVar(&subject, "subject", "", "主旨 / subject")
+		fs.StringVar(&diFile, "di", "", "the DI file / 公文 DI 檔")
+		fs.StringVar(&number, "number", "", "發文字號 (default from the DI)")
+		fs.Var(&attach, "attach", "an attachment (repeatable) / 附件")
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		if to == "" || diFile == "" {
+			return fmt.Errorf("exchange send: --to and --di are required: %w", errUsage)
+		}
+		d, err := draftFrom(diFile, attach, strings.Split(to, ","), subject, number)
+		if err != nil {
+			return err
+		}
+		return c.withAgent(ctx, &e, func(a *agent.Agent, s *cards.Session) error {
+			id, err := a.Queue(ctx, s, d)
+			if err != nil {
+				return err
+			}
+			return c.say(map[string]any{"sendId": id, "state": agent.Queued}, "已排入發文匣 / queued: %s（執行 cardbridge exchange sync 送出 / run cardbridge exchange sync to send）\n", id)
+		})
+	case "sync":
+		fs := c.exchangeFlags("sync", &e)
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		return c.withAgent(ctx, &e, func(a *agent.Agent, s *cards.Session) error {
+			rep, err := a.Sync(ctx, s)
+			if c.json {
+				if jerr := c.emit(rep); jerr != nil {
+					return jerr
+				}
+			} else {
+				fmt.Fprintf(c.stdout, "送出 sent %d，重試中 retrying %d，失敗 failed %d，收文 received %d，收文異常 refused %d，狀態更新 updates %d\n",
+					len(rep.Sent), len(rep.Retrying), len(rep.Failed), len(rep.Received), len(rep.Refused), rep.Updated)
+			}
+			return err
+		})
+	case "list":
+		var in, out bool
+		var from, to string
+		fs := c.exchangeFlags("list", &e)
+		fs.BoolVar(&in, "in", false, "收文匣 only")
+		fs.BoolVar(&out, "out", false, "發文匣 only")
+		fs.StringVar(&from, "from", "", "from date YYYY-MM-DD (default today)")
+		fs.StringVar(&to, "to", "", "to date YYYY-MM-DD, inclusive (default today)")
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		start, end, err := dayRange(from, to)
+		if err != nil {
+			return err
+		}
+		a, err := agent.Open(ctx, agent.Options{Home: e.home})
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		res := map[string]any{}
+		if !out {
+			if res["inbox"], err = a.Inbox(ctx, start, end); err != nil {
+				return err
+			}
+		}
+		if !in {
+			if res["outbox"], err = a.Outbox(ctx, start, end); err != nil {
+				return err
+			}
+		}
+		if c.json {
+			return c.emit(res)
+		}
+		if ins, ok := res["inbox"].([]agent.Incoming); ok {
+			fmt.Fprintln(c.stdout, "收文匣 / inbox")
+			for _, i := range ins {
+				mark := " "
+				if i.Unread {
+					mark = "*"
+				}
+				fmt.Fprintf(c.stdout, "%s %s\t%s\t%s\t%s\t%s %s\n", mark, i.Updated.Format("2006-01-02 15:04"), inLabel(i.State), i.Sender, i.Subject, i.PackageID, i.Reason)
+			}
+		}
+		if outs, ok := res["outbox"].([]agent.Outgoing); ok {
+			fmt.Fprintln(c.stdout, "發文匣 / outbox")
+			for _, o := range outs {
+				fmt.Fprintf(c.stdout, "  %s\t%s\t%s\t%s\n", o.Created.Format("2006-01-02 15:04"), o.State, o.Subject, o.SendID)
+				for _, r := range o.Recipients {
+					fmt.Fprintf(c.stdout, "      → %s\t%s %s\n", r.Code, outLabel(r.State), r.Reason)
+				}
+			}
+		}
+		return nil
+	case "return":
+		var reason string
+		fs := c.exchangeFlags("return", &e)
+		fs.StringVar(&reason, "reason", "", "why / 退文理由")
+		if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 1 {
+			return fmt.Errorf("exchange return ID --reason TEXT: %w", errUsage)
+		}
+		return c.withAgent(ctx, &e, func(a *agent.Agent, s *cards.Session) error {
+			if err := a.Return(ctx, s, fs.Arg(0), reason); err != nil {
+				return err
+			}
+			return c.say(map[string]any{"packageId": fs.Arg(0), "state": "returned"}, "已退文 / returned: %s\n", fs.Arg(0))
+		})
+	case "announcements":
+		fs := c.exchangeFlags("announcements", &e)
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		return c.withAgent(ctx, &e, func(a *agent.Agent, s *cards.Session) error {
+			as, err := a.Announcements(ctx, s)
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return c.emit(map[string]any{"announcements": as})
+			}
+			for _, x := range as {
+				fmt.Fprintf(c.stdout, "%s  %s\n", x.At.Local().Format("2006-01-02 15:04"), x.Text)
+			}
+			return nil
+		})
+	}
+	return fmt.Errorf("exchange %q: setup, send, sync, list, return or announcements: %w", args[0], errUsage)
+}
+
+// withAgent opens the home and the card session for f.
+func (c *cli) withAgent(ctx context.Context, e *exchangeCmd, f func(*agent.Agent, *cards.Session) error) error {
+	a, err := agent.Open(ctx, agent.Options{Home: e.home})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	s, err := c.session(e)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return f(a, s)
+}
+
+// say prints v as JSON with --json, else the formatted text.
+func (c *cli) say(v any, format string, args ...any) error {
+	if c.json {
+		return c.emit(v)
+	}
+	fmt.Fprintf(c.stdout, format, args...)
+	return nil
+}
+
+// draftFrom reads a DI (its 主旨 and 發文字號 when not given) and the
+// attachments into a draft.
+func draftFrom(diFile string, attach []string, to []string, subject, number string) (agent.Draft, error) {
+	b, err := os.ReadFile(diFile)
+	if err != nil {
+		return agent.Draft{}, err
+	}
+	l, err := di.Parse(b)
+	if err != nil {
+		return agent.Draft{}, fmt.Errorf("%s: %w", diFile, err)
+	}
+	if ps := di.Validate(l); len(ps) > 0 {
+		var msgs []string
+		for _, p := range ps {
+			msgs = append(msgs, p.Element+"："+p.ZH+" / "+p.EN)
+		}
+		return agent.Draft{}, fmt.Errorf("%s:\n  %s", diFile, strings.Join(msgs, "\n  "))
+	}
+	if subject == "" {
+		subject = l.Subject
+	}
+	if number == "" {
+		number = l.Number.String()
+	}
+	d := agent.Draft{To: to, Subject: subject, Number: number, DI: parcel.File{Name: filepath.Base(diFile), Data: b}}
+	for _, p := range attach {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return agent.Draft{}, err
+		}
+		d.Files = append(d.Files, parcel.File{Name: filepath.Base(p), Role: parcel.RoleAttachment, Data: data})
+	}
+	return d, nil
+}
+
+// dayRange is [from 00:00, to+1 00:00) in local time; today by default, as
+// eClient shows.
+func dayRange(from, to string) (time.Time, time.Time, error) {
+	now := time.Now()
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.Local)
+	start, end := today, today
+	var err error
+	if from != "" {
+		if start, err = time.ParseInLocation(time.DateOnly, from, time.Local); err != nil {
+			return start, end, fmt.Errorf("--from %q: YYYY-MM-DD: %w", from, errUsage)
+		}
+	}
+	if to != "" {
+		if end, err = time.ParseInLocation(time.DateOnly, to, time.Local); err != nil {
+			return start, end, fmt.Errorf("--to %q: YYYY-MM-DD: %w", to, errUsage)
+		}
+	}
+	return start, end.AddDate(0, 0, 1), nil
+}
+
+// inLabel names a receiver status as eClient does.
+func inLabel(state string) string {
+	return map[string]string{"arrived": "公文到達", "downloading": "收文下載處理中", "completed": "收文完成", "failed": "收文異常", "returned": "已退文"}[state]
+}
+
+// outLabel names a sender-side recipient status as eClient does.
+func outLabel(state string) string {
+	if l, ok := map[string]string{"queued": "排隊中", "system-confirmed": "系統確認", "user-confirmed": "使用者確認", "user-returned": "使用者退文"}[state]; ok {
+		return l
+	}
+	return state
+}
