@@ -35,6 +35,7 @@ import (
 	"github.com/cardbridge/cardbridge/internal/centre/api"
 	"github.com/cardbridge/cardbridge/internal/centre/store"
 	"github.com/cardbridge/cardbridge/internal/certinfo"
+	"github.com/cardbridge/cardbridge/internal/exchange/di"
 	"github.com/cardbridge/cardbridge/internal/exchange/parcel"
 )
 
@@ -248,6 +249,14 @@ func (c *cli) serve(args []string) error {
 	if *roots == "" {
 		return fmt.Errorf("serve: --roots is required: %w", errUsage)
 	}
+	// Days beyond a century overflow a time.Duration into a negative
+	// retention, which drops every envelope at the next hourly purge.
+	if *days < 1 || *days > maxRetentionDays {
+		return fmt.Errorf("serve: --retention-days %d: 1 to %d: %w", *days, maxRetentionDays, errUsage)
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return fmt.Errorf("serve: --tls-cert and --tls-key go together (only one would serve plain HTTP): %w", errUsage)
+	}
 	host, _, err := net.SplitHostPort(*listen)
 	if err != nil {
 		return fmt.Errorf("serve: --listen %q: %w", *listen, errUsage)
@@ -297,7 +306,7 @@ func (c *cli) serve(args []string) error {
 	log := slog.New(slog.NewTextHandler(c.stderr, nil))
 	srv := &api.Server{Store: s, Verifier: &authtoken.Verifier{Roots: pool, Intermediates: inter, Origin: *origin},
 		Retention: time.Duration(*days) * 24 * time.Hour, Log: log}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := httpServer(srv.Handler())
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -330,6 +339,18 @@ func (c *cli) serve(args []string) error {
 	return err
 }
 
+// maxRetentionDays is the longest retention serve takes (a century).
+const maxRetentionDays = 36500
+
+// httpServer is the centre's HTTP server: a request's headers within 10
+// seconds, at most 64 KB of them (500 recipients' codes take 9 KB), and an
+// idle keep-alive connection closed after two minutes, so that clients
+// that connect and wait, or send headers slowly, do not hold the centre's
+// connections for ever. Bodies have their own deadlines (internal/centre/api).
+func httpServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+}
+
 func (c *cli) agencyAdd(args []string) error {
 	f := c.flags("agency add")
 	code := f.String("code", "", "機關代碼")
@@ -340,6 +361,9 @@ func (c *cli) agencyAdd(args []string) error {
 	}
 	if *code == "" || *name == "" || *certFile == "" {
 		return fmt.Errorf("agency add: --code, --name and --cert are required: %w", errUsage)
+	}
+	if err := di.CheckAgencyCode(*code); err != nil {
+		return fmt.Errorf("agency add: %s: %w", err.EN, errUsage)
 	}
 	certs, err := readCerts(*certFile)
 	if err != nil {
@@ -355,8 +379,17 @@ func (c *cli) agencyAdd(args []string) error {
 	if enc == nil {
 		return fmt.Errorf("agency add: %s holds no encryption certificate (cert2)", *certFile)
 	}
-	if got := parcel.AgencyCodeOf(enc); got != "" && got != *code {
+	// The directory is what senders encrypt to: a certificate that names
+	// no agency (a person's, a server's) or has expired is a mistake that
+	// would send every document for this agency to a key it may not hold.
+	switch got := parcel.AgencyCodeOf(enc); {
+	case got == "":
+		return fmt.Errorf("agency add: the encryption certificate %s names no 機關代碼 or 統一編號", enc.Subject)
+	case got != *code:
 		return fmt.Errorf("agency add: the certificate is %s's, not %s's", got, *code)
+	}
+	if now := time.Now(); now.Before(enc.NotBefore) || now.After(enc.NotAfter) {
+		return fmt.Errorf("agency add: the encryption certificate is valid %s to %s, not now", enc.NotBefore.Format(time.DateOnly), enc.NotAfter.Format(time.DateOnly))
 	}
 	ctx := context.Background()
 	s, _, closeDB, err := f.open(ctx)

@@ -2,6 +2,7 @@ package cms
 
 import (
 	"crypto/x509"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"time"
@@ -28,11 +29,24 @@ type Verified struct {
 	SigningTime time.Time
 }
 
+// signatureOIDs are the SignerInfo signature algorithms verified: RSA
+// (PKCS #1 v1.5, as rsaEncryption or with one of the digests offered) and
+// ECDSA with one of the digests offered. SHA-1 and DSA are not.
+var signatureOIDs = []asn1.ObjectIdentifier{
+	pkcs7.OIDEncryptionAlgorithmRSA,
+	pkcs7.OIDEncryptionAlgorithmRSASHA256, pkcs7.OIDEncryptionAlgorithmRSASHA384, pkcs7.OIDEncryptionAlgorithmRSASHA512,
+	pkcs7.OIDDigestAlgorithmECDSASHA256, pkcs7.OIDDigestAlgorithmECDSASHA384, pkcs7.OIDDigestAlgorithmECDSASHA512,
+	pkcs7.OIDEncryptionAlgorithmECDSAP256, pkcs7.OIDEncryptionAlgorithmECDSAP384, pkcs7.OIDEncryptionAlgorithmECDSAP521,
+}
+
 // VerifyDetached checks a detached SignedData over content: one signer,
-// the signature and message digest (any of the digests SignDetached
-// offers), the signer's certificate chaining to roots through the
-// certificates in the SignedData or intermediates, valid at now, with the
-// signingTime inside its validity when present.
+// with signed attributes (messageDigest and signingTime) under one of the
+// digests SignDetached offers (SHA-256, SHA-384, SHA-512; never SHA-1),
+// the signature, the signer's certificate for signatures (its key usage
+// allows digitalSignature or nonRepudiation, so an encryption certificate
+// does not sign) and chaining to roots through the certificates in the
+// SignedData or intermediates (which never become roots), valid at now,
+// with the signingTime inside its validity.
 func VerifyDetached(sig, content []byte, roots, intermediates *x509.CertPool, now time.Time) (Verified, error) {
 	p7, err := pkcs7.Parse(sig)
 	if err != nil {
@@ -41,13 +55,33 @@ func VerifyDetached(sig, content []byte, roots, intermediates *x509.CertPool, no
 	if len(p7.Signers) != 1 {
 		return Verified{}, fmt.Errorf("%w: %d signers", ErrBadSignature, len(p7.Signers))
 	}
+	si := p7.Signers[0]
+	offered := false
+	for _, oid := range digestOIDs {
+		offered = offered || si.DigestAlgorithm.Algorithm.Equal(oid)
+	}
+	if !offered {
+		return Verified{}, fmt.Errorf("%w: digest algorithm %s not accepted", ErrBadSignature, si.DigestAlgorithm.Algorithm)
+	}
+	offered = false
+	for _, oid := range signatureOIDs {
+		offered = offered || si.DigestEncryptionAlgorithm.Algorithm.Equal(oid)
+	}
+	if !offered {
+		return Verified{}, fmt.Errorf("%w: signature algorithm %s not accepted", ErrBadSignature, si.DigestEncryptionAlgorithm.Algorithm)
+	}
 	p7.Content = content
 	signer := p7.GetOnlySigner()
 	if signer == nil {
 		return Verified{}, fmt.Errorf("%w: no signer certificate", ErrBadSignature)
 	}
+	if signer.KeyUsage != 0 && signer.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageContentCommitment) == 0 {
+		return Verified{}, fmt.Errorf("%w: %s is not a certificate for signatures (key usage)", ErrBadSignature, signer.Subject)
+	}
 	var st time.Time
-	_ = p7.UnmarshalSignedAttribute(pkcs7.OIDAttributeSigningTime, &st)
+	if err := p7.UnmarshalSignedAttribute(pkcs7.OIDAttributeSigningTime, &st); err != nil || st.IsZero() {
+		return Verified{}, fmt.Errorf("%w: no signed signingTime", ErrBadSignature)
+	}
 	if err := p7.Verify(); err != nil { // signature, digest and signing time, no chain yet
 		var stErr *pkcs7.SigningTimeNotValidError
 		if errors.As(err, &stErr) {

@@ -40,6 +40,24 @@ const (
 	// SessionIdle and SessionMax bound a login.
 	SessionIdle = time.Hour
 	SessionMax  = 12 * time.Hour
+	// MaxSessions is how many live sessions an agency keeps: a login
+	// beyond it ends the agency's oldest.
+	MaxSessions = 16
+	// MaxPush is how many push connections an agency holds at once.
+	MaxPush = 4
+	// MaxTransfers is how many uploads and envelope downloads an agency
+	// runs at once (each may hold a whole envelope in memory).
+	MaxTransfers = 2
+	// MaxRecipients is the most recipients of one package (the store's).
+	MaxRecipients = 500
+)
+
+// Read deadlines: a login's body arrives within loginBodyTimeout, an
+// envelope's within uploadTimeout, so that a slow client cannot hold a
+// connection (and its goroutine) for ever.
+var (
+	loginBodyTimeout = 30 * time.Second
+	uploadTimeout    = 30 * time.Minute
 )
 
 // Server serves the API over a store.
@@ -56,6 +74,7 @@ type Server struct {
 	challenges *authtoken.Challenges
 	mu         sync.Mutex
 	sessions   map[string]*session
+	transfers  map[string]int // per agency, uploads and downloads running
 	hub        hub
 	now        func() time.Time
 }
@@ -69,6 +88,7 @@ func (s *Server) init() {
 	s.once.Do(func() {
 		s.challenges = authtoken.NewChallenges(5 * time.Minute)
 		s.sessions = map[string]*session{}
+		s.transfers = map[string]int{}
 		s.hub.subs = map[string]map[chan struct{}]bool{}
 		if s.Retention == 0 {
 			s.Retention = 90 * 24 * time.Hour
@@ -126,6 +146,7 @@ var (
 	errState     = apiError{http.StatusConflict, "WRONG_STATE", "That is not possible in the document's current state.", "公文目前的狀態不能這樣處理。"}
 	errTooLarge  = apiError{http.StatusRequestEntityTooLarge, "TOO_LARGE", "The document is larger than the centre accepts.", "公文超過交換中心接受的大小。"}
 	errInternal  = apiError{http.StatusInternalServerError, "INTERNAL", "The centre could not do this; try again later.", "交換中心暫時無法處理，請稍後再試。"}
+	errBusy      = apiError{http.StatusTooManyRequests, "TOO_MANY", "Too many transfers or connections of this agency at once; wait for one to end.", "貴機關同時進行的傳輸或連線太多，請待其中之一結束再試。"}
 )
 
 // storeError maps the store's errors to answers.
@@ -177,6 +198,7 @@ type LoginRequest struct {
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(loginBodyTimeout))
 	var req LoginRequest
 	if err := decode(r, &req); err != nil {
 		fail(w, errBad)
@@ -212,43 +234,138 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	s.mu.Lock()
 	s.sessions[id] = &session{agency: code, start: now, active: now}
+	s.prune(code, now)
 	s.mu.Unlock()
 	s.Log.Info("login", "agency", code)
 	reply(w, map[string]any{"session": id, "agency": code, "name": a.Name, "expires": now.Add(SessionMax).UTC()})
 }
 
-type ctxKey struct{}
+// prune drops the expired sessions, and the oldest of agency's beyond
+// MaxSessions; s.mu is held. Without it every login stayed in memory
+// until its token was used again, which an expired one never is.
+func (s *Server) prune(agency string, now time.Time) {
+	var mine []string
+	for id, sess := range s.sessions {
+		switch {
+		case now.Sub(sess.active) > SessionIdle || now.Sub(sess.start) > SessionMax:
+			delete(s.sessions, id)
+		case sess.agency == agency:
+			mine = append(mine, id)
+		}
+	}
+	for len(mine) > MaxSessions {
+		oldest := 0
+		for i, id := range mine {
+			if s.sessions[id].start.Before(s.sessions[mine[oldest]].start) {
+				oldest = i
+			}
+		}
+		delete(s.sessions, mine[oldest])
+		mine = append(mine[:oldest], mine[oldest+1:]...)
+	}
+}
 
-// auth runs h for a live session, with its agency in the context.
+type ctxKey struct{}
+type sessionKey struct{}
+
+// live returns the agency of session id if it is live (not ended, not
+// idle beyond SessionIdle, not older than SessionMax), marking it active
+// when touch.
+func (s *Server) live(id string, touch bool) (string, bool) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess := s.sessions[id]
+	if sess != nil && (now.Sub(sess.active) > SessionIdle || now.Sub(sess.start) > SessionMax) {
+		delete(s.sessions, id)
+		sess = nil
+	}
+	if sess == nil {
+		return "", false
+	}
+	if touch {
+		sess.active = now
+	}
+	return sess.agency, true
+}
+
+// endSessions ends every session of agency.
+func (s *Server) endSessions(agency string) {
+	s.mu.Lock()
+	for id, sess := range s.sessions {
+		if sess.agency == agency {
+			delete(s.sessions, id)
+		}
+	}
+	s.mu.Unlock()
+	s.hub.notify(agency) // its push connections look again, and close
+}
+
+// suspended reports whether agency may no longer use its sessions: it was
+// suspended, or removed from the directory, after it logged in.
+func (s *Server) suspended(ctx context.Context, agency string) (apiError, bool) {
+	a, err := s.Store.AgencyByCode(ctx, agency)
+	switch {
+	case errors.Is(err, store.ErrUnknownAgent):
+		return errNotListed, true
+	case err != nil:
+		return errInternal, true
+	case a.Suspended:
+		return errSuspended, true
+	}
+	return apiError{}, false
+}
+
+// auth runs h for a live session of an agency still registered and not
+// suspended, with its agency (and the session) in the context. A
+// suspension (cardbridge-centre agency suspend, from another process)
+// ends the agency's sessions at their next request.
 func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		now := s.now()
-		s.mu.Lock()
-		sess := s.sessions[id]
-		if sess != nil && (now.Sub(sess.active) > SessionIdle || now.Sub(sess.start) > SessionMax) {
-			delete(s.sessions, id)
-			sess = nil
-		}
-		if sess != nil {
-			sess.active = now
-		}
-		s.mu.Unlock()
-		if !ok || sess == nil {
+		agency, live := s.live(id, true)
+		if !ok || !live {
 			fail(w, errSession)
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, sess.agency)))
+		if e, stop := s.suspended(r.Context(), agency); stop {
+			if e.Code != errInternal.Code {
+				s.endSessions(agency)
+			}
+			fail(w, e)
+			return
+		}
+		ctx := context.WithValue(context.WithValue(r.Context(), ctxKey{}, agency), sessionKey{}, id)
+		h(w, r.WithContext(ctx))
 	}
 }
 
 func agencyOf(r *http.Request) string { return r.Context().Value(ctxKey{}).(string) }
 
-func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	id := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+func sessionOf(r *http.Request) string { return r.Context().Value(sessionKey{}).(string) }
+
+// transfer takes one of agency's MaxTransfers slots; done gives it back.
+func (s *Server) transfer(agency string) (done func(), ok bool) {
 	s.mu.Lock()
-	delete(s.sessions, id)
+	defer s.mu.Unlock()
+	if s.transfers[agency] >= MaxTransfers {
+		return nil, false
+	}
+	s.transfers[agency]++
+	return func() {
+		s.mu.Lock()
+		if s.transfers[agency]--; s.transfers[agency] <= 0 {
+			delete(s.transfers, agency)
+		}
+		s.mu.Unlock()
+	}, true
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	delete(s.sessions, sessionOf(r))
 	s.mu.Unlock()
+	s.hub.notify(agencyOf(r)) // a push connection of this session closes
 	reply(w, map[string]bool{"ok": true})
 }
 
@@ -318,6 +435,19 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		fail(w, errTooLarge)
 		return
 	}
+	// What the headers say is checked before the body is read: a bad
+	// request does not cost the centre a 256 MB read first.
+	if !store.ValidSendID(sendID) || len(recipients) == 0 || len(recipients) > MaxRecipients {
+		fail(w, errBad)
+		return
+	}
+	done, ok := s.transfer(sender)
+	if !ok {
+		fail(w, errBusy)
+		return
+	}
+	defer done()
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(uploadTimeout))
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxUpload+1))
 	if err != nil {
 		fail(w, errBad)
@@ -327,7 +457,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		fail(w, errTooLarge)
 		return
 	}
-	if sendID == "" || len(recipients) == 0 || len(body) == 0 {
+	if len(body) == 0 {
 		fail(w, errBad)
 		return
 	}
@@ -353,6 +483,12 @@ func (s *Server) pkg(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) envelope(w http.ResponseWriter, r *http.Request) {
 	id := pkgID(r)
+	done, ok := s.transfer(agencyOf(r))
+	if !ok {
+		fail(w, errBusy)
+		return
+	}
+	defer done()
 	env, err := s.Store.Fetch(r.Context(), id, agencyOf(r))
 	if err != nil {
 		s.storeError(w, err)
@@ -396,8 +532,11 @@ type EventView struct {
 	At          time.Time `json:"at"`
 }
 
+// eventPage is how many events one answer (or push message) holds.
+const eventPage = 1000
+
 func (s *Server) eventsAfter(ctx context.Context, agency string, after int64) ([]EventView, error) {
-	evs, err := s.Store.Events(ctx, agency, after, 1000)
+	evs, err := s.Store.Events(ctx, agency, after, eventPage)
 	if err != nil {
 		return nil, err
 	}
@@ -443,9 +582,15 @@ type hub struct {
 	subs map[string]map[chan struct{}]bool
 }
 
-func (h *hub) subscribe(agency string) (chan struct{}, func()) {
-	c := make(chan struct{}, 1)
+// subscribe registers one of agency's push connections, at most MaxPush
+// (ok false beyond them).
+func (h *hub) subscribe(agency string) (c chan struct{}, unsubscribe func(), ok bool) {
+	c = make(chan struct{}, 1)
 	h.mu.Lock()
+	if len(h.subs[agency]) >= MaxPush {
+		h.mu.Unlock()
+		return nil, nil, false
+	}
 	if h.subs[agency] == nil {
 		h.subs[agency] = map[chan struct{}]bool{}
 	}
@@ -458,7 +603,7 @@ func (h *hub) subscribe(agency string) (chan struct{}, func()) {
 			delete(h.subs, agency)
 		}
 		h.mu.Unlock()
-	}
+	}, true
 }
 
 func (h *hub) notify(agencies ...string) {

@@ -23,16 +23,39 @@ var upgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 4096, C
 // messages {"events": [...]}: first those after the ?after= cursor, then
 // each change as it happens. An agent that loses the connection polls
 // GET /v1/events from its last cursor and connects again: nothing is lost.
+//
+// An agency holds at most MaxPush connections. A connection lasts as long
+// as its session: after a logout, the session's end or the agency's
+// suspension it is closed (at the next wake-up or ping).
 func (s *Server) push(w http.ResponseWriter, r *http.Request) {
-	agency := agencyOf(r)
+	agency, session := agencyOf(r), sessionOf(r)
 	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
+	wake, unsubscribe, ok := s.hub.subscribe(agency)
+	if !ok {
+		fail(w, errBusy)
+		return
+	}
+	defer unsubscribe()
 	conn, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader answered
 	}
 	defer conn.Close()
-	wake, unsubscribe := s.hub.subscribe(agency)
-	defer unsubscribe()
+	// alive: the session is still live, and with deep (at each ping), the
+	// agency still registered and not suspended; a connection that
+	// answers pings counts as the session's activity, up to SessionMax.
+	alive := func(deep bool) bool {
+		if _, ok := s.live(session, deep); !ok {
+			return false
+		}
+		if deep {
+			if e, stop := s.suspended(r.Context(), agency); stop && e.Code != errInternal.Code {
+				s.endSessions(agency)
+				return false
+			}
+		}
+		return true
+	}
 
 	// The reader: pongs, and the close from the agent.
 	gone := make(chan struct{})
@@ -48,20 +71,25 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
+	// send sends every event after the cursor, a page at a time.
 	send := func() bool {
-		evs, err := s.eventsAfter(r.Context(), agency, after)
-		if err != nil {
-			return false
+		for {
+			evs, err := s.eventsAfter(r.Context(), agency, after)
+			if err != nil {
+				return false
+			}
+			if len(evs) == 0 {
+				return true
+			}
+			_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
+			if err := conn.WriteJSON(map[string]any{"events": evs}); err != nil {
+				return false
+			}
+			after = evs[len(evs)-1].Seq
+			if len(evs) < eventPage {
+				return true
+			}
 		}
-		if len(evs) == 0 {
-			return true
-		}
-		_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
-		if err := conn.WriteJSON(map[string]any{"events": evs}); err != nil {
-			return false
-		}
-		after = evs[len(evs)-1].Seq
-		return true
 	}
 	if !send() {
 		return
@@ -71,10 +99,13 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-wake:
-			if !send() {
+			if !alive(false) || !send() {
 				return
 			}
 		case <-ping.C:
+			if !alive(true) {
+				return
+			}
 			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
 				return
 			}

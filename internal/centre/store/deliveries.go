@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Delivery states at the centre, per recipient; the receiver sees them as
@@ -70,7 +72,7 @@ func (s *Store) Accept(ctx context.Context, sender, sendID string, envelope []by
 	if len(envelope) == 0 || len(envelope) > MaxEnvelope {
 		return Package{}, fmt.Errorf("package of %d bytes: %w", len(envelope), ErrState)
 	}
-	if sendID == "" || len(sendID) > 128 || len(recipients) == 0 || len(recipients) > 500 {
+	if !ValidSendID(sendID) || len(recipients) == 0 || len(recipients) > 500 {
 		return Package{}, fmt.Errorf("send id or recipients: %w", ErrState)
 	}
 	sum := sha256.Sum256(envelope)
@@ -127,6 +129,28 @@ func (s *Store) Accept(ctx context.Context, sender, sendID string, envelope []by
 		return Package{}, err
 	}
 	return s.Package(ctx, id, sender)
+}
+
+// ValidSendID reports whether id can be a send id: 1 to 128 letters,
+// digits and . _ : - (a UUID is one), starting with a letter or digit. It
+// becomes the package id (sender/id), a URL path segment and evidence
+// JSON, so nothing else is taken: no "/", no "..", no control characters,
+// no invalid UTF-8 (which the evidence would store as U+FFFD, under
+// another name).
+func ValidSendID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case i > 0 && (c == '.' || c == '_' || c == ':' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // errAlready ends Accept's transaction for a retried package.
@@ -261,6 +285,9 @@ func (s *Store) Report(ctx context.Context, id, recipient, state, reason string,
 	if len(reason) > 2000 || len(receipt) > 64<<10 {
 		return fmt.Errorf("reason or receipt too long: %w", ErrState)
 	}
+	if !plainText(reason) {
+		return fmt.Errorf("reason with control or formatting characters: %w", ErrState)
+	}
 	if state == Completed && len(receipt) == 0 {
 		return fmt.Errorf("completed without a receipt: %w", ErrState)
 	}
@@ -277,6 +304,22 @@ func (s *Store) Report(ctx context.Context, id, recipient, state, reason string,
 		}
 		return s.setState(ctx, tx, id, sender, recipient, state, reason, receipt)
 	})
+}
+
+// plainText reports whether s is valid UTF-8 without control characters
+// other than newline and tab, and without formatting ones (bidirectional
+// overrides, zero-width characters): a recipient's reason is shown to the
+// sender's clerk, on terminals too, where escapes would rewrite the screen.
+func plainText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if (unicode.IsControl(r) && r != '\n' && r != '\t') || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
+			return false
+		}
+	}
+	return true
 }
 
 // Event is a delivery state change an agency learns of.
@@ -313,12 +356,72 @@ func (s *Store) Events(ctx context.Context, agency string, after int64, limit in
 	return out, rows.Err()
 }
 
+// Expired is the reason of a delivery failed because its envelope was
+// dropped at the end of the retention before the recipient took it.
+const Expired = "expired: 超過保存期限未收文 / not received before the retention ended"
+
 // Purge drops the envelopes of packages past their retention; their
-// deliveries, events and evidence stay. It returns how many it dropped.
+// deliveries, events and evidence stay. A delivery not yet taken
+// (arrived, downloading) fails with Expired, with an event for both sides,
+// and each purge is recorded as evidence, all in one transaction. It
+// returns how many envelopes it dropped.
 func (s *Store) Purge(ctx context.Context) (int64, error) {
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE packages SET envelope = NULL WHERE expires_at < ? AND envelope IS NOT NULL`), s.now().Unix())
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		now := s.now().Unix()
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT id, sender FROM packages WHERE expires_at < ? AND envelope IS NOT NULL ORDER BY id`), now)
+		if err != nil {
+			return err
+		}
+		type pkg struct{ id, sender string }
+		var expired []pkg
+		for rows.Next() {
+			var p pkg
+			if err := rows.Scan(&p.id, &p.sender); err != nil {
+				rows.Close()
+				return err
+			}
+			expired = append(expired, p)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, p := range expired {
+			drows, err := tx.QueryContext(ctx, s.q(`SELECT recipient FROM deliveries WHERE package_id = ? AND state IN (?, ?) ORDER BY recipient`), p.id, Arrived, Downloading)
+			if err != nil {
+				return err
+			}
+			var pending []string
+			for drows.Next() {
+				var r string
+				if err := drows.Scan(&r); err != nil {
+					drows.Close()
+					return err
+				}
+				pending = append(pending, r)
+			}
+			drows.Close()
+			if err := drows.Err(); err != nil {
+				return err
+			}
+			for _, r := range pending {
+				if err := s.setState(ctx, tx, p.id, p.sender, r, Failed, Expired, nil); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE packages SET envelope = NULL WHERE id = ?`), p.id); err != nil {
+				return err
+			}
+			if err := s.appendEvidence(ctx, tx, Evidence{Kind: "envelope-purged", Agency: p.sender, Package: p.id}); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, err
 	}
-	return res.RowsAffected()
+	return n, nil
 }

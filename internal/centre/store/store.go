@@ -251,10 +251,14 @@ func (s *Store) SetSuspended(ctx context.Context, code string, suspended bool) e
 	})
 }
 
-// Announce adds an announcement.
+// Announce adds an announcement. It is written in a write transaction
+// like every other change: on PostgreSQL two announcements committed out
+// of the order of their numbers would let an agent's cursor pass one.
 func (s *Store) Announce(ctx context.Context, text string) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO announcements (text, at) VALUES (?, ?)`), text, s.now().Unix())
-	return err
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO announcements (text, at) VALUES (?, ?)`), text, s.now().Unix())
+		return err
+	})
 }
 
 // Announcement is one announcement.

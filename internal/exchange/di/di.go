@@ -81,6 +81,10 @@ type Letter struct {
 	// Unknown lists the paths of elements this model does not keep
 	// (蓋章戳記, 擬辦方式 …); writing the letter leaves them out.
 	Unknown []string
+	// Repeated lists the paths (as Validate names them) of elements that
+	// may appear once but appeared again; the first is kept, and Validate
+	// reports each, since another reader may show another one.
+	Repeated []string
 }
 
 // Party is an agency: its full name (全銜) and 機關代碼, and for 正本/副本
@@ -182,6 +186,7 @@ type parser struct {
 	dec      *xml.Decoder
 	l        *Letter
 	elements int
+	tokens   int
 	entities map[string]File // attachment entities from the internal subset
 }
 
@@ -193,6 +198,13 @@ func (p *parser) token() (xml.Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("line %d: %w: %w", p.line(), ErrMalformed, err)
 	}
+	// The XML declaration is the first thing or nothing: encoding/xml
+	// also takes one further on, and switches the rest of the file to
+	// the encoding it names, which other XML processors refuse.
+	if pi, ok := t.(xml.ProcInst); ok && strings.EqualFold(pi.Target, "xml") && p.tokens > 0 {
+		return nil, fmt.Errorf("line %d: an XML declaration after the start: %w", p.line(), ErrMalformed)
+	}
+	p.tokens++
 	return t, nil
 }
 
@@ -290,6 +302,9 @@ func (n *node) textOf(name string) string {
 	return ""
 }
 
+// xmlNamespace is the namespace of the xml: prefix.
+const xmlNamespace = "http://www.w3.org/XML/1998/namespace"
+
 // tree reads the element start opened, to its end.
 func (p *parser) tree(start xml.StartElement, depth int) (*node, error) {
 	if depth > MaxDepth {
@@ -298,8 +313,23 @@ func (p *parser) tree(start xml.StartElement, depth int) (*node, error) {
 	if p.elements++; p.elements > MaxElements {
 		return nil, fmt.Errorf("more than %d elements: %w", MaxElements, ErrMalformed)
 	}
+	// A DI has no namespaces: encoding/xml drops a prefix (x:主旨 would
+	// count as the 主旨) and keeps the last of two equal attributes, where
+	// other XML processors see another element or refuse the file.
+	if start.Name.Space != "" {
+		return nil, fmt.Errorf("line %d: element <%s> in namespace %q: %w", p.line(), start.Name.Local, start.Name.Space, ErrMalformed)
+	}
 	n := &node{name: start.Name.Local, attrs: map[string]string{}}
 	for _, a := range start.Attr {
+		switch {
+		case a.Name.Space == "xmlns", a.Name.Space == "" && a.Name.Local == "xmlns", a.Name.Space == xmlNamespace:
+			continue // a namespace declaration, xml:space or xml:lang: nothing a DI reads
+		case a.Name.Space != "":
+			return nil, fmt.Errorf("line %d: <%s>: attribute %s in namespace %q: %w", p.line(), n.name, a.Name.Local, a.Name.Space, ErrMalformed)
+		}
+		if _, dup := n.attrs[a.Name.Local]; dup {
+			return nil, fmt.Errorf("line %d: <%s>: attribute %s twice: %w", p.line(), n.name, a.Name.Local, ErrMalformed)
+		}
 		n.attrs[a.Name.Local] = a.Value
 	}
 	for {

@@ -8,7 +8,16 @@ import (
 // model are listed in Unknown.
 func (p *parser) fill(root *node) error {
 	l := p.l
+	seen := map[string]bool{}
 	for _, c := range root.children {
+		if singletons[c.name] {
+			if seen[c.name] {
+				l.Repeated = append(l.Repeated, c.name)
+				continue // the first one counts, as inside a group
+			}
+			seen[c.name] = true
+			l.Repeated = append(l.Repeated, repeats(c, c.name)...)
+		}
 		switch c.name {
 		case "發文機關":
 			l.Sender = Party{Name: c.textOf("全銜"), Code: c.textOf("機關代碼")}
@@ -64,6 +73,34 @@ func (p *parser) fill(root *node) error {
 		}
 	}
 	return nil
+}
+
+// singletons are the elements of a 函 that the DTD allows once, and
+// onceInside the children of those that it allows once in their parent.
+var (
+	singletons = map[string]bool{"發文機關": true, "函類別": true, "地址": true, "受文者": true, "發文日期": true, "發文字號": true,
+		"速別": true, "密等及解密條件或保密期限": true, "附件": true, "主旨": true, "署名": true}
+	onceInside = map[string]bool{"全銜": true, "機關代碼": true, "交換表": true, "年月日": true, "字": true, "文號": true, "年度": true,
+		"流水號": true, "支號": true, "密等": true, "解密條件或保密期限": true, "文字": true}
+)
+
+// repeats lists the children of n (at path) that appear more than once
+// but may appear once, and theirs.
+func repeats(n *node, path string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range n.children {
+		if !onceInside[c.name] {
+			continue
+		}
+		if seen[c.name] {
+			out = append(out, path+"/"+c.name)
+			continue
+		}
+		seen[c.name] = true
+		out = append(out, repeats(c, path+"/"+c.name)...)
+	}
+	return out
 }
 
 func trim(n *node) string { return strings.TrimSpace(n.text.String()) }

@@ -46,6 +46,9 @@ func Validate(l *Letter) []*Problem {
 			add(el, "必須填寫。", "is required.")
 		}
 	}
+	for _, el := range l.Repeated {
+		add(el, "只能有一個，卻出現不只一次（其他程式可能顯示另一個）。", "may appear once but appears more than once (another reader may show another one).")
+	}
 	if l.DocType != "函" {
 		add(l.DocType, "文件類別必須是「函」。", fmt.Sprintf("the document must be a 函, not %q.", l.DocType))
 	}
@@ -149,17 +152,19 @@ func AgencyCodeOf(ubn string) string {
 }
 
 // reserved are the names Windows keeps for devices, with any extension.
-var reserved = []string{"CON", "PRN", "AUX", "NUL",
-	"COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8", "COM9",
-	"LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9"}
+var reserved = []string{"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
+	"COM0", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8", "COM9", "COM¹", "COM²", "COM³",
+	"LPT0", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9", "LPT¹", "LPT²", "LPT³"}
 
 // MaxFileName is the longest attachment name accepted, in bytes (UTF-8).
 const MaxFileName = 200
 
 // CheckFileName accepts an attachment file name that can be written as it
-// is in the archive folder on Windows, macOS and Linux: one name (no folder,
-// no "..", no drive), no control or reserved characters, not a Windows
-// device name, not ending in a dot or space, at most MaxFileName bytes.
+// is in the archive folder on Windows, macOS and Linux and reads as what it
+// is: one name (no folder, no "..", no drive), no control, invisible
+// formatting (bidirectional overrides, zero-width characters) or reserved
+// characters, not a Windows device name, not ending in a dot or space, at
+// most MaxFileName bytes.
 func CheckFileName(name string) *Refusal {
 	bad := func(why string) *Refusal {
 		return &Refusal{"附件檔名「" + name + "」不能使用：" + why + "。", "attachment file name " + fmt.Sprintf("%q", name) + " cannot be used: " + why + "."}
@@ -177,8 +182,12 @@ func CheckFileName(name string) *Refusal {
 		return bad("開頭或結尾是空白或句點 / it starts or ends with a space or ends with a dot")
 	}
 	for _, r := range name {
-		if unicode.IsControl(r) || r == utf8.RuneError {
-			return bad("含有控制字元 / it holds a control character")
+		// Format characters (Cf: the right-to-left override that shows
+		// "x\u202efdp.exe" as xexe.pdf, zero-width spaces, the byte order
+		// mark, the soft hyphen) and line or paragraph separators make a
+		// name display as another.
+		if unicode.IsControl(r) || r == utf8.RuneError || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
+			return bad("含有控制字元或不可見的格式字元 / it holds a control or invisible formatting character")
 		}
 	}
 	base := strings.ToUpper(strings.TrimSpace(strings.TrimSuffix(name, path.Ext(name))))

@@ -223,6 +223,38 @@ func Seal(inner []byte, recipients []*x509.Certificate) ([]byte, error) {
 	return cms.Encrypt(inner, recipients)
 }
 
+// ErrRecipientCert reports a directory entry's encryption certificate that
+// a sender must not encrypt to.
+var ErrRecipientCert = errors.New("the directory's encryption certificate is not the recipient's")
+
+// CheckRecipient checks an encryption certificate the centre's directory
+// gives for the agency code before a sender seals to it: it chains to t's
+// roots and is valid at t.Now, speaks for code (AgencyCodeOf), and allows
+// keyEncipherment. The centre carries envelopes it must not read; a sender
+// that encrypted to whatever certificate the directory lists would let the
+// centre (or an operator's mistake) substitute its own key.
+func CheckRecipient(c *x509.Certificate, code string, t Trust) error {
+	if c == nil {
+		return fmt.Errorf("%w: none for %s", ErrRecipientCert, code)
+	}
+	if got := AgencyCodeOf(c); got != code {
+		return fmt.Errorf("%w: it is %q's, not %s's", ErrRecipientCert, got, code)
+	}
+	if c.KeyUsage != 0 && c.KeyUsage&x509.KeyUsageKeyEncipherment == 0 {
+		return fmt.Errorf("%w: %s's certificate is not for encryption", ErrRecipientCert, code)
+	}
+	if t.Roots == nil {
+		return fmt.Errorf("%w: no roots configured", ErrUntrusted)
+	}
+	if t.Now.Before(c.NotBefore) || t.Now.After(c.NotAfter) {
+		return fmt.Errorf("%w: %s's encryption certificate is valid %s to %s", ErrExpired, code, c.NotBefore.Format(time.DateOnly), c.NotAfter.Format(time.DateOnly))
+	}
+	if _, err := c.Verify(x509.VerifyOptions{Roots: t.Roots, Intermediates: t.Intermediates, CurrentTime: t.Now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		return fmt.Errorf("%w: %s's encryption certificate: %v", ErrUntrusted, code, err)
+	}
+	return nil
+}
+
 // Trust is what a receiver checks signatures against.
 type Trust struct {
 	// Roots are the CA certificates agencies' certificates chain to.
@@ -261,6 +293,9 @@ func Open(envelope []byte, cert *x509.Certificate, key crypto.Decrypter, t Trust
 // the manifest's sender; every listed file present, once, with its digest
 // and size, and nothing unlisted.
 func VerifyInner(inner []byte, t Trust) (*Opened, error) {
+	if err := checkDirectory(inner); err != nil {
+		return nil, err
+	}
 	z, err := zip.NewReader(bytes.NewReader(inner), int64(len(inner)))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
@@ -269,7 +304,11 @@ func VerifyInner(inner []byte, t Trust) (*Opened, error) {
 		return nil, fmt.Errorf("%w: %d entries", ErrTooLarge, len(z.File))
 	}
 	var mj, sig []byte
-	files := map[string][]byte{}
+	type zipped struct {
+		name string // as the zip names it, after files/
+		data []byte
+	}
+	files := map[string]zipped{} // by lower-case name
 	var total int64
 	for _, f := range z.File {
 		limit := int64(MaxTotal) - total
@@ -293,7 +332,7 @@ func VerifyInner(inner []byte, t Trust) (*Opened, error) {
 			if _, dup := files[strings.ToLower(name)]; dup {
 				return nil, fmt.Errorf("%w: %s twice", ErrMalformed, name)
 			}
-			files[strings.ToLower(name)] = data
+			files[strings.ToLower(name)] = zipped{name, data}
 			total += int64(len(data))
 		default:
 			return nil, fmt.Errorf("%w: unexpected entry %q", ErrMalformed, path.Clean(f.Name))
@@ -312,6 +351,15 @@ func VerifyInner(inner []byte, t Trust) (*Opened, error) {
 	if err := dec.Decode(&m); err != nil || m.Format != Format {
 		return nil, fmt.Errorf("%w: manifest: %v (format %q)", ErrMalformed, err, m.Format)
 	}
+	// The signed bytes are the manifest exactly as Build writes it: no
+	// second value after it, no key twice or in another case, which Go
+	// reads one way and other JSON readers another.
+	if canon, err := json.MarshalIndent(m, "", "  "); err != nil || !bytes.Equal(canon, mj) {
+		return nil, fmt.Errorf("%w: manifest.json is not in its canonical form", ErrMalformed)
+	}
+	if err := checkManifest(m); err != nil {
+		return nil, err
+	}
 	if code := AgencyCodeOf(v.Signer); code == "" || code != m.Sender {
 		return nil, fmt.Errorf("%w: signed by %q, manifest says %q", ErrSender, code, m.Sender)
 	}
@@ -320,10 +368,11 @@ func VerifyInner(inner []byte, t Trust) (*Opened, error) {
 	out.ManifestSHA256 = hex.EncodeToString(sum[:])
 	dis := 0
 	for _, e := range m.Files {
-		data, ok := files[strings.ToLower(e.Name)]
-		if !ok {
+		z, ok := files[strings.ToLower(e.Name)]
+		if !ok || z.name != e.Name {
 			return nil, fmt.Errorf("%w: %s is missing", ErrDigest, e.Name)
 		}
+		data := z.data
 		delete(files, strings.ToLower(e.Name))
 		got := sha256.Sum256(data)
 		if hex.EncodeToString(got[:]) != e.SHA256 || int64(len(data)) != e.Size {
@@ -341,6 +390,117 @@ func VerifyInner(inner []byte, t Trust) (*Opened, error) {
 		return nil, fmt.Errorf("%w: %d DI files", ErrNoDocument, dis)
 	}
 	return out, nil
+}
+
+// Letter parses the package's DI and checks that it says what the
+// signature vouches for: its 發文機關/機關代碼 is the manifest's sender (or a
+// unit of it: the sender's code and a 單位代碼), else ErrSender; the files
+// it declares (attachments, the roster) are the package's other files,
+// with those roles, no more and no fewer, else ErrMalformed. VerifyInner
+// does not read the DI, so without this a registered agency could sign a
+// package whose letter names another agency as its sender, or carry files
+// the letter does not mention into the receiver's archive.
+func (o *Opened) Letter() (*di.Letter, error) {
+	var doc *File
+	for i := range o.Files {
+		if o.Files[i].Role == RoleDI {
+			doc = &o.Files[i]
+		}
+	}
+	if doc == nil {
+		return nil, fmt.Errorf("%w: no DI", ErrNoDocument)
+	}
+	l, err := di.Parse(doc.Data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, doc.Name, err)
+	}
+	code, sender := l.Sender.Code, o.Manifest.Sender
+	if code != sender && !(strings.HasPrefix(code, sender) && len(sender) == 10 && di.CheckAgencyCode(code) == nil) {
+		return nil, fmt.Errorf("%w: the letter's 發文機關 is %q, the package is signed by %s", ErrSender, code, sender)
+	}
+	want := map[string]string{} // file name → role, as the letter declares
+	for _, f := range l.Attachment.Files {
+		want[f.Name] = RoleAttachment
+	}
+	if f := l.Recipient.RosterFile; f.Entity != "" {
+		want[f.Name] = RoleRoster
+	}
+	for _, f := range o.Files {
+		if f.Role == RoleDI {
+			continue
+		}
+		if want[f.Name] != f.Role {
+			return nil, fmt.Errorf("%w: %s (%s) is not declared by the letter", ErrMalformed, f.Name, f.Role)
+		}
+		delete(want, f.Name)
+	}
+	for name := range want {
+		return nil, fmt.Errorf("%w: the letter declares %s, which the package does not hold", ErrMalformed, name)
+	}
+	return l, nil
+}
+
+// checkManifest refuses a signed manifest that Build would not have
+// written: what checkDraft checks of a draft.
+func checkManifest(m Manifest) error {
+	bad := func(why string) error { return fmt.Errorf("%w: manifest: %s", ErrMalformed, why) }
+	switch {
+	case m.ID == "" || len(m.ID) > 128:
+		return bad("the id must be 1 to 128 characters")
+	case len(m.Recipients) == 0:
+		return bad("no recipient")
+	case len(m.Files) == 0 || len(m.Files) > MaxFiles:
+		return bad(fmt.Sprintf("1 to %d files", MaxFiles))
+	}
+	for _, r := range m.Recipients {
+		if err := di.CheckAgencyCode(r); err != nil {
+			return bad("recipient: " + err.EN)
+		}
+	}
+	for _, e := range m.Files {
+		if err := di.CheckFileName(e.Name); err != nil {
+			return fmt.Errorf("%w: %s", ErrBadName, err.EN)
+		}
+		if e.Role != RoleDI && e.Role != RoleRoster && e.Role != RoleAttachment {
+			return bad("file " + e.Name + ": role " + e.Role)
+		}
+	}
+	return nil
+}
+
+// maxDirectory bounds the zip's central directory: MaxFiles+2 headers of
+// 46 bytes, a name of at most "files/" and MaxFileName bytes, and room for
+// the extra fields a writer adds.
+const maxDirectory = (MaxFiles + 2) * 1024
+
+// checkDirectory reads the zip's end record before archive/zip does, and
+// refuses a central directory larger than maxDirectory or a count above
+// MaxFiles+2. archive/zip reads every central header there is (it checks
+// only the low 16 bits of the count), allocating a File for each, so a
+// package of a few hundred megabytes of 47-byte headers whose end record
+// claims five would cost several times its size before the count could be
+// checked. The end record must be the archive's last 22 bytes (no
+// comment, no zip64: Build writes neither) and the directory must end
+// where it begins, with nothing before the first entry.
+func checkDirectory(inner []byte) error {
+	const endLen = 22
+	if len(inner) < endLen {
+		return fmt.Errorf("%w: not a zip", ErrMalformed)
+	}
+	end := inner[len(inner)-endLen:]
+	le16 := func(b []byte) uint64 { return uint64(b[0]) | uint64(b[1])<<8 }
+	le32 := func(b []byte) uint64 { return le16(b) | le16(b[2:])<<16 }
+	if le32(end) != 0x06054b50 || le16(end[20:]) != 0 || le16(end[4:]) != 0 || le16(end[6:]) != 0 {
+		return fmt.Errorf("%w: the zip does not end with its end record (a comment, a split or another archive)", ErrMalformed)
+	}
+	onDisk, records, size, offset := le16(end[8:]), le16(end[10:]), le32(end[12:]), le32(end[16:])
+	if records > MaxFiles+2 || onDisk != records || size > maxDirectory {
+		return fmt.Errorf("%w: a zip directory of %d entries in %d bytes", ErrTooLarge, records, size)
+	}
+	if offset+size != uint64(len(inner)-endLen) || size == 0xffff {
+		return fmt.Errorf("%w: the zip directory is not where its end record says", ErrMalformed)
+	}
+	return nil
 }
 
 // readLimited reads a zip entry, refusing more than limit bytes however
