@@ -280,6 +280,19 @@ func draftFrom(diFile string, attach []string, to []string, subject, number stri
 	if number == "" {
 		number = l.Number.String()
 	}
+	declared := map[string]bool{}
+	for _, f := range l.Attachment.Files {
+		declared[f.Name] = true
+	}
+	for _, p := range attach {
+		if !declared[filepath.Base(p)] {
+			return agent.Draft{}, fmt.Errorf("%s 沒有宣告附件「%s」/ the DI does not declare the attachment %s: %w", diFile, filepath.Base(p), filepath.Base(p), errUsage)
+		}
+		delete(declared, filepath.Base(p))
+	}
+	for name := range declared {
+		return agent.Draft{}, fmt.Errorf("%s 宣告的附件「%s」沒有以 --attach 提供 / the DI declares %s; give it with --attach: %w", diFile, name, name, errUsage)
+	}
 	d := agent.Draft{To: to, Subject: subject, Number: number, DI: parcel.File{Name: filepath.Base(diFile), Data: b}}
 	for _, p := range attach {
 		data, err := os.ReadFile(p)

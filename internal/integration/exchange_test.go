@@ -27,6 +27,7 @@ import (
 	cbcards "github.com/cardbridge/cardbridge/internal/cards"
 	"github.com/cardbridge/cardbridge/internal/centre/api"
 	"github.com/cardbridge/cardbridge/internal/centre/store"
+	"github.com/cardbridge/cardbridge/internal/exchange/di"
 	"github.com/cardbridge/cardbridge/internal/exchange/parcel"
 	"github.com/cardbridge/cardbridge/internal/softcard"
 	"github.com/cardbridge/cardbridge/internal/testca"
@@ -175,7 +176,17 @@ func TestExchangeTwoAgenciesWithTheirCards(t *testing.T) {
 	run("", "setup", "--home", homeK, "--centre", centre, "--agency", "XC04595252", "--roots", roots, "--archive", archive)
 
 	dir := t.TempDir()
-	letter, err := os.ReadFile("../exchange/di/testdata/letter-104.di")
+	sample, err := os.ReadFile("../exchange/di/testdata/letter-104.di")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := di.Parse(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Sender.Code, l.Unknown = "XC10458570", nil // the bureau's letter, with the one attachment it sends
+	l.Attachment.Files = []di.File{{Entity: "ATTCH1", Name: "研習計畫.pdf", Notation: "DI"}}
+	letter, err := di.Marshal(l)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/cardbridge/cardbridge/authtoken"
+	cardpkg "github.com/cardbridge/cardbridge/internal/card"
 	"github.com/cardbridge/cardbridge/internal/centre/api"
 	"github.com/cardbridge/cardbridge/internal/cms"
 	"github.com/cardbridge/cardbridge/internal/exchange/di"
@@ -203,11 +204,25 @@ func (a *Agent) Queue(ctx context.Context, card Card, d Draft) (string, error) {
 		}
 		certs[e.Code] = c
 	}
+	l, err := di.Parse(d.DI.Data)
+	if err != nil {
+		return "", fmt.Errorf("exchange: the DI: %w", err)
+	}
+	if code := l.Sender.Code; code != a.agency && !strings.HasPrefix(code, a.agency) {
+		return "", fmt.Errorf("exchange: the DI's 發文機關 is %s, but this agency is %s / 公文的發文機關代碼與本機關不符", code, a.agency)
+	}
+	trust := a.o.Trust
+	trust.Now = a.o.Now()
 	var to []*x509.Certificate
 	for _, r := range d.To {
 		c, ok := certs[r]
 		if !ok {
 			return "", fmt.Errorf("exchange: %s is not in the centre's directory, or is suspended", r)
+		}
+		// The directory is the centre's word: the certificate must be the
+		// recipient's, from a trusted CA, before anything is sealed to it.
+		if err := parcel.CheckRecipient(c, r, trust); err != nil {
+			return "", fmt.Errorf("exchange: %w", err)
 		}
 		to = append(to, c)
 	}
@@ -397,8 +412,16 @@ func (a *Agent) take(ctx context.Context, card Card, id, sender string, rep *Rep
 		return errors.New("exchange: no CA certificates set up (cardbridge exchange setup --roots FILE)")
 	}
 	o, err := parcel.Open(env, cert, key, t)
+	if errors.Is(err, cardpkg.ErrDecrypt) {
+		// The card could not unwrap the key: final, and reported as any
+		// other decryption failure (the sender learns no more).
+		err = fmt.Errorf("%w: %w", parcel.ErrDecrypt, err)
+	}
 	if err == nil {
-		err = a.addressed(o, sender)
+		err = a.addressed(o, id, sender)
+	}
+	if err == nil {
+		_, err = o.Letter() // the DI's 發文機關 is the signer; its files are the package's
 	}
 	if err != nil {
 		reason, final := refusal(err)
@@ -431,10 +454,14 @@ func (a *Agent) take(ctx context.Context, card Card, id, sender string, rep *Rep
 }
 
 // addressed checks that the package is what the centre says: sent by the
-// agency the centre names, and for us.
-func (a *Agent) addressed(o *parcel.Opened, sender string) error {
+// agency the centre names under the send id the signed manifest carries
+// (so the centre cannot replay it under another id), and for us.
+func (a *Agent) addressed(o *parcel.Opened, id, sender string) error {
 	if o.Manifest.Sender != sender {
 		return fmt.Errorf("%w: the centre says %s, the signature %s", parcel.ErrSender, sender, o.Manifest.Sender)
+	}
+	if _, sendID, _ := strings.Cut(id, "/"); o.Manifest.ID != sendID {
+		return fmt.Errorf("%w: the centre's id %s is not the signed manifest's %s", parcel.ErrMalformed, id, o.Manifest.ID)
 	}
 	for _, r := range o.Manifest.Recipients {
 		if r == a.agency {

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"database/sql"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -26,6 +27,7 @@ import (
 	"github.com/cardbridge/cardbridge/internal/centre/api"
 	"github.com/cardbridge/cardbridge/internal/centre/store"
 	"github.com/cardbridge/cardbridge/internal/exchange/agent"
+	"github.com/cardbridge/cardbridge/internal/exchange/di"
 	"github.com/cardbridge/cardbridge/internal/exchange/parcel"
 	"github.com/cardbridge/cardbridge/internal/testca"
 )
@@ -139,10 +141,22 @@ func openAgent(t *testing.T, c *centre, who *softCard, clk *clock) (*agent.Agent
 	return a, archive
 }
 
-func letter(t *testing.T) parcel.File {
+// letter is the sample 函 as from sends it, declaring the attachments
+// named (the DI and the package must agree: parcel.Opened.Letter).
+func letter(t *testing.T, from *softCard, attachments ...string) parcel.File {
 	b, err := os.ReadFile("../di/testdata/letter-104.di")
 	require.NoError(t, err)
-	return parcel.File{Name: "1150012345.di", Data: b}
+	l, err := di.Parse(b)
+	require.NoError(t, err)
+	l.Sender.Code = from.code
+	l.Attachment.Files = nil
+	for i, name := range attachments {
+		l.Attachment.Files = append(l.Attachment.Files, di.File{Entity: fmt.Sprintf("ATTCH%d", i+1), Name: name, Notation: "DI"})
+	}
+	l.Unknown = nil
+	out, err := di.Marshal(l)
+	require.NoError(t, err)
+	return parcel.File{Name: "1150012345.di", Data: out}
 }
 
 func TestSendReceiveConfirmReturn(t *testing.T) {
@@ -154,7 +168,7 @@ func TestSendReceiveConfirmReturn(t *testing.T) {
 
 	pdf := bytes.Repeat([]byte("%PDF-1.7 研習計畫 "), 3000)
 	id, err := ab.Queue(ctx, bureau, agent.Draft{To: []string{kindergarten.code, school.code}, Subject: "研習計畫", Number: "測教幼字第1150012345號",
-		DI: letter(t), Files: []parcel.File{{Name: "研習計畫.pdf", Role: parcel.RoleAttachment, Data: pdf}}})
+		DI: letter(t, bureau, "研習計畫.pdf"), Files: []parcel.File{{Name: "研習計畫.pdf", Role: parcel.RoleAttachment, Data: pdf}}})
 	require.NoError(t, err)
 	rep, err := ab.Sync(ctx, bureau)
 	require.NoError(t, err)
@@ -233,9 +247,18 @@ func TestRefusedPackagesEndIn收文異常(t *testing.T) {
 	_, err = cl.Upload(ctx, "x2", []string{kindergarten.code}, env)
 	require.NoError(t, err)
 
+	// And one signed as itself whose letter names the bureau as its 發文機關.
+	inner, err = parcel.Build(parcel.Draft{ID: "x3", Sender: evil.code, Recipients: []string{kindergarten.code}, Subject: "假冒來文", Created: time.Now(),
+		Files: []parcel.File{{Name: "a.di", Role: parcel.RoleDI, Data: letter(t, bureau).Data}}}, parcel.Signer{Cert: evil.sign, Key: evil.signKey})
+	require.NoError(t, err)
+	env, err = parcel.Seal(inner, []*x509.Certificate{kindergarten.enc})
+	require.NoError(t, err)
+	_, err = cl.Upload(ctx, "x3", []string{kindergarten.code}, env)
+	require.NoError(t, err)
+
 	rep, err := ak.Sync(ctx, kindergarten)
 	require.NoError(t, err)
-	assert.Len(t, rep.Refused, 2)
+	assert.Len(t, rep.Refused, 3)
 	in, err := ak.Inbox(ctx, clk.now().Add(-time.Hour), clk.now().Add(time.Hour))
 	require.NoError(t, err)
 	reasons := map[string]string{}
@@ -245,6 +268,7 @@ func TestRefusedPackagesEndIn收文異常(t *testing.T) {
 	}
 	assert.Contains(t, reasons[evil.code+"/x1"], "not-for-us")
 	assert.Contains(t, reasons[evil.code+"/x2"], "wrong-sender")
+	assert.Contains(t, reasons[evil.code+"/x3"], "wrong-sender", "the letter's 發文機關 is not the signer")
 	p, err := cl.Package(ctx, evil.code+"/x1")
 	require.NoError(t, err)
 	assert.Equal(t, "user-returned", p.Recipients[0].SenderView, "the sender learns it was refused")
@@ -255,7 +279,7 @@ func TestCentreDownThenUp(t *testing.T) {
 	c := startCentre(t)
 	clk := &clock{t: time.Now()}
 	ab, _ := openAgent(t, c, bureau, clk)
-	id, err := ab.Queue(ctx, bureau, agent.Draft{To: []string{kindergarten.code}, Subject: "重送測試", DI: letter(t)})
+	id, err := ab.Queue(ctx, bureau, agent.Draft{To: []string{kindergarten.code}, Subject: "重送測試", DI: letter(t, bureau)})
 	require.NoError(t, err)
 	c.down.Store(true)
 	rep, err := ab.Sync(ctx, bureau)
@@ -282,4 +306,23 @@ func TestOneAgentPerHome(t *testing.T) {
 	defer a.Close()
 	_, err = agent.Open(context.Background(), agent.Options{Home: home})
 	assert.ErrorIs(t, err, agent.ErrLocked)
+}
+
+// The sender seals only to a certificate that is the recipient's: a
+// directory that lists another key for it (a hostile centre, an operator's
+// mistake) is refused before anything is encrypted; and a letter must be
+// sent by the agency it names.
+func TestQueueRefuses(t *testing.T) {
+	ctx := context.Background()
+	c := startCentre(t)
+	clk := &clock{t: time.Now()}
+	ab, _ := openAgent(t, c, bureau, clk)
+	require.NoError(t, c.st.AddAgency(ctx, store.Agency{Code: kindergarten.code, Name: "換了金鑰", EncCert: evil.enc.Raw}))
+	_, err := ab.Queue(ctx, bureau, agent.Draft{To: []string{kindergarten.code}, Subject: "x", DI: letter(t, bureau)})
+	assert.ErrorIs(t, err, parcel.ErrRecipientCert)
+	_, err = ab.Queue(ctx, bureau, agent.Draft{To: []string{school.code}, Subject: "x", DI: letter(t, kindergarten)})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "發文機關")
+	out, _ := ab.Outbox(ctx, clk.now().Add(-time.Hour), clk.now().Add(time.Hour))
+	assert.Empty(t, out, "nothing queued")
 }
