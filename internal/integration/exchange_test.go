@@ -4,29 +4,24 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"database/sql"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"io"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cardbridge/cardbridge/internal/exchange/exchangetest"
+
 	_ "modernc.org/sqlite"
 
-	"github.com/cardbridge/cardbridge/authtoken"
 	"github.com/cardbridge/cardbridge/internal/card"
 	cbcards "github.com/cardbridge/cardbridge/internal/cards"
-	"github.com/cardbridge/cardbridge/internal/centre/api"
-	"github.com/cardbridge/cardbridge/internal/centre/store"
 	"github.com/cardbridge/cardbridge/internal/exchange/di"
 	"github.com/cardbridge/cardbridge/internal/exchange/parcel"
 	"github.com/cardbridge/cardbridge/internal/softcard"
@@ -108,45 +103,21 @@ func TestExchangeParcelOpenedWithTheCard(t *testing.T) {
 	}
 }
 
-// exchangeCentre runs the centre's API in-process over SQLite with the
-// agencies of the given cards' encryption certificates; it returns its
-// origin and the roots file agents trust.
+// exchangeCentre runs a centre in-process over SQLite with the agencies of
+// the given cards' encryption certificates; it returns its origin and the
+// roots file agents trust.
 func exchangeCentre(t *testing.T, agencies map[string]*softcard.State) (string, string) {
 	t.Helper()
-	db, err := sql.Open("sqlite", store.SQLiteDSN(filepath.Join(t.TempDir(), "centre.db")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	st, err := store.Open(context.Background(), db, store.SQLite, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := map[string][]byte{}
 	for code, s := range agencies {
-		if err := st.AddAgency(context.Background(), store.Agency{Code: code, Name: code, EncCert: s.Cert(softcard.SlotKeyManagement)}); err != nil {
-			t.Fatal(err)
-		}
+		dir[code] = s.Cert(softcard.SlotKeyManagement)
 	}
-	roots := x509.NewCertPool()
-	roots.AddCert(ca.Root.Cert)
-	inter := x509.NewCertPool()
-	inter.AddCert(ca.Issuing.Cert)
-	srv := &api.Server{Store: st, Verifier: &authtoken.Verifier{Roots: roots, Intermediates: inter}}
-	ts := httptest.NewUnstartedServer(nil)
-	ts.Start()
-	srv.Verifier.Origin = ts.URL
-	ts.Config.Handler = srv.Handler()
-	t.Cleanup(ts.Close)
-	var b bytes.Buffer
-	for _, c := range []*testca.CA{ca.Root, ca.Issuing} {
-		pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.Cert.Raw})
-	}
+	c := exchangetest.StartCentre(t, ca, dir)
 	rootsFile := filepath.Join(t.TempDir(), "roots.pem")
-	if err := os.WriteFile(rootsFile, b.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(rootsFile, exchangetest.RootsPEM(ca), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return ts.URL, rootsFile
+	return c.URL, rootsFile
 }
 
 // Two agencies, each with its virtual card in its own reader, exchange a

@@ -25,7 +25,7 @@ func (c *centre) upload(t *testing.T, session, sendID string, to ...agency) stri
 	t.Helper()
 	var codes []string
 	for _, a := range to {
-		codes = append(codes, a.code)
+		codes = append(codes, a.Code)
 	}
 	code, p := c.call(t, "POST", "/v1/packages", session, bytes.NewReader([]byte("sealed "+sendID)), map[string]string{"X-Send-Id": sendID, "X-Recipients": strings.Join(codes, ",")})
 	require.Equal(t, 200, code, "%v", p)
@@ -48,7 +48,7 @@ func TestAttackSuspensionEndsSessions(t *testing.T) {
 	require.NoError(t, err)
 	defer ws.Close()
 
-	require.NoError(t, c.store.SetSuspended(context.Background(), kindergarten.code, true))
+	require.NoError(t, c.store.SetSuspended(context.Background(), kindergarten.Code, true))
 	code, out := c.call(t, "GET", "/v1/packages/"+id+"/envelope", sk, nil, nil)
 	assert.Equal(t, 403, code)
 	assert.Equal(t, "AGENCY_SUSPENDED", errCode(out))
@@ -56,7 +56,7 @@ func TestAttackSuspensionEndsSessions(t *testing.T) {
 	assert.Equal(t, 401, code, "the session ended with the suspension")
 
 	// Resumed, it logs in again; the old session stays ended.
-	require.NoError(t, c.store.SetSuspended(context.Background(), kindergarten.code, false))
+	require.NoError(t, c.store.SetSuspended(context.Background(), kindergarten.Code, false))
 	code, _ = c.call(t, "GET", "/v1/events?after=0", sk, nil, nil)
 	assert.Equal(t, 401, code)
 	sk2 := c.login(t, kindergarten)
@@ -204,7 +204,7 @@ func TestAttackUploadLimits(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	defer close(stop)
-	many := strings.TrimSuffix(strings.Repeat(kindergarten.code+",", 5000), ",")
+	many := strings.TrimSuffix(strings.Repeat(kindergarten.Code+",", 5000), ",")
 	const size = 64 << 20
 	body := &counting{r: io.LimitReader(zeros{}, size)}
 	req, err := http.NewRequest("POST", c.url+"/v1/packages", body)
@@ -218,7 +218,7 @@ func TestAttackUploadLimits(t *testing.T) {
 		assert.Equal(t, 400, resp.StatusCode)
 	}
 	assert.Less(t, body.n.Load(), int64(size/2), "the centre read the body before refusing %d recipients", 5000)
-	code, err := post(strings.NewReader("sealed"), "", kindergarten.code)
+	code, err := post(strings.NewReader("sealed"), "", kindergarten.Code)
 	require.NoError(t, err)
 	assert.Equal(t, 400, code, "no send id")
 
@@ -228,7 +228,7 @@ func TestAttackUploadLimits(t *testing.T) {
 	for i := range api.MaxTransfers {
 		go func() {
 			for {
-				code, err := post(&slowBody{burst: 300 << 10, stop: stop}, fmt.Sprintf("slow-%d", i), kindergarten.code)
+				code, err := post(&slowBody{burst: 300 << 10, stop: stop}, fmt.Sprintf("slow-%d", i), kindergarten.Code)
 				select {
 				case <-stop:
 					return
@@ -243,11 +243,11 @@ func TestAttackUploadLimits(t *testing.T) {
 	probe := 0
 	require.Eventually(t, func() bool {
 		probe++
-		code, err := post(strings.NewReader("sealed"), fmt.Sprintf("probe-%d", probe), kindergarten.code)
+		code, err := post(strings.NewReader("sealed"), fmt.Sprintf("probe-%d", probe), kindergarten.Code)
 		return err == nil && code == http.StatusTooManyRequests
 	}, 5*time.Second, 50*time.Millisecond)
 	sk := c.login(t, kindergarten)
-	code, _ = c.call(t, "POST", "/v1/packages", sk, strings.NewReader("sealed"), map[string]string{"X-Send-Id": "k-1", "X-Recipients": bureau.code})
+	code, _ = c.call(t, "POST", "/v1/packages", sk, strings.NewReader("sealed"), map[string]string{"X-Send-Id": "k-1", "X-Recipients": bureau.Code})
 	assert.Equal(t, 200, code)
 }
 
@@ -260,7 +260,7 @@ func TestAttackPushBacklogBeyondAPage(t *testing.T) {
 	ctx := context.Background()
 	const n = 1005
 	for i := range n {
-		_, err := c.store.Accept(ctx, bureau.code, fmt.Sprintf("b-%d", i), []byte("sealed"), []string{kindergarten.code}, time.Hour)
+		_, err := c.store.Accept(ctx, bureau.Code, fmt.Sprintf("b-%d", i), []byte("sealed"), []string{kindergarten.Code}, time.Hour)
 		require.NoError(t, err)
 	}
 	sk := c.login(t, kindergarten)
@@ -284,16 +284,16 @@ func TestAttackPackageIDAndCursorTricks(t *testing.T) {
 	c := start(t)
 	sb, sk, sx := c.login(t, bureau), c.login(t, kindergarten), c.login(t, stranger)
 	id := c.upload(t, sb, "s-1", kindergarten)
-	require.Equal(t, bureau.code+"/s-1", id)
+	require.Equal(t, bureau.Code+"/s-1", id)
 	for _, path := range []string{
-		"/v1/packages/" + bureau.code + "/s-1",
-		"/v1/packages/" + bureau.code + "%2Fs-1/x",
-		"/v1/packages/" + bureau.code + "/s-1%2F..%2F..",
-		"/v1/packages/" + bureau.code + "/..%2Fs-1",
-		"/v1/packages/" + bureau.code + "/s-1%00",
-		"/v1/packages/" + bureau.code + "/S-1",
-		"/v1/packages/" + strings.ToLower(bureau.code) + "/s-1",
-		"/v1/packages/" + stranger.code + "/..%2F" + bureau.code + "%2Fs-1",
+		"/v1/packages/" + bureau.Code + "/s-1",
+		"/v1/packages/" + bureau.Code + "%2Fs-1/x",
+		"/v1/packages/" + bureau.Code + "/s-1%2F..%2F..",
+		"/v1/packages/" + bureau.Code + "/..%2Fs-1",
+		"/v1/packages/" + bureau.Code + "/s-1%00",
+		"/v1/packages/" + bureau.Code + "/S-1",
+		"/v1/packages/" + strings.ToLower(bureau.Code) + "/s-1",
+		"/v1/packages/" + stranger.Code + "/..%2F" + bureau.Code + "%2Fs-1",
 	} {
 		for _, suffix := range []string{"", "/envelope"} {
 			code, _ := c.call(t, "GET", path+suffix, sx, nil, nil)
@@ -316,6 +316,6 @@ func TestAttackPackageIDAndCursorTricks(t *testing.T) {
 	code, pv := c.call(t, "GET", "/v1/packages/"+id2, sk, nil, nil)
 	require.Equal(t, 200, code)
 	require.Len(t, pv["recipients"], 1)
-	assert.Equal(t, kindergarten.code, pv["recipients"].([]any)[0].(map[string]any)["recipient"])
+	assert.Equal(t, kindergarten.Code, pv["recipients"].([]any)[0].(map[string]any)["recipient"])
 	_ = store.Arrived
 }

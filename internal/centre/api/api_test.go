@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cardbridge/cardbridge/internal/exchange/exchangetest"
+
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -31,11 +33,7 @@ import (
 	"github.com/cardbridge/cardbridge/internal/testca"
 )
 
-type agency struct {
-	code            string
-	sign, enc       *x509.Certificate
-	signKey, encKey *rsa.PrivateKey
-}
+type agency = *exchangetest.Agency
 
 var (
 	once                                    sync.Once
@@ -44,18 +42,7 @@ var (
 )
 
 func issue(t *testing.T, h *testca.Hierarchy, name, ubn string) agency {
-	a := agency{code: "XC" + ubn}
-	var err error
-	a.signKey, err = rsa.GenerateKey(rand.Reader, 2048)
-	require.NoError(t, err)
-	a.encKey, err = rsa.GenerateKey(rand.Reader, 2048)
-	require.NoError(t, err)
-	org := testca.Org{Name: name, UBN: ubn}
-	a.sign, err = h.Issue(rand.Reader, a.signKey.Public(), org, testca.Signature, time.Now().Add(-time.Hour), time.Now().AddDate(1, 0, 0))
-	require.NoError(t, err)
-	a.enc, err = h.Issue(rand.Reader, a.encKey.Public(), org, testca.Encryption, time.Now().Add(-time.Hour), time.Now().AddDate(1, 0, 0))
-	require.NoError(t, err)
-	return a
+	return exchangetest.Valid(t, h, name, ubn)
 }
 
 // centre is a running centre with the kindergarten, the bureau and a
@@ -85,7 +72,7 @@ func start(t *testing.T) *centre {
 	st, err := store.Open(context.Background(), db, store.SQLite, key)
 	require.NoError(t, err)
 	for _, a := range []agency{kindergarten, bureau, stranger, foreign} {
-		require.NoError(t, st.AddAgency(context.Background(), store.Agency{Code: a.code, Name: a.code, EncCert: a.enc.Raw}))
+		require.NoError(t, st.AddAgency(context.Background(), store.Agency{Code: a.Code, Name: a.Code, EncCert: a.Enc.Raw}))
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Root.Cert)
@@ -128,9 +115,9 @@ func jsonBody(v any) io.Reader {
 // (cards.Manager.Authenticate): PS256 over SignedDigest(origin, challenge).
 func token(t *testing.T, a agency, origin, challenge string) authtoken.Token {
 	d := authtoken.SignedDigest(origin, challenge)
-	sig, err := rsa.SignPSS(rand.Reader, a.signKey, crypto.SHA256, d, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256})
+	sig, err := rsa.SignPSS(rand.Reader, a.SignKey, crypto.SHA256, d, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256})
 	require.NoError(t, err)
-	return authtoken.Token{Format: authtoken.Format, Certificate: base64.StdEncoding.EncodeToString(a.sign.Raw), Algorithm: "PS256", Signature: base64.StdEncoding.EncodeToString(sig)}
+	return authtoken.Token{Format: authtoken.Format, Certificate: base64.StdEncoding.EncodeToString(a.Sign.Raw), Algorithm: "PS256", Signature: base64.StdEncoding.EncodeToString(sig)}
 }
 
 func (c *centre) challenge(t *testing.T) string {
@@ -144,7 +131,7 @@ func (c *centre) login(t *testing.T, a agency) string {
 	ch := c.challenge(t)
 	code, out := c.call(t, "POST", "/v1/login", "", jsonBody(api.LoginRequest{Challenge: ch, Token: token(t, a, c.url, ch)}), nil)
 	require.Equal(t, 200, code, "%v", out)
-	assert.Equal(t, a.code, out["agency"])
+	assert.Equal(t, a.Code, out["agency"])
 	return out["session"].(string)
 }
 
@@ -177,7 +164,7 @@ func TestLogin(t *testing.T) {
 	assert.Equal(t, 401, code, "replayed challenge")
 
 	// Suspended.
-	require.NoError(t, c.store.SetSuspended(context.Background(), stranger.code, true))
+	require.NoError(t, c.store.SetSuspended(context.Background(), stranger.Code, true))
 	ch = c.challenge(t)
 	code, out := c.call(t, "POST", "/v1/login", "", jsonBody(api.LoginRequest{Challenge: ch, Token: token(t, stranger, c.url, ch)}), nil)
 	assert.Equal(t, 403, code)
@@ -206,12 +193,12 @@ func TestExchangeThroughTheAPI(t *testing.T) {
 	defer ws.Close()
 
 	env := bytes.Repeat([]byte("sealed"), 1000)
-	code, p := c.call(t, "POST", "/v1/packages", sb, bytes.NewReader(env), map[string]string{"X-Send-Id": "s-1", "X-Recipients": kindergarten.code})
+	code, p := c.call(t, "POST", "/v1/packages", sb, bytes.NewReader(env), map[string]string{"X-Send-Id": "s-1", "X-Recipients": kindergarten.Code})
 	require.Equal(t, 200, code, "%v", p)
 	id := p["id"].(string)
-	assert.Equal(t, bureau.code+"/s-1", id)
+	assert.Equal(t, bureau.Code+"/s-1", id)
 	// A retry is the same package.
-	code, p2 := c.call(t, "POST", "/v1/packages", sb, bytes.NewReader(env), map[string]string{"X-Send-Id": "s-1", "X-Recipients": kindergarten.code})
+	code, p2 := c.call(t, "POST", "/v1/packages", sb, bytes.NewReader(env), map[string]string{"X-Send-Id": "s-1", "X-Recipients": kindergarten.Code})
 	require.Equal(t, 200, code)
 	assert.Equal(t, p["sha256"], p2["sha256"])
 
@@ -260,9 +247,9 @@ func TestExchangeThroughTheAPI(t *testing.T) {
 	code, out = c.call(t, "POST", "/v1/packages", sb, bytes.NewReader(env), map[string]string{"X-Send-Id": "s-2", "X-Recipients": "XC00000000"})
 	assert.Equal(t, 422, code)
 	assert.Equal(t, "UNKNOWN_RECIPIENT", errCode(out))
-	code, _ = c.call(t, "POST", "/v1/packages", sb, bytes.NewReader(env), map[string]string{"X-Recipients": kindergarten.code})
+	code, _ = c.call(t, "POST", "/v1/packages", sb, bytes.NewReader(env), map[string]string{"X-Recipients": kindergarten.Code})
 	assert.Equal(t, 400, code, "no send id")
-	code, out = c.call(t, "POST", "/v1/packages", sb, bytes.NewReader(append(bytes.Clone(env), 1)), map[string]string{"X-Send-Id": "s-1", "X-Recipients": kindergarten.code})
+	code, out = c.call(t, "POST", "/v1/packages", sb, bytes.NewReader(append(bytes.Clone(env), 1)), map[string]string{"X-Send-Id": "s-1", "X-Recipients": kindergarten.Code})
 	assert.Equal(t, 409, code)
 	assert.Equal(t, "CONFLICT", errCode(out))
 	code, _ = c.call(t, "POST", "/v1/packages/"+id+"/report", sk, strings.NewReader(`{"state":"completed","extra":1}`), nil)

@@ -3,20 +3,11 @@ package agent_test
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
-	"database/sql"
-	"encoding/base64"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,102 +15,41 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardbridge/cardbridge/authtoken"
-	"github.com/cardbridge/cardbridge/internal/centre/api"
 	"github.com/cardbridge/cardbridge/internal/centre/store"
 	"github.com/cardbridge/cardbridge/internal/exchange/agent"
 	"github.com/cardbridge/cardbridge/internal/exchange/di"
+	"github.com/cardbridge/cardbridge/internal/exchange/exchangetest"
 	"github.com/cardbridge/cardbridge/internal/exchange/parcel"
 	"github.com/cardbridge/cardbridge/internal/testca"
 )
 
-// softCard is an agency's card with software keys (the real one is
-// cards.Manager with the clerk's PIN).
-type softCard struct {
-	code            string
-	sign, enc       *x509.Certificate
-	signKey, encKey *rsa.PrivateKey
-}
-
-func (c *softCard) Token(_ context.Context, origin, challenge string) (authtoken.Token, error) {
-	d := authtoken.SignedDigest(origin, challenge)
-	sig, err := rsa.SignPSS(rand.Reader, c.signKey, crypto.SHA256, d, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256})
-	return authtoken.Token{Format: authtoken.Format, Certificate: base64.StdEncoding.EncodeToString(c.sign.Raw), Algorithm: "PS256", Signature: base64.StdEncoding.EncodeToString(sig)}, err
-}
-func (c *softCard) Signer() (*x509.Certificate, crypto.Signer)       { return c.sign, c.signKey }
-func (c *softCard) Decrypter() (*x509.Certificate, crypto.Decrypter) { return c.enc, c.encKey }
-
 var (
 	once                               sync.Once
 	ca                                 *testca.Hierarchy
-	bureau, kindergarten, school, evil *softCard
+	bureau, kindergarten, school, evil *exchangetest.Agency
 )
 
-func card(t *testing.T, name, ubn string) *softCard {
-	c := &softCard{code: "XC" + ubn}
-	c.signKey, _ = rsa.GenerateKey(rand.Reader, 2048)
-	c.encKey, _ = rsa.GenerateKey(rand.Reader, 2048)
-	org := testca.Org{Name: name, UBN: ubn}
-	var err error
-	c.sign, err = ca.Issue(rand.Reader, c.signKey.Public(), org, testca.Signature, time.Now().Add(-time.Hour), time.Now().AddDate(1, 0, 0))
-	require.NoError(t, err)
-	c.enc, err = ca.Issue(rand.Reader, c.encKey.Public(), org, testca.Encryption, time.Now().Add(-time.Hour), time.Now().AddDate(1, 0, 0))
-	require.NoError(t, err)
-	return c
-}
-
-// centre is a centre whose availability a test switches off and on.
-type centre struct {
-	url  string
-	down atomic.Bool
-	st   *store.Store
-}
-
-func startCentre(t *testing.T) *centre {
+// startCentre starts a centre with the four TEST agencies.
+func startCentre(t *testing.T) *exchangetest.Centre {
 	once.Do(func() {
 		var err error
 		ca, err = testca.New(nil, time.Now())
 		require.NoError(t, err)
-		bureau = card(t, "測試市教育局", "10458570")
-		kindergarten = card(t, "測試幼兒園", "04595252")
-		school = card(t, "測試國小", "22099131")
-		evil = card(t, "冒名機關", "10458575")
+		bureau = exchangetest.Valid(t, ca, "測試市教育局", "10458570")
+		kindergarten = exchangetest.Valid(t, ca, "測試幼兒園", "04595252")
+		school = exchangetest.Valid(t, ca, "測試國小", "22099131")
+		evil = exchangetest.Valid(t, ca, "冒名機關", "10458575")
 	})
-	db, err := sql.Open("sqlite", store.SQLiteDSN(filepath.Join(t.TempDir(), "centre.db")))
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	st, err := store.Open(context.Background(), db, store.SQLite, key)
-	require.NoError(t, err)
-	for _, c := range []*softCard{bureau, kindergarten, school, evil} {
-		require.NoError(t, st.AddAgency(context.Background(), store.Agency{Code: c.code, Name: c.code, EncCert: c.enc.Raw}))
+	dir := map[string][]byte{}
+	for _, a := range []*exchangetest.Agency{bureau, kindergarten, school, evil} {
+		dir[a.Code] = a.Enc.Raw
 	}
-	c := &centre{st: st}
-	srv := &api.Server{Store: st, Verifier: &authtoken.Verifier{Roots: roots(), Intermediates: inter()}}
-	h := srv.Handler()
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if c.down.Load() {
-			http.Error(w, "down", http.StatusServiceUnavailable)
-			return
-		}
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(ts.Close)
-	srv.Verifier.Origin = ts.URL
-	c.url = ts.URL
-	return c
+	return exchangetest.StartCentre(t, ca, dir)
 }
 
-func roots() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(ca.Root.Cert)
-	return p
-}
+func roots() *x509.CertPool { return exchangetest.Trust(ca).Roots }
 
-func inter() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(ca.Issuing.Cert)
-	return p
-}
+func inter() *x509.CertPool { return exchangetest.Trust(ca).Intermediates }
 
 // clock is a settable clock for retries.
 type clock struct {
@@ -130,25 +60,25 @@ type clock struct {
 func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
-func openAgent(t *testing.T, c *centre, who *softCard, clk *clock) (*agent.Agent, string) {
+func openAgent(t *testing.T, c *exchangetest.Centre, who *exchangetest.Agency, clk *clock) (*agent.Agent, string) {
 	t.Helper()
 	home := t.TempDir()
 	archive := filepath.Join(home, "archive")
 	a, err := agent.Open(context.Background(), agent.Options{Home: home, Trust: parcel.Trust{Roots: roots(), Intermediates: inter()}, Now: clk.now})
 	require.NoError(t, err)
 	t.Cleanup(a.Close)
-	require.NoError(t, a.Setup(context.Background(), c.url, who.code, archive, nil))
+	require.NoError(t, a.Setup(context.Background(), c.URL, who.Code, archive, nil))
 	return a, archive
 }
 
 // letter is the sample 函 as from sends it, declaring the attachments
 // named (the DI and the package must agree: parcel.Opened.Letter).
-func letter(t *testing.T, from *softCard, attachments ...string) parcel.File {
+func letter(t *testing.T, from *exchangetest.Agency, attachments ...string) parcel.File {
 	b, err := os.ReadFile("../di/testdata/letter-104.di")
 	require.NoError(t, err)
 	l, err := di.Parse(b)
 	require.NoError(t, err)
-	l.Sender.Code = from.code
+	l.Sender.Code = from.Code
 	l.Attachment.Files = nil
 	for i, name := range attachments {
 		l.Attachment.Files = append(l.Attachment.Files, di.File{Entity: fmt.Sprintf("ATTCH%d", i+1), Name: name, Notation: "DI"})
@@ -167,7 +97,7 @@ func TestSendReceiveConfirmReturn(t *testing.T) {
 	ak, archive := openAgent(t, c, kindergarten, clk)
 
 	pdf := bytes.Repeat([]byte("%PDF-1.7 研習計畫 "), 3000)
-	id, err := ab.Queue(ctx, bureau, agent.Draft{To: []string{kindergarten.code, school.code}, Subject: "研習計畫", Number: "測教幼字第1150012345號",
+	id, err := ab.Queue(ctx, bureau, agent.Draft{To: []string{kindergarten.Code, school.Code}, Subject: "研習計畫", Number: "測教幼字第1150012345號",
 		DI: letter(t, bureau, "研習計畫.pdf"), Files: []parcel.File{{Name: "研習計畫.pdf", Role: parcel.RoleAttachment, Data: pdf}}})
 	require.NoError(t, err)
 	rep, err := ab.Sync(ctx, bureau)
@@ -201,7 +131,7 @@ func TestSendReceiveConfirmReturn(t *testing.T) {
 	for _, r := range out[0].Recipients {
 		states[r.Code] = r.State
 	}
-	assert.Equal(t, map[string]string{kindergarten.code: "user-confirmed", school.code: "system-confirmed"}, states)
+	assert.Equal(t, map[string]string{kindergarten.Code: "user-confirmed", school.Code: "system-confirmed"}, states)
 
 	// A redelivery (the events read again from the start) is stored once.
 	ak2, err := ak.Sync(ctx, kindergarten)
@@ -214,7 +144,7 @@ func TestSendReceiveConfirmReturn(t *testing.T) {
 	require.NoError(t, err)
 	out, _ = ab.Outbox(ctx, clk.now().Add(-time.Hour), clk.now().Add(time.Hour))
 	for _, r := range out[0].Recipients {
-		if r.Code == kindergarten.code {
+		if r.Code == kindergarten.Code {
 			assert.Equal(t, "user-returned", r.State)
 			assert.Equal(t, "非本園業務", r.Reason)
 		}
@@ -227,33 +157,33 @@ func TestRefusedPackagesEndIn收文異常(t *testing.T) {
 	clk := &clock{t: time.Now()}
 	ak, _ := openAgent(t, c, kindergarten, clk)
 	// A hostile agency uploads an envelope that is not for the kindergarten.
-	cl, err := agent.NewClient(c.url, nil)
+	cl, err := agent.NewClient(c.URL, nil)
 	require.NoError(t, err)
 	_, err = cl.Login(ctx, func(o, ch string) (authtoken.Token, error) { return evil.Token(ctx, o, ch) })
 	require.NoError(t, err)
-	inner, err := parcel.Build(parcel.Draft{ID: "x1", Sender: evil.code, Recipients: []string{kindergarten.code}, Subject: "偽造", Created: time.Now(),
-		Files: []parcel.File{{Name: "a.di", Role: parcel.RoleDI, Data: []byte("<函/>")}}}, parcel.Signer{Cert: evil.sign, Key: evil.signKey})
+	inner, err := parcel.Build(parcel.Draft{ID: "x1", Sender: evil.Code, Recipients: []string{kindergarten.Code}, Subject: "偽造", Created: time.Now(),
+		Files: []parcel.File{{Name: "a.di", Role: parcel.RoleDI, Data: []byte("<函/>")}}}, parcel.Signer{Cert: evil.Sign, Key: evil.SignKey})
 	require.NoError(t, err)
-	env, err := parcel.Seal(inner, []*x509.Certificate{school.enc}) // sealed to another agency
+	env, err := parcel.Seal(inner, []*x509.Certificate{school.Enc}) // sealed to another agency
 	require.NoError(t, err)
-	_, err = cl.Upload(ctx, "x1", []string{kindergarten.code}, env)
+	_, err = cl.Upload(ctx, "x1", []string{kindergarten.Code}, env)
 	require.NoError(t, err)
 	// And one in another agency's name.
-	inner, err = parcel.Build(parcel.Draft{ID: "x2", Sender: bureau.code, Recipients: []string{kindergarten.code}, Subject: "冒名", Created: time.Now(),
-		Files: []parcel.File{{Name: "a.di", Role: parcel.RoleDI, Data: []byte("<函/>")}}}, parcel.Signer{Cert: evil.sign, Key: evil.signKey})
+	inner, err = parcel.Build(parcel.Draft{ID: "x2", Sender: bureau.Code, Recipients: []string{kindergarten.Code}, Subject: "冒名", Created: time.Now(),
+		Files: []parcel.File{{Name: "a.di", Role: parcel.RoleDI, Data: []byte("<函/>")}}}, parcel.Signer{Cert: evil.Sign, Key: evil.SignKey})
 	require.NoError(t, err)
-	env, err = parcel.Seal(inner, []*x509.Certificate{kindergarten.enc})
+	env, err = parcel.Seal(inner, []*x509.Certificate{kindergarten.Enc})
 	require.NoError(t, err)
-	_, err = cl.Upload(ctx, "x2", []string{kindergarten.code}, env)
+	_, err = cl.Upload(ctx, "x2", []string{kindergarten.Code}, env)
 	require.NoError(t, err)
 
 	// And one signed as itself whose letter names the bureau as its 發文機關.
-	inner, err = parcel.Build(parcel.Draft{ID: "x3", Sender: evil.code, Recipients: []string{kindergarten.code}, Subject: "假冒來文", Created: time.Now(),
-		Files: []parcel.File{{Name: "a.di", Role: parcel.RoleDI, Data: letter(t, bureau).Data}}}, parcel.Signer{Cert: evil.sign, Key: evil.signKey})
+	inner, err = parcel.Build(parcel.Draft{ID: "x3", Sender: evil.Code, Recipients: []string{kindergarten.Code}, Subject: "假冒來文", Created: time.Now(),
+		Files: []parcel.File{{Name: "a.di", Role: parcel.RoleDI, Data: letter(t, bureau).Data}}}, parcel.Signer{Cert: evil.Sign, Key: evil.SignKey})
 	require.NoError(t, err)
-	env, err = parcel.Seal(inner, []*x509.Certificate{kindergarten.enc})
+	env, err = parcel.Seal(inner, []*x509.Certificate{kindergarten.Enc})
 	require.NoError(t, err)
-	_, err = cl.Upload(ctx, "x3", []string{kindergarten.code}, env)
+	_, err = cl.Upload(ctx, "x3", []string{kindergarten.Code}, env)
 	require.NoError(t, err)
 
 	rep, err := ak.Sync(ctx, kindergarten)
@@ -266,10 +196,10 @@ func TestRefusedPackagesEndIn收文異常(t *testing.T) {
 		assert.Equal(t, "failed", i.State)
 		reasons[i.PackageID] = i.Reason
 	}
-	assert.Contains(t, reasons[evil.code+"/x1"], "not-for-us")
-	assert.Contains(t, reasons[evil.code+"/x2"], "wrong-sender")
-	assert.Contains(t, reasons[evil.code+"/x3"], "wrong-sender", "the letter's 發文機關 is not the signer")
-	p, err := cl.Package(ctx, evil.code+"/x1")
+	assert.Contains(t, reasons[evil.Code+"/x1"], "not-for-us")
+	assert.Contains(t, reasons[evil.Code+"/x2"], "wrong-sender")
+	assert.Contains(t, reasons[evil.Code+"/x3"], "wrong-sender", "the letter's 發文機關 is not the signer")
+	p, err := cl.Package(ctx, evil.Code+"/x1")
 	require.NoError(t, err)
 	assert.Equal(t, "user-returned", p.Recipients[0].SenderView, "the sender learns it was refused")
 }
@@ -279,14 +209,14 @@ func TestCentreDownThenUp(t *testing.T) {
 	c := startCentre(t)
 	clk := &clock{t: time.Now()}
 	ab, _ := openAgent(t, c, bureau, clk)
-	id, err := ab.Queue(ctx, bureau, agent.Draft{To: []string{kindergarten.code}, Subject: "重送測試", DI: letter(t, bureau)})
+	id, err := ab.Queue(ctx, bureau, agent.Draft{To: []string{kindergarten.Code}, Subject: "重送測試", DI: letter(t, bureau)})
 	require.NoError(t, err)
-	c.down.Store(true)
+	c.Down.Store(true)
 	rep, err := ab.Sync(ctx, bureau)
 	assert.True(t, agent.Temporary(err), "receiving with the centre down: %v", err)
 	assert.Equal(t, []string{id}, rep.Retrying)
 	// Not yet due: nothing is sent, even with the centre back.
-	c.down.Store(false)
+	c.Down.Store(false)
 	rep, err = ab.Sync(ctx, bureau)
 	require.NoError(t, err)
 	assert.Empty(t, rep.Sent)
@@ -317,10 +247,10 @@ func TestQueueRefuses(t *testing.T) {
 	c := startCentre(t)
 	clk := &clock{t: time.Now()}
 	ab, _ := openAgent(t, c, bureau, clk)
-	require.NoError(t, c.st.AddAgency(ctx, store.Agency{Code: kindergarten.code, Name: "換了金鑰", EncCert: evil.enc.Raw}))
-	_, err := ab.Queue(ctx, bureau, agent.Draft{To: []string{kindergarten.code}, Subject: "x", DI: letter(t, bureau)})
+	require.NoError(t, c.Store.AddAgency(ctx, store.Agency{Code: kindergarten.Code, Name: "換了金鑰", EncCert: evil.Enc.Raw}))
+	_, err := ab.Queue(ctx, bureau, agent.Draft{To: []string{kindergarten.Code}, Subject: "x", DI: letter(t, bureau)})
 	assert.ErrorIs(t, err, parcel.ErrRecipientCert)
-	_, err = ab.Queue(ctx, bureau, agent.Draft{To: []string{school.code}, Subject: "x", DI: letter(t, kindergarten)})
+	_, err = ab.Queue(ctx, bureau, agent.Draft{To: []string{school.Code}, Subject: "x", DI: letter(t, kindergarten)})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "發文機關")
 	out, _ := ab.Outbox(ctx, clk.now().Add(-time.Hour), clk.now().Add(time.Hour))

@@ -26,7 +26,7 @@ import (
 // attacker's own (valid) card, and files as given, in order.
 func craft(t *testing.T, mj []byte, signer agency, files ...[2]string) []byte {
 	t.Helper()
-	sig, err := cms.SignDetached(mj, signer.sign, signer.signKey, cms.Options{Hash: crypto.SHA256})
+	sig, err := cms.SignDetached(mj, signer.Sign, signer.SignKey, cms.Options{Hash: crypto.SHA256})
 	require.NoError(t, err)
 	var b bytes.Buffer
 	z := zip.NewWriter(&b)
@@ -51,7 +51,7 @@ func entry(name, role, data string) parcel.Entry {
 // manifest is m in the form Build writes, with change applied first.
 func manifest(t *testing.T, sender string, change func(m *parcel.Manifest), entries ...parcel.Entry) []byte {
 	t.Helper()
-	m := parcel.Manifest{Format: parcel.Format, ID: "x-1", Sender: sender, Recipients: []string{kindergarten.code}, Subject: "研習計畫",
+	m := parcel.Manifest{Format: parcel.Format, ID: "x-1", Sender: sender, Recipients: []string{kindergarten.Code}, Subject: "研習計畫",
 		Created: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Files: entries}
 	if change != nil {
 		change(&m)
@@ -69,10 +69,10 @@ func diEntry() parcel.Entry { return entry("a.di", "di", "<函/>") }
 // refusals below are for what each attack changes).
 func TestAttackCraftedBaseline(t *testing.T) {
 	setup(t)
-	inner := craft(t, manifest(t, bureau.code, nil, diEntry(), entry("研習計畫.pdf", "attachment", "%PDF")), bureau, zdi, [2]string{"files/研習計畫.pdf", "%PDF"})
+	inner := craft(t, manifest(t, bureau.Code, nil, diEntry(), entry("研習計畫.pdf", "attachment", "%PDF")), bureau, zdi, [2]string{"files/研習計畫.pdf", "%PDF"})
 	o, err := parcel.VerifyInner(inner, trust())
 	require.NoError(t, err)
-	assert.Equal(t, bureau.code, o.Manifest.Sender)
+	assert.Equal(t, bureau.Code, o.Manifest.Sender)
 	assert.Equal(t, "研習計畫.pdf", o.Files[1].Name)
 }
 
@@ -85,16 +85,16 @@ func TestAttackCraftedBaseline(t *testing.T) {
 // be the manifest in the one form Build writes.
 func TestAttackManifestParserDifferential(t *testing.T) {
 	setup(t)
-	good := manifest(t, bureau.code, nil, diEntry())
-	spoof := bytes.Replace(good, []byte(`"sender": "`+bureau.code+`"`), []byte(`"sender": "`+kindergarten.code+`"`), 1)
+	good := manifest(t, bureau.Code, nil, diEntry())
+	spoof := bytes.Replace(good, []byte(`"sender": "`+bureau.Code+`"`), []byte(`"sender": "`+kindergarten.Code+`"`), 1)
 	before := func(b []byte, extra string) []byte {
 		i := bytes.LastIndexByte(b, '}')
 		return append(append(bytes.Clone(b[:i]), extra...), b[i:]...)
 	}
 	for name, mj := range map[string][]byte{
-		"a second sender key, other case": before(spoof, `,"Sender":"`+bureau.code+`"`),
-		"the same key twice":              before(spoof, `,"sender":"`+bureau.code+`"`),
-		"a second JSON value after it":    append(bytes.Clone(good), []byte(`{"sender":"`+kindergarten.code+`"}`)...),
+		"a second sender key, other case": before(spoof, `,"Sender":"`+bureau.Code+`"`),
+		"the same key twice":              before(spoof, `,"sender":"`+bureau.Code+`"`),
+		"a second JSON value after it":    append(bytes.Clone(good), []byte(`{"sender":"`+kindergarten.Code+`"}`)...),
 		"compact instead of indented":     []byte(strings.Join(strings.Fields(string(good)), "")),
 	} {
 		inner := craft(t, mj, bureau, zdi)
@@ -121,7 +121,7 @@ func TestAttackManifestFields(t *testing.T) {
 		"an empty id":                          {func(m *parcel.Manifest) { m.ID = "" }, [][2]string{zdi}},
 		"a bad recipient code":                 {func(m *parcel.Manifest) { m.Recipients = []string{"../../x"} }, [][2]string{zdi}},
 	} {
-		inner := craft(t, manifest(t, bureau.code, tc.change, diEntry()), bureau, tc.files...)
+		inner := craft(t, manifest(t, bureau.Code, tc.change, diEntry()), bureau, tc.files...)
 		_, err := parcel.VerifyInner(inner, trust())
 		assert.Error(t, err, name)
 	}
@@ -133,14 +133,14 @@ func TestAttackManifestFields(t *testing.T) {
 func TestAttackEntryNames(t *testing.T) {
 	setup(t)
 	for _, name := range []string{"", "a/", "a/b", "..", "研習計畫\u202efdp.exe", "a\u200b.pdf", "\ufeffa.pdf", "a\u2066.pdf"} {
-		inner := craft(t, manifest(t, bureau.code, nil, diEntry(), entry(name, "attachment", "MZ")), bureau, zdi, [2]string{"files/" + name, "MZ"})
+		inner := craft(t, manifest(t, bureau.Code, nil, diEntry(), entry(name, "attachment", "MZ")), bureau, zdi, [2]string{"files/" + name, "MZ"})
 		_, err := parcel.VerifyInner(inner, trust())
 		assert.ErrorIs(t, err, parcel.ErrBadName, "%q", name)
 	}
-	inner := craft(t, manifest(t, bureau.code, nil, diEntry()), bureau, zdi, [2]string{"files\\a.di", "x"})
+	inner := craft(t, manifest(t, bureau.Code, nil, diEntry()), bureau, zdi, [2]string{"files\\a.di", "x"})
 	_, err := parcel.VerifyInner(inner, trust())
 	assert.Error(t, err, "a backslash")
-	inner = craft(t, manifest(t, bureau.code, nil, diEntry()), bureau, zdi, [2]string{"files/A.DI", "<函/>"})
+	inner = craft(t, manifest(t, bureau.Code, nil, diEntry()), bureau, zdi, [2]string{"files/A.DI", "<函/>"})
 	_, err = parcel.VerifyInner(inner, trust())
 	assert.ErrorIs(t, err, parcel.ErrMalformed, "the DI in two cases")
 }
@@ -189,7 +189,7 @@ func TestAttackCentralDirectoryBomb(t *testing.T) {
 // says 10 bytes and holds more is refused, whatever the header claims.
 func TestAttackLyingSizes(t *testing.T) {
 	setup(t)
-	inner := craft(t, manifest(t, bureau.code, nil, diEntry()), bureau, zdi)
+	inner := craft(t, manifest(t, bureau.Code, nil, diEntry()), bureau, zdi)
 	// Patch the uncompressed size of files/a.di in its central header to
 	// a smaller value: archive/zip then reports a checksum or size error.
 	i := bytes.LastIndex(inner, []byte("files/a.di"))
@@ -221,7 +221,7 @@ func TestAttackLetterOfAnotherAgency(t *testing.T) {
 	build := func(letter []byte, files ...parcel.File) *parcel.Opened {
 		d := draft(t, bureau, kindergarten)
 		d.Files = append([]parcel.File{{Name: "1150012345.di", Role: parcel.RoleDI, Data: letter}}, files...)
-		inner, err := parcel.Build(d, parcel.Signer{Cert: bureau.sign, Key: bureau.signKey})
+		inner, err := parcel.Build(d, parcel.Signer{Cert: bureau.Sign, Key: bureau.SignKey})
 		require.NoError(t, err)
 		o, err := parcel.VerifyInner(inner, trust())
 		require.NoError(t, err, "VerifyInner does not read the letter")
@@ -234,15 +234,15 @@ func TestAttackLetterOfAnotherAgency(t *testing.T) {
 	_, err = build(letterFrom(t, "XC1045857"), both...).Letter()
 	assert.ErrorIs(t, err, parcel.ErrSender, "a prefix of the sender's code")
 
-	l, err := build(letterFrom(t, bureau.code), both...).Letter()
+	l, err := build(letterFrom(t, bureau.Code), both...).Letter()
 	require.NoError(t, err)
-	assert.Equal(t, bureau.code, l.Sender.Code)
-	_, err = build(letterFrom(t, bureau.code+"0001"), both...).Letter()
+	assert.Equal(t, bureau.Code, l.Sender.Code)
+	_, err = build(letterFrom(t, bureau.Code+"0001"), both...).Letter()
 	assert.NoError(t, err, "a unit of the sender (單位代碼)")
 
-	_, err = build(letterFrom(t, bureau.code), both[0]).Letter()
+	_, err = build(letterFrom(t, bureau.Code), both[0]).Letter()
 	assert.ErrorIs(t, err, parcel.ErrMalformed, "an attachment the letter declares is missing")
-	_, err = build(letterFrom(t, bureau.code), append(both, parcel.File{Name: "readme.exe", Role: parcel.RoleAttachment, Data: []byte("MZ")})...).Letter()
+	_, err = build(letterFrom(t, bureau.Code), append(both, parcel.File{Name: "readme.exe", Role: parcel.RoleAttachment, Data: []byte("MZ")})...).Letter()
 	assert.ErrorIs(t, err, parcel.ErrMalformed, "a file the letter does not mention")
 	_, err = build([]byte("<函>"), both...).Letter()
 	assert.ErrorIs(t, err, parcel.ErrMalformed, "a DI that does not parse")
@@ -256,17 +256,17 @@ func TestAttackLetterOfAnotherAgency(t *testing.T) {
 func TestAttackDirectoryCertificateSubstitution(t *testing.T) {
 	setup(t)
 	tr := trust()
-	require.NoError(t, parcel.CheckRecipient(kindergarten.enc, kindergarten.code, tr))
+	require.NoError(t, parcel.CheckRecipient(kindergarten.Enc, kindergarten.Code, tr))
 	for name, tc := range map[string]struct {
 		cert *x509.Certificate
 		code string
 		want error
 	}{
-		"a CA the sender does not trust": {stranger.enc, stranger.code, parcel.ErrUntrusted},
-		"another agency's":               {bureau.enc, kindergarten.code, parcel.ErrRecipientCert},
-		"the signature certificate":      {kindergarten.sign, kindergarten.code, parcel.ErrRecipientCert},
-		"expired":                        {expired.enc, expired.code, parcel.ErrExpired},
-		"none":                           {nil, kindergarten.code, parcel.ErrRecipientCert},
+		"a CA the sender does not trust": {stranger.Enc, stranger.Code, parcel.ErrUntrusted},
+		"another agency's":               {bureau.Enc, kindergarten.Code, parcel.ErrRecipientCert},
+		"the signature certificate":      {kindergarten.Sign, kindergarten.Code, parcel.ErrRecipientCert},
+		"expired":                        {expired.Enc, expired.Code, parcel.ErrExpired},
+		"none":                           {nil, kindergarten.Code, parcel.ErrRecipientCert},
 	} {
 		assert.ErrorIs(t, parcel.CheckRecipient(tc.cert, tc.code, tr), tc.want, name)
 	}

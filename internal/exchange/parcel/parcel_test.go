@@ -3,8 +3,6 @@ package parcel_test
 import (
 	"archive/zip"
 	"bytes"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"errors"
 	"os"
@@ -12,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cardbridge/cardbridge/internal/exchange/exchangetest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -21,11 +21,7 @@ import (
 )
 
 // agency is a TEST organisation with software keys for its cert1 and cert2.
-type agency struct {
-	code            string
-	sign, enc       *x509.Certificate
-	signKey, encKey *rsa.PrivateKey
-}
+type agency = *exchangetest.Agency
 
 var (
 	once                                    sync.Once
@@ -34,19 +30,7 @@ var (
 )
 
 func issue(t *testing.T, h *testca.Hierarchy, name, ubn string, nb, na time.Time) agency {
-	t.Helper()
-	a := agency{code: "XC" + ubn}
-	var err error
-	a.signKey, err = rsa.GenerateKey(rand.Reader, 2048)
-	require.NoError(t, err)
-	a.encKey, err = rsa.GenerateKey(rand.Reader, 2048)
-	require.NoError(t, err)
-	org := testca.Org{Name: name, UBN: ubn, CardSerial: "TEST000000000001"}
-	a.sign, err = h.Issue(rand.Reader, a.signKey.Public(), org, testca.Signature, nb, na)
-	require.NoError(t, err)
-	a.enc, err = h.Issue(rand.Reader, a.encKey.Public(), org, testca.Encryption, nb, na)
-	require.NoError(t, err)
-	return a
+	return exchangetest.NewAgency(t, h, name, ubn, nb, na)
 }
 
 func setup(t *testing.T) {
@@ -76,20 +60,20 @@ func draft(t *testing.T, from agency, to ...agency) parcel.Draft {
 	t.Helper()
 	letter, err := os.ReadFile("../di/testdata/letter-104.di")
 	require.NoError(t, err)
-	d := parcel.Draft{ID: "0f6b1c1e-5c55-4c38-9a2c-3b8d2f2f7e01", Sender: from.code, Subject: "研習計畫", Number: "測教幼字第1150012345號", Created: time.Now(),
+	d := parcel.Draft{ID: "0f6b1c1e-5c55-4c38-9a2c-3b8d2f2f7e01", Sender: from.Code, Subject: "研習計畫", Number: "測教幼字第1150012345號", Created: time.Now(),
 		Files: []parcel.File{
 			{Name: "1150012345.di", Role: parcel.RoleDI, Data: letter},
 			{Name: "研習計畫.pdf", Role: parcel.RoleAttachment, Data: bytes.Repeat([]byte("%PDF-1.7 "), 5000)},
 		}}
 	for _, a := range to {
-		d.Recipients = append(d.Recipients, a.code)
+		d.Recipients = append(d.Recipients, a.Code)
 	}
 	return d
 }
 
 func seal(t *testing.T, d parcel.Draft, from agency, to ...*x509.Certificate) []byte {
 	t.Helper()
-	inner, err := parcel.Build(d, parcel.Signer{Cert: from.sign, Key: from.signKey})
+	inner, err := parcel.Build(d, parcel.Signer{Cert: from.Sign, Key: from.SignKey})
 	require.NoError(t, err)
 	env, err := parcel.Seal(inner, to)
 	require.NoError(t, err)
@@ -99,22 +83,22 @@ func seal(t *testing.T, d parcel.Draft, from agency, to ...*x509.Certificate) []
 func TestSendAndOpen(t *testing.T) {
 	setup(t)
 	d := draft(t, bureau, kindergarten)
-	env := seal(t, d, bureau, kindergarten.enc, bureau.enc)
+	env := seal(t, d, bureau, kindergarten.Enc, bureau.Enc)
 	assert.False(t, bytes.Contains(env, []byte("研習計畫")), "plaintext in what the centre carries")
 	for _, who := range []agency{kindergarten, bureau} { // the receiver, and the sender's own copy
-		o, err := parcel.Open(env, who.enc, who.encKey, trust())
+		o, err := parcel.Open(env, who.Enc, who.EncKey, trust())
 		require.NoError(t, err)
-		assert.Equal(t, bureau.code, o.Manifest.Sender)
-		assert.Equal(t, []string{kindergarten.code}, o.Manifest.Recipients)
+		assert.Equal(t, bureau.Code, o.Manifest.Sender)
+		assert.Equal(t, []string{kindergarten.Code}, o.Manifest.Recipients)
 		assert.Equal(t, d.ID, o.Manifest.ID)
 		require.Len(t, o.Files, 2)
 		assert.Equal(t, d.Files[0].Data, o.Files[0].Data, "archive bytes identical")
 		assert.Equal(t, d.Files[1].Data, o.Files[1].Data)
-		assert.Equal(t, bureau.sign.Raw, o.Signer.Raw)
+		assert.Equal(t, bureau.Sign.Raw, o.Signer.Raw)
 		assert.WithinDuration(t, time.Now(), o.SigningTime, time.Minute)
 		assert.Len(t, o.ManifestSHA256, 64)
 	}
-	_, err := parcel.Open(env, stranger.enc, stranger.encKey, trust())
+	_, err := parcel.Open(env, stranger.Enc, stranger.EncKey, trust())
 	assert.ErrorIs(t, err, parcel.ErrNotForUs)
 }
 
@@ -146,7 +130,7 @@ func rezip(t *testing.T, inner []byte, change func(name string, data []byte) (st
 
 func TestRefusals(t *testing.T) {
 	setup(t)
-	good, err := parcel.Build(draft(t, bureau, kindergarten), parcel.Signer{Cert: bureau.sign, Key: bureau.signKey})
+	good, err := parcel.Build(draft(t, bureau, kindergarten), parcel.Signer{Cert: bureau.Sign, Key: bureau.SignKey})
 	require.NoError(t, err)
 	for _, tc := range []struct {
 		name  string
@@ -164,7 +148,7 @@ func TestRefusals(t *testing.T) {
 		{"the manifest changed after signing", func() []byte {
 			return rezip(t, good, func(n string, d []byte) (string, []byte) {
 				if n == "manifest.json" {
-					d = bytes.Replace(d, []byte(kindergarten.code), []byte(stranger.code), 1)
+					d = bytes.Replace(d, []byte(kindergarten.Code), []byte(stranger.Code), 1)
 				}
 				return n, d
 			})
@@ -198,26 +182,26 @@ func TestRefusals(t *testing.T) {
 func TestSignerRefusals(t *testing.T) {
 	setup(t)
 	// Signed by a certificate of another CA.
-	inner, err := parcel.Build(draft(t, stranger, kindergarten), parcel.Signer{Cert: stranger.sign, Key: stranger.signKey})
+	inner, err := parcel.Build(draft(t, stranger, kindergarten), parcel.Signer{Cert: stranger.Sign, Key: stranger.SignKey})
 	require.NoError(t, err)
 	_, err = parcel.VerifyInner(inner, trust())
 	assert.ErrorIs(t, err, parcel.ErrUntrusted)
 
 	// Signed by an expired certificate (its signingTime is outside it too).
-	inner, err = parcel.Build(draft(t, expired, kindergarten), parcel.Signer{Cert: expired.sign, Key: expired.signKey})
+	inner, err = parcel.Build(draft(t, expired, kindergarten), parcel.Signer{Cert: expired.Sign, Key: expired.SignKey})
 	require.NoError(t, err)
 	_, err = parcel.VerifyInner(inner, trust())
 	assert.ErrorIs(t, err, parcel.ErrExpired)
 
 	// Signed by one agency in another's name.
 	d := draft(t, bureau, kindergarten)
-	inner, err = parcel.Build(d, parcel.Signer{Cert: kindergarten.sign, Key: kindergarten.signKey})
+	inner, err = parcel.Build(d, parcel.Signer{Cert: kindergarten.Sign, Key: kindergarten.SignKey})
 	require.NoError(t, err)
 	_, err = parcel.VerifyInner(inner, trust())
 	assert.ErrorIs(t, err, parcel.ErrSender)
 
 	// A signature by a key that is not the certificate's.
-	inner, err = parcel.Build(d, parcel.Signer{Cert: bureau.sign, Key: kindergarten.signKey})
+	inner, err = parcel.Build(d, parcel.Signer{Cert: bureau.Sign, Key: kindergarten.SignKey})
 	if err == nil {
 		_, err = parcel.VerifyInner(inner, trust())
 	}
@@ -226,7 +210,7 @@ func TestSignerRefusals(t *testing.T) {
 
 func TestDraftRefusals(t *testing.T) {
 	setup(t)
-	s := parcel.Signer{Cert: bureau.sign, Key: bureau.signKey}
+	s := parcel.Signer{Cert: bureau.Sign, Key: bureau.SignKey}
 	for name, change := range map[string]func(d *parcel.Draft){
 		"no id":               func(d *parcel.Draft) { d.ID = "" },
 		"no recipient":        func(d *parcel.Draft) { d.Recipients = nil },
