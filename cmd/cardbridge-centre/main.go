@@ -171,6 +171,17 @@ func (f flags) open(ctx context.Context) (*store.Store, ed25519.PublicKey, func(
 	return s, key.Public().(ed25519.PublicKey), func() { db.Close() }, nil
 }
 
+// with opens the store for f and closes it after.
+func (f flags) with(run func(ctx context.Context, s *store.Store, pub ed25519.PublicKey) error) error {
+	ctx := context.Background()
+	s, pub, closeDB, err := f.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	return run(ctx, s, pub)
+}
+
 // loadOrCreateKey reads the evidence key, creating it (mode 0600) the
 // first time.
 func loadOrCreateKey(path string) (ed25519.PrivateKey, error) {
@@ -391,17 +402,13 @@ func (c *cli) agencyAdd(args []string) error {
 	if now := time.Now(); now.Before(enc.NotBefore) || now.After(enc.NotAfter) {
 		return fmt.Errorf("agency add: the encryption certificate is valid %s to %s, not now", enc.NotBefore.Format(time.DateOnly), enc.NotAfter.Format(time.DateOnly))
 	}
-	ctx := context.Background()
-	s, _, closeDB, err := f.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeDB()
-	if err := s.AddAgency(ctx, store.Agency{Code: *code, Name: *name, EncCert: enc.Raw}); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "已加入 / added %s %s (cert2 valid until %s)\n", *code, *name, enc.NotAfter.Format(time.DateOnly))
-	return nil
+	return f.with(func(ctx context.Context, s *store.Store, _ ed25519.PublicKey) error {
+		if err := s.AddAgency(ctx, store.Agency{Code: *code, Name: *name, EncCert: enc.Raw}); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "已加入 / added %s %s (cert2 valid until %s)\n", *code, *name, enc.NotAfter.Format(time.DateOnly))
+		return nil
+	})
 }
 
 func (c *cli) agencyList(args []string) error {
@@ -410,43 +417,39 @@ func (c *cli) agencyList(args []string) error {
 	if err := f.parse(args, 0); err != nil {
 		return err
 	}
-	ctx := context.Background()
-	s, _, closeDB, err := f.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeDB()
-	as, err := s.Agencies(ctx)
-	if err != nil {
-		return err
-	}
-	type row struct {
-		Code      string    `json:"code"`
-		Name      string    `json:"name"`
-		Suspended bool      `json:"suspended"`
-		CertUntil time.Time `json:"certificateNotAfter"`
-	}
-	var rows []row
-	for _, a := range as {
-		r := row{Code: a.Code, Name: a.Name, Suspended: a.Suspended}
-		if ct, err := x509.ParseCertificate(a.EncCert); err == nil {
-			r.CertUntil = ct.NotAfter.UTC()
+	return f.with(func(ctx context.Context, s *store.Store, _ ed25519.PublicKey) error {
+		as, err := s.Agencies(ctx)
+		if err != nil {
+			return err
 		}
-		rows = append(rows, r)
-	}
-	if *asJSON {
-		e := json.NewEncoder(c.stdout)
-		e.SetIndent("", "  ")
-		return e.Encode(map[string]any{"agencies": rows})
-	}
-	for _, r := range rows {
-		state := "使用中 active"
-		if r.Suspended {
-			state = "已暫停 suspended"
+		type row struct {
+			Code      string    `json:"code"`
+			Name      string    `json:"name"`
+			Suspended bool      `json:"suspended"`
+			CertUntil time.Time `json:"certificateNotAfter"`
 		}
-		fmt.Fprintf(c.stdout, "%s\t%s\t%s\tcert2 → %s\n", r.Code, r.Name, state, r.CertUntil.Format(time.DateOnly))
-	}
-	return nil
+		var rows []row
+		for _, a := range as {
+			r := row{Code: a.Code, Name: a.Name, Suspended: a.Suspended}
+			if ct, err := x509.ParseCertificate(a.EncCert); err == nil {
+				r.CertUntil = ct.NotAfter.UTC()
+			}
+			rows = append(rows, r)
+		}
+		if *asJSON {
+			e := json.NewEncoder(c.stdout)
+			e.SetIndent("", "  ")
+			return e.Encode(map[string]any{"agencies": rows})
+		}
+		for _, r := range rows {
+			state := "使用中 active"
+			if r.Suspended {
+				state = "已暫停 suspended"
+			}
+			fmt.Fprintf(c.stdout, "%s\t%s\t%s\tcert2 → %s\n", r.Code, r.Name, state, r.CertUntil.Format(time.DateOnly))
+		}
+		return nil
+	})
 }
 
 func (c *cli) agencySuspend(args []string) error {
@@ -456,13 +459,9 @@ func (c *cli) agencySuspend(args []string) error {
 	if err := f.parse(args, 0); err != nil {
 		return err
 	}
-	ctx := context.Background()
-	s, _, closeDB, err := f.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeDB()
-	return s.SetSuspended(ctx, *code, !*resume)
+	return f.with(func(ctx context.Context, s *store.Store, _ ed25519.PublicKey) error {
+		return s.SetSuspended(ctx, *code, !*resume)
+	})
 }
 
 func (c *cli) announce(args []string) error {
@@ -474,13 +473,9 @@ func (c *cli) announce(args []string) error {
 	if strings.TrimSpace(*text) == "" || len(*text) > 4000 {
 		return fmt.Errorf("announce: --text of 1 to 4000 bytes: %w", errUsage)
 	}
-	ctx := context.Background()
-	s, _, closeDB, err := f.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeDB()
-	return s.Announce(ctx, *text)
+	return f.with(func(ctx context.Context, s *store.Store, _ ed25519.PublicKey) error {
+		return s.Announce(ctx, *text)
+	})
 }
 
 func (c *cli) evidenceKey(args []string) error {
@@ -517,28 +512,24 @@ func (c *cli) evidenceExport(args []string) error {
 	if err := f.parse(args, 1); err != nil {
 		return err
 	}
-	ctx := context.Background()
-	s, pub, closeDB, err := f.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeDB()
-	recs, err := s.Evidence(ctx, f.Arg(0))
-	if err != nil {
-		return err
-	}
-	if len(recs) == 0 {
-		return fmt.Errorf("evidence export: nothing recorded for %s", f.Arg(0))
-	}
-	b, err := json.MarshalIndent(Bundle{Package: f.Arg(0), PublicKey: pub, Records: recs, Exported: time.Now().UTC()}, "", "  ")
-	if err != nil {
-		return err
-	}
-	if *out == "" {
-		_, err = c.stdout.Write(append(b, '\n'))
-		return err
-	}
-	return os.WriteFile(*out, b, 0o644)
+	return f.with(func(ctx context.Context, s *store.Store, pub ed25519.PublicKey) error {
+		recs, err := s.Evidence(ctx, f.Arg(0))
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			return fmt.Errorf("evidence export: nothing recorded for %s", f.Arg(0))
+		}
+		b, err := json.MarshalIndent(Bundle{Package: f.Arg(0), PublicKey: pub, Records: recs, Exported: time.Now().UTC()}, "", "  ")
+		if err != nil {
+			return err
+		}
+		if *out == "" {
+			_, err = c.stdout.Write(append(b, '\n'))
+			return err
+		}
+		return os.WriteFile(*out, b, 0o644)
+	})
 }
 
 func (c *cli) evidenceVerify(args []string) error {
