@@ -483,18 +483,14 @@ func (c *cli) evidenceKey(args []string) error {
 	if err := f.parse(args, 0); err != nil {
 		return err
 	}
-	s, pub, closeDB, err := f.open(context.Background())
-	if err != nil {
+	return f.with(func(_ context.Context, _ *store.Store, pub ed25519.PublicKey) error {
+		der, err := x509.MarshalPKIXPublicKey(pub)
+		if err != nil {
+			return err
+		}
+		_, err = c.stdout.Write(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 		return err
-	}
-	_ = s
-	defer closeDB()
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return err
-	}
-	_, err = c.stdout.Write(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
-	return err
+	})
 }
 
 // Bundle is an exported piece of evidence: the records naming one package
