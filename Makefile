@@ -10,11 +10,14 @@ all: build
 deps:
 	bash scripts/deps.sh
 
-# out/cardbridge is the shipped host and CLI; out/cardbridge-centre the
+# out/cardbridge is the shipped host and CLI; out/cardbridge-exchange the
+# 公文 exchange agent it starts for `cardbridge exchange` (kept out of the
+# host, which every browser starts); out/cardbridge-centre the
 # exchange centre (no cgo: it runs on any server); out/cardbridge-softcard is
 # the virtual TEST card, a development tool for the demo, e2e and bench only.
 build: deps
 	$(GO) build -o out/cardbridge ./host
+	$(GO) build -o out/cardbridge-exchange ./cmd/cardbridge-exchange
 	CGO_ENABLED=0 $(GO) build -o out/cardbridge-centre ./cmd/cardbridge-centre
 	$(GO) build -o out/cardbridge-softcard ./cmd/cardbridge-softcard
 
@@ -29,7 +32,9 @@ RELEASE_LDFLAGS = -s -w -X main.build=release -X main.version=$(VERSION) -X main
 release: deps
 	@test -n "$(STORE_EXTENSION_IDS)" || echo "note: STORE_EXTENSION_IDS is empty: this release serves Firefox and allowedExtensions only" >&2
 	$(GO) build -trimpath -ldflags "$(RELEASE_LDFLAGS)" -o out/release/linux-amd64/cardbridge ./host
+	$(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o out/release/linux-amd64/cardbridge-exchange ./cmd/cardbridge-exchange
 	$(WINDOWS_CGO) $(GO) build -trimpath -ldflags "$(RELEASE_LDFLAGS)" -o out/release/windows-amd64/cardbridge.exe ./host
+	$(WINDOWS_CGO) $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o out/release/windows-amd64/cardbridge-exchange.exe ./cmd/cardbridge-exchange
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o out/release/linux-amd64/cardbridge-centre ./cmd/cardbridge-centre
 
 # The Windows host is built with cgo through MinGW-w64 (Debian

@@ -26,7 +26,7 @@ func TestBinaryDependencies(t *testing.T) {
 		forbidden []string
 		noCgo     bool
 	}{
-		{"./host", []string{mod + "/internal/softcard", mod + "/internal/testca", mod + "/internal/cards/cardstest", mod + "/internal/nativeclient", "net/http"}, false},
+		{"./host", []string{mod + "/internal/softcard", mod + "/internal/testca", mod + "/internal/cards/cardstest", mod + "/internal/nativeclient", "net/http", mod + "/internal/exchange/agent", "modernc.org/sqlite"}, false},
 		{"./cmd/cardbridge-centre", []string{mod + "/internal/pcsc", "github.com/ebfe/scard", "github.com/miekg/pkcs11", mod + "/internal/card", mod + "/internal/cards", "runtime/cgo"}, true},
 	} {
 		t.Run(tc.pkg, func(t *testing.T) {

@@ -39,6 +39,9 @@ type Options struct {
 	// ServeNative runs the native-messaging session on the terminal in
 	// plain mode (one JSON message per line) and returns the exit status.
 	ServeNative func(stdin io.Reader, stdout, stderr io.Writer) int
+	// Exchange runs `exchange …` in this process (cardbridge-exchange); nil
+	// starts cardbridge-exchange instead (cardbridge itself).
+	Exchange func(env Env, args []string) error
 }
 
 const usage = `cardbridge — 憑證 IC 卡工具 / certificate card tool

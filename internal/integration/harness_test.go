@@ -65,7 +65,8 @@ func testMain(m *testing.M) int {
 		defer stopPCSCD()
 		binary = filepath.Join(workDir, "cardbridge")
 		softcardBinary = filepath.Join(workDir, "cardbridge-softcard")
-		out, err := exec.Command("go", "build", "-o", workDir, "github.com/cardbridge/cardbridge/host", "github.com/cardbridge/cardbridge/cmd/cardbridge-softcard").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", workDir, "github.com/cardbridge/cardbridge/host", "github.com/cardbridge/cardbridge/cmd/cardbridge-softcard",
+			"github.com/cardbridge/cardbridge/cmd/cardbridge-exchange").CombinedOutput()
 		if err == nil {
 			err = os.Rename(filepath.Join(workDir, "host"), binary)
 		}

@@ -1,4 +1,8 @@
-package cli
+// Package exchangecli is the command line of the 公文 exchange agent,
+// `cardbridge exchange …` (docs/exchange.md). It lives in its own program,
+// cardbridge-exchange, which cardbridge starts for that command: the agent's
+// HTTP client and embedded database stay out of the native host.
+package exchangecli
 
 import (
 	"context"
@@ -11,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cardbridge/cardbridge/internal/cards"
+	"github.com/cardbridge/cardbridge/internal/cli"
 	"github.com/cardbridge/cardbridge/internal/exchange/agent"
 	"github.com/cardbridge/cardbridge/internal/exchange/di"
 	"github.com/cardbridge/cardbridge/internal/exchange/parcel"
@@ -41,40 +46,41 @@ type exchangeCmd struct {
 	pinStdin     bool
 }
 
-func (c *cli) exchangeFlags(name string, e *exchangeCmd) *flag.FlagSet {
-	fs := c.flags("exchange "+name, &e.reader)
+func exchangeFlags(c cli.Env, name string, e *exchangeCmd) *flag.FlagSet {
+	fs := c.Flags("exchange "+name, &e.reader)
 	fs.StringVar(&e.home, "home", defaultExchangeHome(), "the agency's exchange folder / 交換資料夾")
 	fs.BoolVar(&e.pinStdin, "pin-stdin", false, "read the PIN from standard input / 由標準輸入讀取 PIN 碼")
 	return fs
 }
 
 // session asks for the PIN once and opens the card for this process.
-func (c *cli) session(e *exchangeCmd) (*cards.Session, error) {
-	pin, err := c.secret(e.pinStdin, "PIN 碼", "PIN")
+func session(c cli.Env, e *exchangeCmd) (*cards.Session, error) {
+	pin, err := c.Secret(e.pinStdin, "PIN 碼", "PIN")
 	if err != nil {
 		return nil, err
 	}
 	defer clear(pin)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	return c.manager().NewSession(ctx, e.reader, pin, c.opts.Version)
+	return c.Manager().NewSession(ctx, e.reader, pin, c.Version())
 }
 
-func (c *cli) exchange(args []string) error {
+// Run runs `exchange args…` with the command line's environment.
+func Run(c cli.Env, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("exchange: setup, send, sync, list, show, return or announcements: %w", errUsage)
+		return fmt.Errorf("exchange: setup, send, sync, list, show, return or announcements: %w", cli.ErrUsage)
 	}
 	ctx := context.Background()
 	var e exchangeCmd
 	switch args[0] {
 	case "setup":
 		var centre, code, archive, roots string
-		fs := c.exchangeFlags("setup", &e)
+		fs := exchangeFlags(c, "setup", &e)
 		fs.StringVar(&centre, "centre", "", "the exchange centre, e.g. https://centre.example.tw / 交換中心")
 		fs.StringVar(&code, "agency", "", "our 機關代碼 (XC + 統一編號) / 本機關代碼")
 		fs.StringVar(&archive, "archive", "", "where received documents are written / 收文存放資料夾")
 		fs.StringVar(&roots, "roots", "", "PEM file of the CA certificates senders' certificates chain to / 信任的憑證機構")
-		if err := parse(fs, args[1:]); err != nil {
+		if err := c.Parse(fs, args[1:]); err != nil {
 			return err
 		}
 		if archive == "" {
@@ -96,49 +102,49 @@ func (c *cli) exchange(args []string) error {
 		}
 		defer a.Close()
 		if err := a.Setup(ctx, centre, code, archive, rootsPEM); err != nil {
-			return fmt.Errorf("exchange setup: %w: %w", err, errUsage)
+			return fmt.Errorf("exchange setup: %w: %w", err, cli.ErrUsage)
 		}
-		return c.say(map[string]any{"home": e.home, "centre": centre, "agency": code, "archive": archive},
+		return say(c, map[string]any{"home": e.home, "centre": centre, "agency": code, "archive": archive},
 			"已設定 / set up: %s @ %s，收文存放 / archive: %s\n", code, centre, archive)
 	case "send":
 		var to, subject, diFile, number string
 		var attach listFlag
-		fs := c.exchangeFlags("send", &e)
+		fs := exchangeFlags(c, "send", &e)
 		fs.StringVar(&to, "to", "", "recipients' 機關代碼, comma separated / 受文機關")
 		fs.StringVar(&subject, "subject", "", "主旨 / subject")
 		fs.StringVar(&diFile, "di", "", "the DI file / 公文 DI 檔")
 		fs.StringVar(&number, "number", "", "發文字號 (default from the DI)")
 		fs.Var(&attach, "attach", "an attachment (repeatable) / 附件")
-		if err := parse(fs, args[1:]); err != nil {
+		if err := c.Parse(fs, args[1:]); err != nil {
 			return err
 		}
 		if to == "" || diFile == "" {
-			return fmt.Errorf("exchange send: --to and --di are required: %w", errUsage)
+			return fmt.Errorf("exchange send: --to and --di are required: %w", cli.ErrUsage)
 		}
 		d, err := draftFrom(diFile, attach, strings.Split(to, ","), subject, number)
 		if err != nil {
 			return err
 		}
-		return c.withAgent(ctx, &e, func(a *agent.Agent, s *cards.Session) error {
+		return withAgent(c, ctx, &e, func(a *agent.Agent, s *cards.Session) error {
 			id, err := a.Queue(ctx, s, d)
 			if err != nil {
 				return err
 			}
-			return c.say(map[string]any{"sendId": id, "state": agent.Queued}, "已排入發文匣 / queued: %s（執行 cardbridge exchange sync 送出 / run cardbridge exchange sync to send）\n", id)
+			return say(c, map[string]any{"sendId": id, "state": agent.Queued}, "已排入發文匣 / queued: %s（執行 cardbridge exchange sync 送出 / run cardbridge exchange sync to send）\n", id)
 		})
 	case "sync":
-		fs := c.exchangeFlags("sync", &e)
-		if err := parse(fs, args[1:]); err != nil {
+		fs := exchangeFlags(c, "sync", &e)
+		if err := c.Parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return c.withAgent(ctx, &e, func(a *agent.Agent, s *cards.Session) error {
+		return withAgent(c, ctx, &e, func(a *agent.Agent, s *cards.Session) error {
 			rep, err := a.Sync(ctx, s)
-			if c.json {
-				if jerr := c.emit(rep); jerr != nil {
+			if c.JSON() {
+				if jerr := c.Emit(rep); jerr != nil {
 					return jerr
 				}
 			} else {
-				fmt.Fprintf(c.stdout, "送出 sent %d，重試中 retrying %d，失敗 failed %d，收文 received %d，收文異常 refused %d，狀態更新 updates %d\n",
+				fmt.Fprintf(c.Stdout(), "送出 sent %d，重試中 retrying %d，失敗 failed %d，收文 received %d，收文異常 refused %d，狀態更新 updates %d\n",
 					len(rep.Sent), len(rep.Retrying), len(rep.Failed), len(rep.Received), len(rep.Refused), rep.Updated)
 			}
 			return err
@@ -146,12 +152,12 @@ func (c *cli) exchange(args []string) error {
 	case "list":
 		var in, out bool
 		var from, to string
-		fs := c.exchangeFlags("list", &e)
+		fs := exchangeFlags(c, "list", &e)
 		fs.BoolVar(&in, "in", false, "收文匣 only")
 		fs.BoolVar(&out, "out", false, "發文匣 only")
 		fs.StringVar(&from, "from", "", "from date YYYY-MM-DD (default today)")
 		fs.StringVar(&to, "to", "", "to date YYYY-MM-DD, inclusive (default today)")
-		if err := parse(fs, args[1:]); err != nil {
+		if err := c.Parse(fs, args[1:]); err != nil {
 			return err
 		}
 		start, end, err := dayRange(from, to)
@@ -174,72 +180,72 @@ func (c *cli) exchange(args []string) error {
 				return err
 			}
 		}
-		if c.json {
-			return c.emit(res)
+		if c.JSON() {
+			return c.Emit(res)
 		}
 		if ins, ok := res["inbox"].([]agent.Incoming); ok {
-			fmt.Fprintln(c.stdout, "收文匣 / inbox")
+			fmt.Fprintln(c.Stdout(), "收文匣 / inbox")
 			for _, i := range ins {
 				mark := " "
 				if i.Unread {
 					mark = "*"
 				}
-				fmt.Fprintf(c.stdout, "%s %s\t%s\t%s\t%s\t%s %s\n", mark, i.Updated.Format("2006-01-02 15:04"), inLabel(i.State), i.Sender, i.Subject, i.PackageID, i.Reason)
+				fmt.Fprintf(c.Stdout(), "%s %s\t%s\t%s\t%s\t%s %s\n", mark, i.Updated.Format("2006-01-02 15:04"), inLabel(i.State), i.Sender, i.Subject, i.PackageID, i.Reason)
 			}
 		}
 		if outs, ok := res["outbox"].([]agent.Outgoing); ok {
-			fmt.Fprintln(c.stdout, "發文匣 / outbox")
+			fmt.Fprintln(c.Stdout(), "發文匣 / outbox")
 			for _, o := range outs {
-				fmt.Fprintf(c.stdout, "  %s\t%s\t%s\t%s\n", o.Created.Format("2006-01-02 15:04"), o.State, o.Subject, o.SendID)
+				fmt.Fprintf(c.Stdout(), "  %s\t%s\t%s\t%s\n", o.Created.Format("2006-01-02 15:04"), o.State, o.Subject, o.SendID)
 				for _, r := range o.Recipients {
-					fmt.Fprintf(c.stdout, "      → %s\t%s %s\n", r.Code, outLabel(r.State), r.Reason)
+					fmt.Fprintf(c.Stdout(), "      → %s\t%s %s\n", r.Code, outLabel(r.State), r.Reason)
 				}
 			}
 		}
 		return nil
 	case "return":
 		var reason string
-		fs := c.exchangeFlags("return", &e)
+		fs := exchangeFlags(c, "return", &e)
 		fs.StringVar(&reason, "reason", "", "why / 退文理由")
 		if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 1 {
-			return fmt.Errorf("exchange return ID --reason TEXT: %w", errUsage)
+			return fmt.Errorf("exchange return ID --reason TEXT: %w", cli.ErrUsage)
 		}
-		return c.withAgent(ctx, &e, func(a *agent.Agent, s *cards.Session) error {
+		return withAgent(c, ctx, &e, func(a *agent.Agent, s *cards.Session) error {
 			if err := a.Return(ctx, s, fs.Arg(0), reason); err != nil {
 				return err
 			}
-			return c.say(map[string]any{"packageId": fs.Arg(0), "state": "returned"}, "已退文 / returned: %s\n", fs.Arg(0))
+			return say(c, map[string]any{"packageId": fs.Arg(0), "state": "returned"}, "已退文 / returned: %s\n", fs.Arg(0))
 		})
 	case "announcements":
-		fs := c.exchangeFlags("announcements", &e)
-		if err := parse(fs, args[1:]); err != nil {
+		fs := exchangeFlags(c, "announcements", &e)
+		if err := c.Parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return c.withAgent(ctx, &e, func(a *agent.Agent, s *cards.Session) error {
+		return withAgent(c, ctx, &e, func(a *agent.Agent, s *cards.Session) error {
 			as, err := a.Announcements(ctx, s)
 			if err != nil {
 				return err
 			}
-			if c.json {
-				return c.emit(map[string]any{"announcements": as})
+			if c.JSON() {
+				return c.Emit(map[string]any{"announcements": as})
 			}
 			for _, x := range as {
-				fmt.Fprintf(c.stdout, "%s  %s\n", x.At.Local().Format("2006-01-02 15:04"), x.Text)
+				fmt.Fprintf(c.Stdout(), "%s  %s\n", x.At.Local().Format("2006-01-02 15:04"), x.Text)
 			}
 			return nil
 		})
 	}
-	return fmt.Errorf("exchange %q: setup, send, sync, list, return or announcements: %w", args[0], errUsage)
+	return fmt.Errorf("exchange %q: setup, send, sync, list, return or announcements: %w", args[0], cli.ErrUsage)
 }
 
 // withAgent opens the home and the card session for f.
-func (c *cli) withAgent(ctx context.Context, e *exchangeCmd, f func(*agent.Agent, *cards.Session) error) error {
+func withAgent(c cli.Env, ctx context.Context, e *exchangeCmd, f func(*agent.Agent, *cards.Session) error) error {
 	a, err := agent.Open(ctx, agent.Options{Home: e.home})
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	s, err := c.session(e)
+	s, err := session(c, e)
 	if err != nil {
 		return err
 	}
@@ -248,11 +254,11 @@ func (c *cli) withAgent(ctx context.Context, e *exchangeCmd, f func(*agent.Agent
 }
 
 // say prints v as JSON with --json, else the formatted text.
-func (c *cli) say(v any, format string, args ...any) error {
-	if c.json {
-		return c.emit(v)
+func say(c cli.Env, v any, format string, args ...any) error {
+	if c.JSON() {
+		return c.Emit(v)
 	}
-	fmt.Fprintf(c.stdout, format, args...)
+	fmt.Fprintf(c.Stdout(), format, args...)
 	return nil
 }
 
@@ -286,12 +292,12 @@ func draftFrom(diFile string, attach []string, to []string, subject, number stri
 	}
 	for _, p := range attach {
 		if !declared[filepath.Base(p)] {
-			return agent.Draft{}, fmt.Errorf("%s 沒有宣告附件「%s」/ the DI does not declare the attachment %s: %w", diFile, filepath.Base(p), filepath.Base(p), errUsage)
+			return agent.Draft{}, fmt.Errorf("%s 沒有宣告附件「%s」/ the DI does not declare the attachment %s: %w", diFile, filepath.Base(p), filepath.Base(p), cli.ErrUsage)
 		}
 		delete(declared, filepath.Base(p))
 	}
 	for name := range declared {
-		return agent.Draft{}, fmt.Errorf("%s 宣告的附件「%s」沒有以 --attach 提供 / the DI declares %s; give it with --attach: %w", diFile, name, name, errUsage)
+		return agent.Draft{}, fmt.Errorf("%s 宣告的附件「%s」沒有以 --attach 提供 / the DI declares %s; give it with --attach: %w", diFile, name, name, cli.ErrUsage)
 	}
 	d := agent.Draft{To: to, Subject: subject, Number: number, DI: parcel.File{Name: filepath.Base(diFile), Data: b}}
 	for _, p := range attach {
@@ -313,12 +319,12 @@ func dayRange(from, to string) (time.Time, time.Time, error) {
 	var err error
 	if from != "" {
 		if start, err = time.ParseInLocation(time.DateOnly, from, time.Local); err != nil {
-			return start, end, fmt.Errorf("--from %q: YYYY-MM-DD: %w", from, errUsage)
+			return start, end, fmt.Errorf("--from %q: YYYY-MM-DD: %w", from, cli.ErrUsage)
 		}
 	}
 	if to != "" {
 		if end, err = time.ParseInLocation(time.DateOnly, to, time.Local); err != nil {
-			return start, end, fmt.Errorf("--to %q: YYYY-MM-DD: %w", to, errUsage)
+			return start, end, fmt.Errorf("--to %q: YYYY-MM-DD: %w", to, cli.ErrUsage)
 		}
 	}
 	return start, end.AddDate(0, 0, 1), nil
@@ -335,4 +341,14 @@ func outLabel(state string) string {
 		return l
 	}
 	return state
+}
+
+// listFlag is a flag that may be given more than once.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, v)
+	return nil
 }

@@ -1,0 +1,95 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+
+	"github.com/cardbridge/cardbridge/internal/cards"
+)
+
+// ErrUsage marks a command-line mistake (exit status 2).
+var ErrUsage = errUsage
+
+// Env is what a command that lives outside this package (the document
+// exchange, internal/exchangecli) uses of the command line: its options,
+// its way to cards, the PIN reader and the output.
+type Env interface {
+	// Flags returns a flag set with --json, and --reader and --pkcs11
+	// when reader is not nil.
+	Flags(name string, reader *string) *flag.FlagSet
+	// Parse parses args, refusing positional arguments.
+	Parse(fs *flag.FlagSet, args []string) error
+	// Secret reads a PIN (--pin-stdin lines, or the terminal).
+	Secret(fromStdin bool, promptZH, promptEN string) ([]byte, error)
+	// Manager is the way to cards, made on first use.
+	Manager() *cards.Manager
+	// JSON reports --json; Emit prints v as JSON.
+	JSON() bool
+	Emit(v any) error
+	Stdout() io.Writer
+	Version() string
+}
+
+func (c *cli) Flags(name string, reader *string) *flag.FlagSet { return c.flags(name, reader) }
+func (c *cli) Parse(fs *flag.FlagSet, args []string) error     { return parse(fs, args) }
+func (c *cli) Secret(fromStdin bool, zh, en string) ([]byte, error) {
+	return c.secret(fromStdin, zh, en)
+}
+func (c *cli) Manager() *cards.Manager { return c.manager() }
+func (c *cli) JSON() bool              { return c.json }
+func (c *cli) Emit(v any) error        { return c.emit(v) }
+func (c *cli) Stdout() io.Writer       { return c.stdout }
+func (c *cli) Version() string         { return c.opts.Version }
+
+// exchangeBinary is the program that carries the document exchange. It is
+// not linked into cardbridge: the exchange brings an HTTP client and an
+// embedded database, which would double the size and the start-up time of
+// the native host every browser starts (host/deps_test.go).
+const exchangeBinary = "cardbridge-exchange"
+
+// exchange runs the document exchange: in this process when the build
+// carries it (Options.Exchange, cardbridge-exchange), else by starting
+// cardbridge-exchange from beside this program (or the PATH) with the same
+// arguments, input and output.
+func (c *cli) exchange(args []string) error {
+	if c.opts.Exchange != nil {
+		return c.opts.Exchange(c, args)
+	}
+	name := exchangeBinary
+	if runtime.GOOS == "windows" {
+		name += ".exe"
+	}
+	path := ""
+	if exe, err := os.Executable(); err == nil {
+		if p := filepath.Join(filepath.Dir(exe), name); fileExists(p) {
+			path = p
+		}
+	}
+	if path == "" {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			return fmt.Errorf("找不到公文交換程式 %s，請重新安裝 CardBridge / the document exchange program %s is not installed next to cardbridge; reinstall CardBridge", name, name)
+		}
+		path = p
+	}
+	cmd := exec.CommandContext(context.Background(), path, append([]string{"exchange"}, args...)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.stdin, c.stdout, c.stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return exitCode(ee.ExitCode())
+	}
+	return err
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
+}
