@@ -66,6 +66,19 @@ func insertHiCOSState(t *testing.T, st *softcard.State) *apduLog {
 	return log
 }
 
+// noDiscovery makes the command lines the test runs load no module found at
+// a vendor's location: OpenSC, once loaded as the fallback for a card in
+// another reader, probes every card it sees with its own drivers' (read-
+// only) commands, which is OpenSC's doing and not what this audit checks.
+func noDiscovery(t *testing.T) {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(cfg, []byte(`{"noModuleDiscovery":true}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CARDBRIDGE_CONFIG", cfg)
+}
+
 // onlyReadOnlyCommands fails unless every APDU the card got was a class-80
 // SELECT FILE or READ BINARY, or the one PIV SELECT that tells a PIV card
 // from others: never a PIN verify, a key operation or a GET CHALLENGE.
@@ -93,6 +106,7 @@ func onlyReadOnlyCommands(t *testing.T, log *apduLog) {
 // line, every key or PIN operation answered ERR_HICOS_CLIENT_NEEDED with
 // nothing sent to the card, and the check says what is missing.
 func TestHiCOSCardReadNatively(t *testing.T) {
+	noDiscovery(t)
 	st, log := insertHiCOS(t)
 	sigID := card.CertID(st.Cert(softcard.SlotAuthentication))
 	encID := card.CertID(st.Cert(softcard.SlotKeyManagement))
@@ -254,6 +268,7 @@ func softhsmToken(t *testing.T, st *softcard.State) string {
 // used through the HiCOS client. The card itself still gets nothing but
 // its public read-only commands.
 func TestHiCOSCardThroughTheVendorModule(t *testing.T) {
+	noDiscovery(t)
 	st := issued(t, "hicos", softcard.IssueOptions{})
 	// The token is made before the card is in: the tools that make it
 	// (OpenSC's pkcs11-tool) are not what this test audits.
