@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -255,4 +257,71 @@ func TestQueueRefuses(t *testing.T) {
 	assert.Contains(t, err.Error(), "發文機關")
 	out, _ := ab.Outbox(ctx, clk.now().Add(-time.Hour), clk.now().Add(time.Hour))
 	assert.Empty(t, out, "nothing queued")
+}
+
+// Nothing lost, nothing doubled: the centre goes away after the document
+// was archived and before the acknowledgement, and the archive folder
+// cannot be written for a while; each time the document stays unacknowledged,
+// and the next Sync archives and acknowledges it once.
+func TestReceiveFaults(t *testing.T) {
+	ctx := context.Background()
+	c := startCentre(t)
+	clk := &clock{t: time.Now()}
+	ab, _ := openAgent(t, c, bureau, clk)
+	ak, archive := openAgent(t, c, kindergarten, clk)
+	_, err := ab.Queue(ctx, bureau, agent.Draft{To: []string{kindergarten.Code}, Subject: "故障測試", DI: letter(t, bureau)})
+	require.NoError(t, err)
+	_, err = ab.Sync(ctx, bureau)
+	require.NoError(t, err)
+
+	// 1. The archive folder cannot be written (a file stands where it
+	// should be, as a full or missing disk would fail it).
+	require.NoError(t, os.MkdirAll(filepath.Dir(archive), 0o755))
+	require.NoError(t, os.WriteFile(archive, []byte("not a folder"), 0o644))
+	rep, err := ak.Sync(ctx, kindergarten)
+	require.Error(t, err)
+	assert.Empty(t, rep.Received)
+	p, err := c.Store.Package(ctx, bureau.Code+"/"+mustSendID(t, ab, clk), kindergarten.Code)
+	require.NoError(t, err)
+	assert.Equal(t, store.Downloading, p.Recipients[0].State, "not acknowledged")
+	require.NoError(t, os.Remove(archive))
+
+	// 2. Archived, then the centre goes away before the acknowledgement.
+	report := func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/report") }
+	c.Fail.Store(&report)
+	rep, err = ak.Sync(ctx, kindergarten)
+	assert.True(t, agent.Temporary(err), "%v", err)
+	assert.Empty(t, rep.Received)
+	c.Fail.Store(nil)
+
+	// 3. Back: archived once, acknowledged once.
+	rep, err = ak.Sync(ctx, kindergarten)
+	require.NoError(t, err)
+	assert.Len(t, rep.Received, 1)
+	in, err := ak.Inbox(ctx, clk.now().Add(-time.Hour), clk.now().Add(time.Hour))
+	require.NoError(t, err)
+	require.Len(t, in, 1)
+	assert.Equal(t, "completed", in[0].State)
+	entries, err := os.ReadDir(in[0].Folder)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	assert.Equal(t, []string{"1150012345.di"}, names, "one copy, no temporary files left")
+	rep, err = ak.Sync(ctx, kindergarten)
+	require.NoError(t, err)
+	assert.Empty(t, rep.Received, "not twice")
+	_, err = ab.Sync(ctx, bureau)
+	require.NoError(t, err)
+	out, _ := ab.Outbox(ctx, clk.now().Add(-time.Hour), clk.now().Add(time.Hour))
+	assert.Equal(t, "user-confirmed", out[0].Recipients[0].State)
+}
+
+func mustSendID(t *testing.T, a *agent.Agent, clk *clock) string {
+	t.Helper()
+	out, err := a.Outbox(context.Background(), clk.now().Add(-time.Hour), clk.now().Add(time.Hour))
+	require.NoError(t, err)
+	require.NotEmpty(t, out)
+	return out[0].SendID
 }

@@ -108,6 +108,9 @@ type Centre struct {
 	URL   string
 	Store *store.Store
 	Down  atomic.Bool
+	// Fail, when set, answers 503 to the requests it returns true for (a
+	// centre that goes away between two steps).
+	Fail atomic.Pointer[func(*http.Request) bool]
 }
 
 // StartCentre serves a centre trusting ca, with the agencies' encryption
@@ -134,7 +137,7 @@ func StartCentre(tb testing.TB, ca *testca.Hierarchy, agencies map[string][]byte
 	srv := &api.Server{Store: st, Verifier: &authtoken.Verifier{Roots: t.Roots, Intermediates: t.Intermediates}}
 	h := srv.Handler()
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if c.Down.Load() {
+		if f := c.Fail.Load(); c.Down.Load() || (f != nil && (*f)(r)) {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
 		}
