@@ -281,14 +281,7 @@ func (c *cli) serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	pool, inter := x509.NewCertPool(), x509.NewCertPool()
-	for _, ct := range certs {
-		if ct.CheckSignatureFrom(ct) == nil {
-			pool.AddCert(ct)
-		} else {
-			inter.AddCert(ct)
-		}
-	}
+	trust := parcel.TrustOf(certs)
 	parent := c.ctx
 	if parent == nil {
 		parent = context.Background()
@@ -315,7 +308,7 @@ func (c *cli) serve(args []string) error {
 		return fmt.Errorf("serve: --origin %q: %w", *origin, errUsage)
 	}
 	log := slog.New(slog.NewTextHandler(c.stderr, nil))
-	srv := &api.Server{Store: s, Verifier: &authtoken.Verifier{Roots: pool, Intermediates: inter, Origin: *origin},
+	srv := &api.Server{Store: s, Verifier: &authtoken.Verifier{Roots: trust.Roots, Intermediates: trust.Intermediates, Origin: *origin},
 		Retention: time.Duration(*days) * 24 * time.Hour, Log: log}
 	hs := httpServer(srv.Handler())
 	go func() {

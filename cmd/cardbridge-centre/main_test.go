@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,26 +22,9 @@ import (
 
 	"github.com/cardbridge/cardbridge/authtoken"
 	"github.com/cardbridge/cardbridge/internal/centre/api"
+	"github.com/cardbridge/cardbridge/internal/nativeclient"
 	"github.com/cardbridge/cardbridge/internal/testca"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func cmd(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
@@ -98,7 +80,7 @@ func TestCentreCommands(t *testing.T) {
 
 	// Serve.
 	ctx, cancel := context.WithCancel(context.Background())
-	var sout, serr syncBuffer
+	var sout, serr nativeclient.SyncBuffer
 	done := make(chan int)
 	go func() {
 		c := &cli{stdout: &sout, stderr: &serr, ctx: ctx}

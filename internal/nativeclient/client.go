@@ -133,7 +133,7 @@ type Host struct {
 	cmd     *exec.Cmd
 	stdin   *os.File // our end of the host's stdin
 	started time.Time
-	stderr  syncBuffer
+	stderr  SyncBuffer
 
 	frames  chan frameRead // closed after the last frame
 	readErr error          // why reading stopped; set before frames is closed
@@ -521,19 +521,20 @@ func (h *Host) PeakRSS() (uint64, error) {
 	return 0, errors.New("no VmHWM in /proc/PID/status (has the host exited?)")
 }
 
-// syncBuffer collects stderr; the exec package writes it from a goroutine.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for a writer goroutine and a reader
+// (a process's stderr, a server's output in a test).
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()

@@ -89,21 +89,16 @@ func Open(ctx context.Context, o Options) (*Agent, error) {
 // pools splits PEM certificates into self-signed roots and the issuing
 // CAs that complete chains.
 func pools(pemData []byte) (roots, inter *x509.CertPool) {
-	roots, inter = x509.NewCertPool(), x509.NewCertPool()
+	var cas []*x509.Certificate
 	for {
 		var blk *pem.Block
 		blk, pemData = pem.Decode(pemData)
 		if blk == nil {
-			return roots, inter
+			t := parcel.TrustOf(cas)
+			return t.Roots, t.Intermediates
 		}
-		c, err := x509.ParseCertificate(blk.Bytes)
-		if err != nil {
-			continue
-		}
-		if c.CheckSignatureFrom(c) == nil {
-			roots.AddCert(c)
-		} else {
-			inter.AddCert(c)
+		if c, err := x509.ParseCertificate(blk.Bytes); err == nil {
+			cas = append(cas, c)
 		}
 	}
 }

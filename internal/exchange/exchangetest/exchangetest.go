@@ -86,10 +86,9 @@ func (a *Agency) Decrypter() (*x509.Certificate, crypto.Decrypter) { return a.En
 
 // Trust is what agencies of ca check each other against.
 func Trust(ca *testca.Hierarchy) parcel.Trust {
-	roots, inter := x509.NewCertPool(), x509.NewCertPool()
-	roots.AddCert(ca.Root.Cert)
-	inter.AddCert(ca.Issuing.Cert)
-	return parcel.Trust{Roots: roots, Intermediates: inter, Now: time.Now()}
+	t := parcel.TrustOf([]*x509.Certificate{ca.Root.Cert, ca.Issuing.Cert})
+	t.Now = time.Now()
+	return t
 }
 
 // RootsPEM is ca's root and issuing CA, as a centre's --roots file.

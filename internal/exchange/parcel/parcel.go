@@ -255,6 +255,21 @@ func CheckRecipient(c *x509.Certificate, code string, t Trust) error {
 	return nil
 }
 
+// TrustOf sorts CA certificates into a Trust: the self-signed ones are the
+// roots, the others issuing CAs that complete chains (Now left unset). The
+// centre's --roots file and an agent's roots.pem are read this one way.
+func TrustOf(cas []*x509.Certificate) Trust {
+	t := Trust{Roots: x509.NewCertPool(), Intermediates: x509.NewCertPool()}
+	for _, c := range cas {
+		if c.CheckSignatureFrom(c) == nil {
+			t.Roots.AddCert(c)
+		} else {
+			t.Intermediates.AddCert(c)
+		}
+	}
+	return t
+}
+
 // Trust is what a receiver checks signatures against.
 type Trust struct {
 	// Roots are the CA certificates agencies' certificates chain to.
