@@ -14,6 +14,9 @@ import (
 	"github.com/cardbridge/cardbridge/internal/cards"
 )
 
+// ListFlag is a flag that may be given more than once.
+type ListFlag = listFlag
+
 // ErrUsage marks a command-line mistake (exit status 2).
 var ErrUsage = errUsage
 

@@ -108,7 +108,7 @@ func Run(c cli.Env, args []string) error {
 			"已設定 / set up: %s @ %s，收文存放 / archive: %s\n", code, centre, archive)
 	case "send":
 		var to, subject, diFile, number string
-		var attach listFlag
+		var attach cli.ListFlag
 		fs := exchangeFlags(c, "send", &e)
 		fs.StringVar(&to, "to", "", "recipients' 機關代碼, comma separated / 受文機關")
 		fs.StringVar(&subject, "subject", "", "主旨 / subject")
@@ -341,14 +341,4 @@ func outLabel(state string) string {
 		return l
 	}
 	return state
-}
-
-// listFlag is a flag that may be given more than once.
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-
-func (l *listFlag) Set(v string) error {
-	*l = append(*l, v)
-	return nil
 }
