@@ -14,7 +14,9 @@ import (
 )
 
 // openscModule is registered by these tests: modutil loads it to check it,
-// and OpenSC's module loads without a configuration or a card service.
+// and OpenSC's module loads without a configuration or a card service —
+// needNSSTools takes the card service away, so that a card another test
+// package holds in a transaction cannot keep modutil waiting.
 const openscModule = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
 
 // needNSSTools skips the test without the NSS tools and OpenSC.
@@ -31,6 +33,7 @@ func needNSSTools(t *testing.T) {
 	if _, err := os.Stat(openscModule); err != nil {
 		t.Fatalf("OpenSC's module is missing (Debian package opensc; scripts/deps.sh installs it): %v", err)
 	}
+	t.Setenv("PCSCLITE_CSOCK_NAME", filepath.Join(t.TempDir(), "no-pcscd.comm"))
 }
 
 func TestRegisterUsage(t *testing.T) {

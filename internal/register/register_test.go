@@ -45,6 +45,13 @@ func TestMain(m *testing.M) {
 		if err == nil {
 			os.Setenv("SOFTHSM2_CONF", conf)
 		}
+		// OpenSC's module asks pcscd for its readers when modutil loads it,
+		// and connects to the cards it finds: with the integration tests
+		// running beside this package, a card held in another process's
+		// transaction kept modutil waiting until the tool timeout killed it
+		// (a CI failure). Point the PC/SC client library at a socket that
+		// does not exist, so the module loads with no readers, at once.
+		os.Setenv("PCSCLITE_CSOCK_NAME", filepath.Join(dir, "no-pcscd.comm"))
 	}
 	code := m.Run()
 	if dir != "" {
