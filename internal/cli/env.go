@@ -8,8 +8,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
+	"syscall"
 
 	"github.com/cardbridge/cardbridge/internal/cards"
 )
@@ -84,7 +86,26 @@ func (c *cli) exchange(args []string) error {
 	}
 	cmd := exec.CommandContext(context.Background(), path, append([]string{"exchange"}, args...)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.stdin, c.stdout, c.stderr
-	err := cmd.Run()
+	// Ctrl-C and a service manager's stop are the exchange's to handle
+	// (`exchange sync --watch` ends cleanly on them): pass them on and
+	// wait, rather than die and leave it running.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	var err error
+	for done := false; !done; {
+		select {
+		case s := <-sigs:
+			_ = cmd.Process.Signal(s)
+		case err = <-waited:
+			done = true
+		}
+	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		return exitCode(ee.ExitCode())

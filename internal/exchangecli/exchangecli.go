@@ -6,12 +6,15 @@ package exchangecli
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cardbridge/cardbridge/internal/cards"
@@ -133,22 +136,86 @@ func Run(c cli.Env, args []string) error {
 			return say(c, map[string]any{"sendId": id, "state": agent.Queued}, "已排入發文匣 / queued: %s（執行 cardbridge exchange sync 送出 / run cardbridge exchange sync to send）\n", id)
 		})
 	case "sync":
+		var watch bool
+		var poll time.Duration
 		fs := exchangeFlags(c, "sync", &e)
+		fs.BoolVar(&watch, "watch", false, "keep going: take documents in as the centre pushes them, until Ctrl-C / 持續收發，按 Ctrl-C 結束")
+		fs.DurationVar(&poll, "poll", time.Minute, "with --watch, how often to look besides the push channel / 輪詢間隔")
 		if err := c.Parse(fs, args[1:]); err != nil {
 			return err
 		}
+		show := func(rep agent.Report, err error) {
+			if c.JSON() { // one line per sync: a stream a program reads line by line
+				_ = json.NewEncoder(c.Stdout()).Encode(syncResult{Report: rep, Error: errText(err)})
+				return
+			}
+			if err != nil {
+				fmt.Fprintf(c.Stdout(), "%s 同步未完成，稍後自動再試 / sync not finished, tried again later: %v\n", time.Now().Format("15:04:05"), err)
+			}
+			fmt.Fprintf(c.Stdout(), "%s 送出 sent %d，重試中 retrying %d，失敗 failed %d，收文 received %d，收文異常 refused %d，狀態更新 updates %d\n", time.Now().Format("15:04:05"),
+				len(rep.Sent), len(rep.Retrying), len(rep.Failed), len(rep.Received), len(rep.Refused), rep.Updated)
+		}
 		return withAgent(c, ctx, &e, func(a *agent.Agent, s *cards.Session) error {
+			if watch {
+				ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+				defer stop()
+				if !c.JSON() {
+					fmt.Fprintln(c.Stdout(), "持續收發中，按 Ctrl-C 結束 / watching for documents; Ctrl-C ends")
+				}
+				first := true // said even when it did nothing: the watch is up
+				return a.Watch(ctx, s, poll, func(rep agent.Report, err error) {
+					if first || err != nil || !rep.Empty() {
+						show(rep, err)
+					}
+					first = false
+				})
+			}
 			rep, err := a.Sync(ctx, s)
 			if c.JSON() {
 				if jerr := c.Emit(rep); jerr != nil {
 					return jerr
 				}
-			} else {
-				fmt.Fprintf(c.Stdout(), "送出 sent %d，重試中 retrying %d，失敗 failed %d，收文 received %d，收文異常 refused %d，狀態更新 updates %d\n",
-					len(rep.Sent), len(rep.Retrying), len(rep.Failed), len(rep.Received), len(rep.Refused), rep.Updated)
+				return err
 			}
+			show(rep, nil)
 			return err
 		})
+	case "show":
+		fs := exchangeFlags(c, "show", &e)
+		if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 1 {
+			return fmt.Errorf("exchange show ID: %w", cli.ErrUsage)
+		}
+		a, err := agent.Open(ctx, agent.Options{Home: e.home})
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		d, err := a.Show(ctx, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		if c.JSON() {
+			return c.Emit(d)
+		}
+		w := c.Stdout()
+		if i := d.Incoming; i != nil {
+			fmt.Fprintf(w, "收文 / received  %s\n  發文機關 / from: %s\n  主旨 / subject: %s\n  發文字號 / number: %s\n  狀態 / state: %s (%s) %s\n  更新 / updated: %s\n",
+				i.PackageID, i.Sender, i.Subject, i.Number, i.Label, i.State, i.Reason, i.Updated.Format("2006-01-02 15:04"))
+			if i.Folder != "" {
+				fmt.Fprintf(w, "  存放 / folder: %s\n  檔案 / files: %s\n", i.Folder, strings.Join(d.Files, ", "))
+			}
+			return nil
+		}
+		o := d.Outgoing
+		fmt.Fprintf(w, "發文 / sent  %s  %s\n  主旨 / subject: %s\n  建立 / created: %s\n  狀態 / state: %s (%s)，嘗試 / attempts %d\n",
+			o.SendID, o.PackageID, o.Subject, o.Created.Format("2006-01-02 15:04"), o.Label, o.State, o.Attempts)
+		if o.LastError != "" {
+			fmt.Fprintf(w, "  上次錯誤 / last error: %s\n", o.LastError)
+		}
+		for _, r := range o.Recipients {
+			fmt.Fprintf(w, "  → %s\t%s (%s)\t%s %s\n", r.Code, r.Label, r.State, r.Updated.Format("2006-01-02 15:04"), r.Reason)
+		}
+		return nil
 	case "list":
 		var in, out bool
 		var from, to string
@@ -190,15 +257,15 @@ func Run(c cli.Env, args []string) error {
 				if i.Unread {
 					mark = "*"
 				}
-				fmt.Fprintf(c.Stdout(), "%s %s\t%s\t%s\t%s\t%s %s\n", mark, i.Updated.Format("2006-01-02 15:04"), inLabel(i.State), i.Sender, i.Subject, i.PackageID, i.Reason)
+				fmt.Fprintf(c.Stdout(), "%s %s\t%s\t%s\t%s\t%s %s\n", mark, i.Updated.Format("2006-01-02 15:04"), i.Label, i.Sender, i.Subject, i.PackageID, i.Reason)
 			}
 		}
 		if outs, ok := res["outbox"].([]agent.Outgoing); ok {
 			fmt.Fprintln(c.Stdout(), "發文匣 / outbox")
 			for _, o := range outs {
-				fmt.Fprintf(c.Stdout(), "  %s\t%s\t%s\t%s\n", o.Created.Format("2006-01-02 15:04"), o.State, o.Subject, o.SendID)
+				fmt.Fprintf(c.Stdout(), "  %s\t%s\t%s\t%s\n", o.Created.Format("2006-01-02 15:04"), o.Label, o.Subject, o.SendID)
 				for _, r := range o.Recipients {
-					fmt.Fprintf(c.Stdout(), "      → %s\t%s %s\n", r.Code, outLabel(r.State), r.Reason)
+					fmt.Fprintf(c.Stdout(), "      → %s\t%s %s\n", r.Code, r.Label, r.Reason)
 				}
 			}
 		}
@@ -235,7 +302,7 @@ func Run(c cli.Env, args []string) error {
 			return nil
 		})
 	}
-	return fmt.Errorf("exchange %q: setup, send, sync, list, return or announcements: %w", args[0], cli.ErrUsage)
+	return fmt.Errorf("exchange %q: setup, send, sync, list, show, return or announcements: %w", args[0], cli.ErrUsage)
 }
 
 // withAgent opens the home and the card session for f.
@@ -330,15 +397,16 @@ func dayRange(from, to string) (time.Time, time.Time, error) {
 	return start, end.AddDate(0, 0, 1), nil
 }
 
-// inLabel names a receiver status as eClient does.
-func inLabel(state string) string {
-	return map[string]string{"arrived": "公文到達", "downloading": "收文下載處理中", "completed": "收文完成", "failed": "收文異常", "returned": "已退文"}[state]
+// syncResult is one sync of `exchange sync --watch --json`: a JSON line
+// each, with the error that made it stop short, if any.
+type syncResult struct {
+	agent.Report
+	Error string `json:"error,omitempty"`
 }
 
-// outLabel names a sender-side recipient status as eClient does.
-func outLabel(state string) string {
-	if l, ok := map[string]string{"queued": "排隊中", "system-confirmed": "系統確認", "user-confirmed": "使用者確認", "user-returned": "使用者退文"}[state]; ok {
-		return l
+func errText(err error) string {
+	if err == nil {
+		return ""
 	}
-	return state
+	return err.Error()
 }

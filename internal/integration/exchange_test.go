@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto"
@@ -11,11 +12,13 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cardbridge/cardbridge/internal/exchange/agent"
 	"github.com/cardbridge/cardbridge/internal/exchange/exchangetest"
 
 	_ "modernc.org/sqlite"
@@ -218,10 +221,191 @@ func TestExchangeTwoAgenciesWithTheirCards(t *testing.T) {
 	if !strings.Contains(out, "使用者確認") {
 		t.Errorf("the sender's list does not show 使用者確認:\n%s", out)
 	}
+	out = run("", "show", "--home", homeK, got.PackageID)
+	for _, want := range []string{"收文完成", "XC10458570", "研習計畫.pdf", "1150012345.di", got.Folder} {
+		if !strings.Contains(out, want) {
+			t.Errorf("show does not say %q:\n%s", want, out)
+		}
+	}
+	out = run("", "list", "--home", homeK, "--in", "--json")
+	if !strings.Contains(out, `"unread": false`) || !strings.Contains(out, `"label": "收文完成"`) {
+		t.Errorf("shown, the document is read: %s", out)
+	}
 	run(pin, "return", "--home", homeK, "--reader", readerName, "--pin-stdin", "--reason", "非本園業務", got.PackageID)
 	run(pin, "sync", "--home", homeB, "--reader", readerName2, "--pin-stdin")
 	out = run("", "list", "--home", homeB, "--out")
 	if !strings.Contains(out, "使用者退文") || !strings.Contains(out, "非本園業務") {
 		t.Errorf("the sender's list does not show the return:\n%s", out)
+	}
+
+	// The kindergarten keeps watching: a second letter is taken in as the
+	// centre pushes it; Ctrl-C (SIGINT to cardbridge, which passes it on)
+	// ends the watch cleanly.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	watch := exec.CommandContext(ctx, binary, "exchange", "sync", "--watch", "--poll", "1h", "--json", "--home", homeK, "--reader", readerName, "--pin-stdin")
+	watch.Stdin = strings.NewReader(pin)
+	var werr bytes.Buffer
+	watch.Stderr = &werr
+	lines, err := watch.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Process.Kill()
+	next := make(chan string)
+	go func() {
+		defer close(next)
+		for sc := bufio.NewScanner(lines); sc.Scan(); {
+			next <- sc.Text()
+		}
+	}()
+	line := func() string {
+		t.Helper()
+		select {
+		case l, ok := <-next:
+			if !ok {
+				t.Fatalf("the watch ended: %s", werr.String())
+			}
+			return l
+		case <-time.After(30 * time.Second):
+			t.Fatalf("the watch said nothing for 30 s: %s", werr.String())
+		}
+		return ""
+	}
+	line() // the first sync: nothing new
+	run(pin, "send", "--home", homeB, "--reader", readerName2, "--to", "XC04595252", "--di", diFile, "--attach", pdfFile, "--pin-stdin")
+	run(pin, "sync", "--home", homeB, "--reader", readerName2, "--pin-stdin")
+	for received := false; !received; {
+		l := line()
+		var r struct {
+			Received []string
+			Error    string
+		}
+		if err := json.Unmarshal([]byte(l), &r); err != nil || r.Error != "" {
+			t.Fatalf("watch line %q: %v", l, err)
+		}
+		received = len(r.Received) == 1
+	}
+	if err := watch.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := watch.Wait(); err != nil {
+		t.Errorf("watch after Ctrl-C: %v\n%s", err, werr.String())
+	}
+	if pinTries, _ := kg.card.Tries(); pinTries != softcard.MaxTries {
+		t.Errorf("PIN tries = %d after watching, want %d", pinTries, softcard.MaxTries)
+	}
+}
+
+// pullingCard is the kindergarten's card session whose next decryption
+// pulls the card out of the reader in the middle (after VERIFY PIN, at the
+// GENERAL AUTHENTICATE that unwraps the key).
+type pullingCard struct {
+	*cbcards.Session
+	vc   *vcard
+	pull bool
+}
+
+func (p *pullingCard) Decrypter() (*x509.Certificate, crypto.Decrypter) {
+	c, d := p.Session.Decrypter()
+	return c, pullingKey{Decrypter: d, p: p}
+}
+
+type pullingKey struct {
+	crypto.Decrypter
+	p *pullingCard
+}
+
+func (k pullingKey) Decrypt(r io.Reader, msg []byte, opts crypto.DecrypterOpts) ([]byte, error) {
+	if k.p.pull {
+		k.p.pull = false
+		k.p.vc.srv.RemoveOn(0x87)
+	}
+	return k.Decrypter.Decrypt(r, msg, opts)
+}
+
+// The card is pulled while it decrypts a document: nothing is refused,
+// nothing acknowledged, no PIN try is used; with the card back, the next
+// sync takes the document in once.
+func TestExchangeCardPulledDuringDecryption(t *testing.T) {
+	needPCSC(t)
+	ctx := context.Background()
+	kgCard := issued(t, "exchange-pulled", softcard.IssueOptions{})
+	vc := insert(t, kgCard)
+	bureau := exchangetest.Valid(t, ca, "測試市教育局", "10458570")
+	c := exchangetest.StartCentre(t, ca, map[string][]byte{bureau.Code: bureau.Enc.Raw, "XC04595252": kgCard.Cert(softcard.SlotKeyManagement)})
+	trust := exchangetest.Trust(ca)
+	open := func(code string) (*agent.Agent, string) {
+		home := t.TempDir()
+		a, err := agent.Open(ctx, agent.Options{Home: home, Trust: parcel.Trust{Roots: trust.Roots, Intermediates: trust.Intermediates}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(a.Close)
+		archive := filepath.Join(home, "收文")
+		if err := a.Setup(ctx, c.URL, code, archive, nil); err != nil {
+			t.Fatal(err)
+		}
+		return a, archive
+	}
+	ab, _ := open(bureau.Code)
+	ak, archive := open("XC04595252")
+	sample, err := os.ReadFile("../exchange/di/testdata/letter-104.di")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := di.Parse(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Sender.Code, l.Unknown, l.Attachment.Files = bureau.Code, nil, nil
+	letter, err := di.Marshal(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ab.Queue(ctx, bureau, agent.Draft{To: []string{"XC04595252"}, Subject: "拔卡測試", DI: parcel.File{Name: "1150012345.di", Data: letter}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ab.Sync(ctx, bureau); err != nil {
+		t.Fatal(err)
+	}
+
+	session, err := cbcards.New(cbcards.Options{}).NewSession(ctx, readerName, []byte(softcard.DefaultPIN), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer session.Close()
+	kg := &pullingCard{Session: session, vc: vc, pull: true}
+	rep, err := ak.Sync(ctx, kg)
+	if err == nil || len(rep.Refused) != 0 || len(rep.Received) != 0 {
+		t.Fatalf("sync with the card pulled: %+v, %v; want an error, nothing refused", rep, err)
+	}
+	t.Logf("card pulled: %v", err)
+	day := time.Now()
+	in, _ := ak.Inbox(ctx, day.Add(-time.Hour), day.Add(time.Hour))
+	if len(in) != 1 || in[0].State != "downloading" {
+		t.Fatalf("inbox after the pull: %+v", in)
+	}
+	if p, _ := c.Store.Package(ctx, in[0].PackageID, "XC04595252"); p.Recipients[0].State != "downloading" {
+		t.Fatalf("the centre's state after the pull: %+v", p.Recipients)
+	}
+	vc.srv.Insert()
+	waitPresent(t, true)
+	if tries, _ := vc.card.Tries(); tries != softcard.MaxTries {
+		t.Errorf("PIN tries = %d after the pull, want %d", tries, softcard.MaxTries)
+	}
+	rep, err = ak.Sync(ctx, kg)
+	if err != nil || len(rep.Received) != 1 {
+		t.Fatalf("sync with the card back: %+v, %v", rep, err)
+	}
+	in, _ = ak.Inbox(ctx, day.Add(-time.Hour), day.Add(time.Hour))
+	if len(in) != 1 || in[0].State != "completed" {
+		t.Fatalf("inbox: %+v", in)
+	}
+	if b, err := os.ReadFile(filepath.Join(in[0].Folder, "1150012345.di")); err != nil || !bytes.Equal(b, letter) || !strings.HasPrefix(in[0].Folder, archive) {
+		t.Errorf("archived: %v", err)
 	}
 }

@@ -36,6 +36,15 @@ import (
 	"github.com/cardbridge/cardbridge/internal/exchange/parcel"
 )
 
+// ErrArchive is a document that could not be written to the archive
+// folder; it stays unacknowledged and is taken again by the next sync.
+var ErrArchive = errors.New("無法寫入收文資料夾（磁碟已滿或沒有權限），公文未簽收，清出空間或修正權限後再同步即可 / cannot write to the archive folder (disk full or no permission); the document is not acknowledged: free space or fix the permission and sync again")
+
+// faultPoint marks the steps of sending and receiving where a crash must
+// lose nothing and double nothing. The crash tests stop the process there
+// with kill -9 (crash_test.go); otherwise it does nothing.
+var faultPoint = func(step string) {}
+
 // Card is what the agent needs of the agency's card.
 type Card interface {
 	// Token signs the centre's login challenge (cards.Manager.Authenticate).
@@ -155,7 +164,7 @@ func (a *Agent) connect(ctx context.Context, card Card) error {
 	if err != nil {
 		return err
 	}
-	got, err := c.Login(ctx, func(origin, challenge string) (authtoken.Token, error) { return card.Token(ctx, origin, challenge) })
+	got, err := c.Login(ctx, card.Token)
 	if err != nil {
 		return err
 	}
@@ -250,7 +259,12 @@ func (a *Agent) Queue(ctx context.Context, card Card, d Draft) (string, error) {
 			return "", err
 		}
 	}
-	return id, tx.Commit()
+	faultPoint("queue:sealed")
+	if err := tx.Commit(); err != nil {
+		return "", err
+	}
+	faultPoint("queue:queued")
+	return id, nil
 }
 
 // newID is a random send id (UUID v4 form).
@@ -276,6 +290,11 @@ type Report struct {
 	Received []string `json:"received"`
 	Refused  []string `json:"refused"` // 收文異常, with the reason in the inbox
 	Updated  int      `json:"updated"` // sender-side states learned
+}
+
+// Empty reports whether the sync did nothing.
+func (r Report) Empty() bool {
+	return len(r.Sent)+len(r.Retrying)+len(r.Failed)+len(r.Received)+len(r.Refused)+r.Updated == 0
 }
 
 // Sync sends what is due in the outbox, then receives: reads the events
@@ -318,7 +337,11 @@ func (a *Agent) send(ctx context.Context, rep *Report) error {
 		if _, err := a.st.db.ExecContext(ctx, `UPDATE outbox SET state = ?, attempts = attempts + 1 WHERE send_id = ?`, Sending, d.id); err != nil {
 			return err
 		}
+		faultPoint("send:sending")
 		p, err := a.client.Upload(ctx, d.id, strings.Split(d.to, ","), d.env)
+		if err == nil {
+			faultPoint("send:uploaded")
+		}
 		switch {
 		case err == nil:
 			if _, err := a.st.db.ExecContext(ctx, `UPDATE outbox SET state = ?, package_id = ?, last_error = '' WHERE send_id = ?`, Sent, p.ID, d.id); err != nil {
@@ -389,17 +412,19 @@ func (a *Agent) receive(ctx context.Context, card Card, rep *Report) error {
 func (a *Agent) take(ctx context.Context, card Card, id, sender string, rep *Report) error {
 	var state string
 	_ = a.st.db.QueryRowContext(ctx, `SELECT state FROM inbox WHERE package_id = ?`, id).Scan(&state)
-	if state == "completed" || state == "failed" {
+	if state == "completed" || state == "failed" || state == "returned" {
 		return nil // stored once: a redelivery changes nothing
 	}
 	now := a.o.Now().Unix()
 	if _, err := a.st.db.ExecContext(ctx, `INSERT INTO inbox (package_id, sender, state, updated) VALUES (?, ?, 'downloading', ?) ON CONFLICT (package_id) DO NOTHING`, id, sender, now); err != nil {
 		return err
 	}
+	faultPoint("receive:downloading")
 	env, err := a.client.Fetch(ctx, id)
 	if err != nil {
 		return err
 	}
+	faultPoint("receive:fetched")
 	cert, key := card.Decrypter()
 	t := a.o.Trust
 	t.Now = a.o.Now()
@@ -418,6 +443,9 @@ func (a *Agent) take(ctx context.Context, card Card, id, sender string, rep *Rep
 	if err == nil {
 		_, err = o.Letter() // the DI's 發文機關 is the signer; its files are the package's
 	}
+	if err == nil {
+		faultPoint("receive:opened")
+	}
 	if err != nil {
 		reason, final := refusal(err)
 		if !final {
@@ -433,19 +461,26 @@ func (a *Agent) take(ctx context.Context, card Card, id, sender string, rep *Rep
 	archive, _ := a.st.get(ctx, "archive")
 	folder, err := writeArchive(archive, a.o.Now(), o)
 	if err != nil {
-		return err // disk full, say: not acknowledged, tried again
+		// The disk full, say: not acknowledged, taken again next time.
+		return fmt.Errorf("%w %s: %w", ErrArchive, archive, err)
 	}
+	faultPoint("receive:archived")
 	receipt, err := a.receipt(card, id, env, o)
 	if err != nil {
 		return err
 	}
+	faultPoint("receive:receipt-signed")
 	if err := a.client.Report(ctx, id, api.ReportRequest{State: "completed", Receipt: receipt}); err != nil {
 		return err
 	}
-	_, err = a.st.db.ExecContext(ctx, `UPDATE inbox SET state = 'completed', subject = ?, number = ?, folder = ?, updated = ? WHERE package_id = ?`,
-		o.Manifest.Subject, o.Manifest.Number, folder, now, id)
+	faultPoint("receive:acknowledged")
+	if _, err = a.st.db.ExecContext(ctx, `UPDATE inbox SET state = 'completed', subject = ?, number = ?, folder = ?, updated = ? WHERE package_id = ?`,
+		o.Manifest.Subject, o.Manifest.Number, folder, now, id); err != nil {
+		return err
+	}
+	faultPoint("receive:stored")
 	rep.Received = append(rep.Received, id)
-	return err
+	return nil
 }
 
 // addressed checks that the package is what the centre says: sent by the

@@ -13,10 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cardbridge/cardbridge/authtoken"
+	cardpkg "github.com/cardbridge/cardbridge/internal/card"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cardbridge/cardbridge/authtoken"
 	"github.com/cardbridge/cardbridge/internal/centre/store"
 	"github.com/cardbridge/cardbridge/internal/exchange/agent"
 	"github.com/cardbridge/cardbridge/internal/exchange/di"
@@ -161,7 +163,7 @@ func TestRefusedPackagesEndIn收文異常(t *testing.T) {
 	// A hostile agency uploads an envelope that is not for the kindergarten.
 	cl, err := agent.NewClient(c.URL, nil)
 	require.NoError(t, err)
-	_, err = cl.Login(ctx, func(o, ch string) (authtoken.Token, error) { return evil.Token(ctx, o, ch) })
+	_, err = cl.Login(ctx, evil.Token)
 	require.NoError(t, err)
 	inner, err := parcel.Build(parcel.Draft{ID: "x1", Sender: evil.Code, Recipients: []string{kindergarten.Code}, Subject: "偽造", Created: time.Now(),
 		Files: []parcel.File{{Name: "a.di", Role: parcel.RoleDI, Data: []byte("<函/>")}}}, parcel.Signer{Cert: evil.Sign, Key: evil.SignKey})
@@ -324,4 +326,61 @@ func mustSendID(t *testing.T, a *agent.Agent, clk *clock) string {
 	require.NoError(t, err)
 	require.NotEmpty(t, out)
 	return out[0].SendID
+}
+
+// Watch takes a document in as soon as the centre pushes it (the poll
+// interval is an hour, so only the push can wake it), and ends when its
+// context does.
+func TestWatchTakesPushedDocuments(t *testing.T) {
+	c := startCentre(t)
+	clk := &clock{t: time.Now()}
+	ab, _ := openAgent(t, c, bureau, clk)
+	ak, _ := openAgent(t, c, kindergarten, clk)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reports := make(chan agent.Report, 16)
+	done := make(chan error, 1)
+	go func() {
+		done <- ak.Watch(ctx, kindergarten, time.Hour, func(r agent.Report, err error) {
+			assert.NoError(t, err)
+			reports <- r
+		})
+	}()
+	first := <-reports
+	assert.Empty(t, first.Received)
+	for range 2 {
+		_, err := ab.Queue(ctx, bureau, agent.Draft{To: []string{kindergarten.Code}, Subject: "推播測試", DI: letter(t, bureau)})
+		require.NoError(t, err)
+		_, err = ab.Sync(ctx, bureau)
+		require.NoError(t, err)
+		deadline := time.After(30 * time.Second)
+		for got := false; !got; {
+			select {
+			case r := <-reports:
+				got = len(r.Received) == 1
+			case <-deadline:
+				t.Fatal("the pushed document was not taken in")
+			}
+		}
+	}
+	cancel()
+	require.NoError(t, <-done)
+}
+
+// refusingCard is a card whose PIN is refused.
+type refusingCard struct{ *exchangetest.Agency }
+
+func (refusingCard) Token(context.Context, string, string) (authtoken.Token, error) {
+	return authtoken.Token{}, &cardpkg.AuthError{TriesLeft: 2}
+}
+
+// A refused PIN ends the watch at once: it is never tried again.
+func TestWatchEndsWhenThePINIsRefused(t *testing.T) {
+	c := startCentre(t)
+	ak, _ := openAgent(t, c, kindergarten, &clock{t: time.Now()})
+	calls := 0
+	err := ak.Watch(context.Background(), refusingCard{kindergarten}, 10*time.Millisecond, func(agent.Report, error) { calls++ })
+	var ae *cardpkg.AuthError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, 1, calls)
 }

@@ -27,6 +27,14 @@ func writeArchive(archive string, now time.Time, o *parcel.Opened) (string, erro
 	if err := os.MkdirAll(folder, 0o755); err != nil {
 		return "", err
 	}
+	// A crash between writing a temporary file and renaming it leaves the
+	// temporary file: the folder is this package's alone, so whatever
+	// temporary file is in it is such a leftover.
+	if stale, err := filepath.Glob(filepath.Join(folder, tempPrefix+"*")); err == nil {
+		for _, f := range stale {
+			_ = os.Remove(f)
+		}
+	}
 	for _, f := range o.Files {
 		if err := di.CheckFileName(f.Name); err != nil {
 			return "", fmt.Errorf("exchange: %s", err.EN)
@@ -38,6 +46,7 @@ func writeArchive(archive string, now time.Time, o *parcel.Opened) (string, erro
 		if err := writeDurably(path, f.Data); err != nil {
 			return "", err
 		}
+		faultPoint("receive:archiving")
 	}
 	return folder, syncDir(folder)
 }
@@ -53,8 +62,11 @@ func safeFolder(s string) string {
 	}, s)
 }
 
+// tempPrefix names the temporary files of writeDurably.
+const tempPrefix = ".receiving-"
+
 func writeDurably(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".receiving-*")
+	tmp, err := os.CreateTemp(filepath.Dir(path), tempPrefix+"*")
 	if err != nil {
 		return err
 	}
@@ -70,6 +82,7 @@ func writeDurably(path string, data []byte) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
+	faultPoint("receive:temporary-file")
 	return os.Rename(tmp.Name(), path)
 }
 

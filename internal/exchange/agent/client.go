@@ -11,7 +11,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/cardbridge/cardbridge/authtoken"
 	"github.com/cardbridge/cardbridge/internal/centre/api"
@@ -19,10 +22,19 @@ import (
 
 // Client speaks the centre's API (internal/centre/api) for one agency.
 type Client struct {
-	base    string // the centre's origin, e.g. https://centre.example.tw
-	http    *http.Client
+	base string // the centre's origin, e.g. https://centre.example.tw
+	http *http.Client
+
+	mu      sync.Mutex // the push channel and Sync share the session
 	session string
+	// sign is the card's login, kept from Login so that a session the
+	// centre forgot (it restarted, or the session went idle) is opened
+	// again once, without the caller's help.
+	sign SignFunc
 }
+
+// SignFunc has the card sign the centre's login challenge for origin.
+type SignFunc func(ctx context.Context, origin, challenge string) (authtoken.Token, error)
 
 // NewClient returns a client of the centre at origin.
 func NewClient(origin string, hc *http.Client) (*Client, error) {
@@ -65,13 +77,49 @@ func Temporary(err error) bool {
 	return errors.Is(err, ErrUnreachable) || errors.Is(err, context.DeadlineExceeded)
 }
 
-func (c *Client) do(ctx context.Context, method, path string, body io.Reader, hdr map[string]string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+// do makes one request; when the centre no longer knows our session, it
+// logs in again with the card and repeats the request once.
+func (c *Client) do(ctx context.Context, method, path string, body []byte, hdr map[string]string, out any) error {
+	err := c.once(ctx, method, path, body, hdr, out)
+	var ce *CentreError
+	if errors.As(err, &ce) && ce.Code == "NOT_LOGGED_IN" {
+		if !c.relogin(ctx) {
+			return err
+		}
+		err = c.once(ctx, method, path, body, hdr, out)
+	}
+	return err
+}
+
+// relogin logs in again with the card that logged in before, if any.
+func (c *Client) relogin(ctx context.Context) bool {
+	c.mu.Lock()
+	sign := c.sign
+	c.mu.Unlock()
+	if sign == nil {
+		return false
+	}
+	_, err := c.Login(ctx, sign)
+	return err == nil
+}
+
+func (c *Client) bearer() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.session
+}
+
+func (c *Client) once(ctx context.Context, method, path string, body []byte, hdr map[string]string, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return err
 	}
-	if c.session != "" {
-		req.Header.Set("Authorization", "Bearer "+c.session)
+	if s := c.bearer(); s != "" {
+		req.Header.Set("Authorization", "Bearer "+s)
 	}
 	if body != nil && hdr["Content-Type"] == "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -117,31 +165,35 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, hd
 // Login gets a challenge, has sign make the card's token over the centre's
 // origin and it, and opens a session. It returns the agency the centre
 // recognised.
-func (c *Client) Login(ctx context.Context, sign func(origin, challenge string) (authtoken.Token, error)) (string, error) {
+func (c *Client) Login(ctx context.Context, sign SignFunc) (string, error) {
 	var ch struct{ Challenge string }
-	if err := c.do(ctx, "POST", "/v1/login/challenge", nil, nil, &ch); err != nil {
+	if err := c.once(ctx, "POST", "/v1/login/challenge", nil, nil, &ch); err != nil {
 		return "", err
 	}
-	tok, err := sign(c.base, ch.Challenge)
+	tok, err := sign(ctx, c.base, ch.Challenge)
 	if err != nil {
 		return "", err
 	}
 	b, _ := json.Marshal(api.LoginRequest{Challenge: ch.Challenge, Token: tok})
 	var out struct{ Session, Agency string }
-	if err := c.do(ctx, "POST", "/v1/login", bytes.NewReader(b), nil, &out); err != nil {
+	if err := c.once(ctx, "POST", "/v1/login", b, nil, &out); err != nil {
 		return "", err
 	}
-	c.session = out.Session
+	c.mu.Lock()
+	c.session, c.sign = out.Session, sign
+	c.mu.Unlock()
 	return out.Agency, nil
 }
 
 // Logout ends the session.
 func (c *Client) Logout(ctx context.Context) error {
-	if c.session == "" {
+	if c.bearer() == "" {
 		return nil
 	}
-	err := c.do(ctx, "POST", "/v1/logout", nil, nil, nil)
-	c.session = ""
+	err := c.once(ctx, "POST", "/v1/logout", nil, nil, nil)
+	c.mu.Lock()
+	c.session, c.sign = "", nil
+	c.mu.Unlock()
 	return err
 }
 
@@ -155,7 +207,7 @@ func (c *Client) Directory(ctx context.Context) ([]api.DirectoryEntry, error) {
 // Upload sends a sealed package under the sender's send id.
 func (c *Client) Upload(ctx context.Context, sendID string, recipients []string, envelope []byte) (api.PackageView, error) {
 	var out api.PackageView
-	err := c.do(ctx, "POST", "/v1/packages", bytes.NewReader(envelope),
+	err := c.do(ctx, "POST", "/v1/packages", envelope,
 		map[string]string{"X-Send-Id": sendID, "X-Recipients": strings.Join(recipients, ","), "Content-Type": "application/pkcs7-mime"}, &out)
 	return out, err
 }
@@ -182,7 +234,7 @@ func (c *Client) Fetch(ctx context.Context, id string) ([]byte, error) {
 // Report tells the centre the outcome for us.
 func (c *Client) Report(ctx context.Context, id string, r api.ReportRequest) error {
 	b, _ := json.Marshal(r)
-	return c.do(ctx, "POST", pkgPath(id)+"/report", bytes.NewReader(b), nil, nil)
+	return c.do(ctx, "POST", pkgPath(id)+"/report", b, nil, nil)
 }
 
 // Events returns our events after the cursor.
@@ -204,4 +256,52 @@ func (c *Client) Announcements(ctx context.Context, after int64) ([]Announcement
 	var out struct{ Announcements []Announcement }
 	err := c.do(ctx, "GET", "/v1/announcements?after="+strconv.FormatInt(after, 10), nil, nil, &out)
 	return out.Announcements, err
+}
+
+// pushWait bounds the silence on the push channel: the centre pings every
+// 30 s, so a connection quiet for longer is gone (NAT, sleep, cable).
+const pushWait = 90 * time.Second
+
+// Push holds the centre's push channel open from the cursor after and
+// calls f with the events of each message, until the connection ends (the
+// error says why) or ctx is done.
+func (c *Client) Push(ctx context.Context, after int64, f func([]api.EventView)) error {
+	u := "ws" + strings.TrimPrefix(c.base, "http") + "/v1/push?after=" + strconv.FormatInt(after, 10)
+	d := websocket.Dialer{HandshakeTimeout: 30 * time.Second, Proxy: http.ProxyFromEnvironment}
+	if t, ok := c.http.Transport.(*http.Transport); ok && t != nil {
+		d.TLSClientConfig = t.TLSClientConfig
+	}
+	dial := func() (*websocket.Conn, *http.Response, error) {
+		return d.DialContext(ctx, u, http.Header{"Authorization": {"Bearer " + c.bearer()}})
+	}
+	conn, resp, err := dial()
+	if resp != nil && resp.StatusCode == http.StatusUnauthorized && c.relogin(ctx) {
+		conn, resp, err = dial()
+	}
+	if err != nil {
+		if resp != nil {
+			return &CentreError{Status: resp.StatusCode, Code: http.StatusText(resp.StatusCode), Message: "push channel refused"}
+		}
+		return fmt.Errorf("%w: push: %w", ErrUnreachable, err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	conn.SetReadLimit(16 << 20)
+	_ = conn.SetReadDeadline(time.Now().Add(pushWait))
+	conn.SetPingHandler(func(data string) error {
+		_ = conn.SetReadDeadline(time.Now().Add(pushWait))
+		return conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(10*time.Second))
+	})
+	for {
+		var m struct{ Events []api.EventView }
+		if err := conn.ReadJSON(&m); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("%w: push: %w", ErrUnreachable, err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(pushWait))
+		f(m.Events)
+	}
 }

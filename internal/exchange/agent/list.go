@@ -2,6 +2,10 @@ package agent
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"time"
 )
@@ -20,7 +24,7 @@ func (a *Agent) Outbox(ctx context.Context, from, to time.Time) ([]Outgoing, err
 			rows.Close()
 			return nil, err
 		}
-		o.Created = time.Unix(at, 0)
+		o.Created, o.Label = time.Unix(at, 0), OutLabel(o.State)
 		out = append(out, o)
 	}
 	rows.Close()
@@ -37,6 +41,10 @@ func (a *Agent) Outbox(ctx context.Context, from, to time.Time) ([]Outgoing, err
 				return nil, err
 			}
 			r.Updated = time.Unix(at, 0)
+			if r.State == Queued && out[i].State != Sent {
+				r.State = out[i].State // sending, retrying, failed: the upload's state is each recipient's
+			}
+			r.Label = OutLabel(r.State)
 			out[i].Recipients = append(out[i].Recipients, r)
 		}
 		rs.Close()
@@ -59,7 +67,7 @@ func (a *Agent) Inbox(ctx context.Context, from, to time.Time) ([]Incoming, erro
 		if err := rows.Scan(&in.PackageID, &in.Sender, &in.Subject, &in.Number, &in.State, &in.Reason, &unread, &in.Folder, &at); err != nil {
 			return nil, err
 		}
-		in.Unread, in.Updated = unread != 0, time.Unix(at, 0)
+		in.Unread, in.Updated, in.Label = unread != 0, time.Unix(at, 0), InLabel(in.State)
 		out = append(out, in)
 	}
 	return out, rows.Err()
@@ -69,4 +77,83 @@ func (a *Agent) Inbox(ctx context.Context, from, to time.Time) ([]Incoming, erro
 func (a *Agent) MarkRead(ctx context.Context, id string) error {
 	_, err := a.st.db.ExecContext(ctx, `UPDATE inbox SET unread = 0 WHERE package_id = ?`, strings.TrimSpace(id))
 	return err
+}
+
+// ErrNoDocument is an id that names no document of this home.
+var ErrNoDocument = errors.New("找不到這份公文（請以 cardbridge exchange list 查看編號）/ no such document in this agency's exchange folder (cardbridge exchange list shows the ids)")
+
+// Document is one document as `exchange show` prints it: received
+// (with the files archived for it) or sent (with each recipient's state).
+type Document struct {
+	Incoming *Incoming `json:"incoming,omitempty"`
+	Files    []string  `json:"files,omitempty"`
+	Outgoing *Outgoing `json:"outgoing,omitempty"`
+}
+
+// Show finds a document by its package id (sender/send id) or, for one we
+// sent, its send id. A received document shown is marked read.
+func (a *Agent) Show(ctx context.Context, id string) (Document, error) {
+	id = strings.TrimSpace(id)
+	var d Document
+	var in Incoming
+	var unread int
+	var at int64
+	err := a.st.db.QueryRowContext(ctx, `SELECT package_id, sender, subject, number, state, reason, unread, folder, updated FROM inbox WHERE package_id = ?`, id).
+		Scan(&in.PackageID, &in.Sender, &in.Subject, &in.Number, &in.State, &in.Reason, &unread, &in.Folder, &at)
+	switch {
+	case err == nil:
+		in.Unread, in.Updated, in.Label = unread != 0, time.Unix(at, 0), InLabel(in.State)
+		d.Incoming = &in
+		if in.Folder != "" {
+			if es, err := os.ReadDir(in.Folder); err == nil {
+				for _, e := range es {
+					if !e.IsDir() && !strings.HasPrefix(e.Name(), tempPrefix) {
+						d.Files = append(d.Files, e.Name())
+					}
+				}
+			}
+		}
+		return d, a.MarkRead(ctx, id)
+	case !errors.Is(err, sql.ErrNoRows):
+		return d, err
+	}
+	var created int64
+	err = a.st.db.QueryRowContext(ctx, `SELECT created FROM outbox WHERE send_id = ? OR package_id = ?`, id, id).Scan(&created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, fmt.Errorf("%s: %w", id, ErrNoDocument)
+	}
+	if err != nil {
+		return d, err
+	}
+	t := time.Unix(created, 0)
+	out, err := a.Outbox(ctx, t, t.Add(time.Second))
+	if err != nil {
+		return d, err
+	}
+	for i := range out {
+		if out[i].SendID == id || out[i].PackageID == id {
+			d.Outgoing = &out[i]
+			return d, nil
+		}
+	}
+	return d, fmt.Errorf("%s: %w", id, ErrNoDocument)
+}
+
+// InLabel is a receiver status as eClient names it (the seed's four, and
+// our 使用者退文 from the receiver's side).
+func InLabel(state string) string {
+	if l, ok := map[string]string{"arrived": "公文到達", "downloading": "收文下載處理中", "completed": "收文完成", "failed": "收文異常", "returned": "已退文"}[state]; ok {
+		return l
+	}
+	return state
+}
+
+// OutLabel is a sender-side status: eClient's three for a recipient's
+// answer, and the upload's own before it.
+func OutLabel(state string) string {
+	if l, ok := map[string]string{Queued: "待送出", Sending: "傳送中", Retrying: "重試中", Sent: "已送出", Failed: "傳送失敗",
+		"system-confirmed": "系統確認", "user-confirmed": "使用者確認", "user-returned": "使用者退文"}[state]; ok {
+		return l
+	}
+	return state
 }

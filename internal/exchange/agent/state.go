@@ -117,6 +117,7 @@ type Outgoing struct {
 	Recipients []Recipient `json:"recipients"`
 	Created    time.Time   `json:"created"`
 	State      string      `json:"state"`
+	Label      string      `json:"label"` // State in Traditional Chinese
 	Attempts   int         `json:"attempts"`
 	LastError  string      `json:"lastError,omitempty"`
 	PackageID  string      `json:"packageId,omitempty"`
@@ -125,7 +126,8 @@ type Outgoing struct {
 // Recipient is a recipient's state as the sender sees it.
 type Recipient struct {
 	Code    string    `json:"code"`
-	State   string    `json:"state"` // queued, system-confirmed, user-confirmed, user-returned
+	State   string    `json:"state"` // queued, sending, retrying, failed, system-confirmed, user-confirmed, user-returned
+	Label   string    `json:"label"` // State as eClient names it
 	Reason  string    `json:"reason,omitempty"`
 	Updated time.Time `json:"updated"`
 }
@@ -137,6 +139,7 @@ type Incoming struct {
 	Subject   string    `json:"subject"`
 	Number    string    `json:"number,omitempty"`
 	State     string    `json:"state"` // arrived, downloading, completed, failed (returned)
+	Label     string    `json:"label"` // State as eClient names it
 	Reason    string    `json:"reason,omitempty"`
 	Unread    bool      `json:"unread"`
 	Folder    string    `json:"folder,omitempty"`
