@@ -71,6 +71,9 @@ fuzz:
 
 unit:
 	CARDBRIDGE_REQUIRE_PCSC=1 $(GO) test -count=1 ./...
+	# the centre's API and commands again, on PostgreSQL (the store's suite
+	# runs on both by itself)
+	CARDBRIDGE_CENTRE_DB=postgres $(GO) test -count=1 ./internal/centre/api/ ./cmd/cardbridge-centre/
 
 # The extension: npm ci, type check (tsc over // @ts-check JavaScript) and
 # node:test unit tests; then end to end in Debian's chromium and firefox-esr

@@ -22,6 +22,7 @@ import (
 
 	"github.com/cardbridge/cardbridge/authtoken"
 	"github.com/cardbridge/cardbridge/internal/centre/api"
+	"github.com/cardbridge/cardbridge/internal/centre/pgtest"
 	"github.com/cardbridge/cardbridge/internal/nativeclient"
 	"github.com/cardbridge/cardbridge/internal/testca"
 )
@@ -29,8 +30,57 @@ import (
 func cmd(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := run(args, &out, &errb)
+	code := run(withKey(args), &out, &errb)
 	return code, out.String(), errb.String()
+}
+
+// The commands' test runs on SQLite, and with CARDBRIDGE_CENTRE_DB=postgres
+// (make unit runs it so a second time) on a throwaway PostgreSQL server,
+// where the evidence key is a file given with --key.
+var pg struct {
+	srv *pgtest.Server
+	err error
+	key string
+}
+
+func TestMain(m *testing.M) {
+	if os.Getenv("CARDBRIDGE_CENTRE_DB") == "postgres" {
+		pg.srv, pg.err = pgtest.Start()
+		if dir, err := os.MkdirTemp("", "centre-key-"); err == nil {
+			pg.key = filepath.Join(dir, "evidence-key.pem")
+			defer os.RemoveAll(dir)
+		}
+	}
+	code := m.Run()
+	if pg.srv != nil {
+		pg.srv.Stop()
+	}
+	os.Exit(code)
+}
+
+// testDB is the --db of a fresh database for the suite.
+func testDB(t *testing.T) string {
+	t.Helper()
+	if os.Getenv("CARDBRIDGE_CENTRE_DB") != "postgres" {
+		return "sqlite:" + filepath.Join(t.TempDir(), "centre.db")
+	}
+	require.NoError(t, pg.err, "PostgreSQL for the centre's commands")
+	dsn, err := pg.srv.NewDatabase(context.Background())
+	require.NoError(t, err)
+	return dsn
+}
+
+// withKey adds --key after --db on PostgreSQL.
+func withKey(args []string) []string {
+	if pg.key == "" {
+		return args
+	}
+	for i, a := range args {
+		if a == "--db" && i+1 < len(args) && strings.HasPrefix(args[i+1], "postgres") {
+			return append(append(append([]string{}, args[:i+2]...), "--key", pg.key), args[i+2:]...)
+		}
+	}
+	return args
 }
 
 // The operator's commands and the server, end to end: a directory from the
@@ -39,7 +89,7 @@ func cmd(t *testing.T, args ...string) (int, string, string) {
 // bundle refused).
 func TestCentreCommands(t *testing.T) {
 	dir := t.TempDir()
-	db := "sqlite:" + filepath.Join(dir, "centre.db")
+	db := testDB(t)
 	ca, err := testca.New(nil, time.Now())
 	require.NoError(t, err)
 	var rootsPEM bytes.Buffer
@@ -84,7 +134,7 @@ func TestCentreCommands(t *testing.T) {
 	done := make(chan int)
 	go func() {
 		c := &cli{stdout: &sout, stderr: &serr, ctx: ctx}
-		err := c.serve([]string{"--db", db, "--roots", roots, "--listen", "127.0.0.1:0"})
+		err := c.serve(withKey([]string{"--db", db, "--roots", roots, "--listen", "127.0.0.1:0"}))
 		if err != nil {
 			serr.Write([]byte(err.Error()))
 			done <- 1

@@ -144,9 +144,10 @@ func Run(c cli.Env, args []string) error {
 		if err := c.Parse(fs, args[1:]); err != nil {
 			return err
 		}
+		var ws []agent.Warning
 		show := func(rep agent.Report, err error) {
 			if c.JSON() { // one line per sync: a stream a program reads line by line
-				_ = json.NewEncoder(c.Stdout()).Encode(syncResult{Report: rep, Error: errText(err)})
+				_ = json.NewEncoder(c.Stdout()).Encode(syncResult{Report: rep, Error: errText(err), Warnings: ws})
 				return
 			}
 			if err != nil {
@@ -156,6 +157,7 @@ func Run(c cli.Env, args []string) error {
 				len(rep.Sent), len(rep.Retrying), len(rep.Failed), len(rep.Received), len(rep.Refused), rep.Updated)
 		}
 		return withAgent(c, ctx, &e, func(a *agent.Agent, s *cards.Session) error {
+			ws = warnings(s)
 			if watch {
 				ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 				defer stop()
@@ -172,7 +174,7 @@ func Run(c cli.Env, args []string) error {
 			}
 			rep, err := a.Sync(ctx, s)
 			if c.JSON() {
-				if jerr := c.Emit(rep); jerr != nil {
+				if jerr := c.Emit(syncResult{Report: rep, Warnings: ws}); jerr != nil {
 					return jerr
 				}
 				return err
@@ -317,7 +319,19 @@ func withAgent(c cli.Env, ctx context.Context, e *exchangeCmd, f func(*agent.Age
 		return err
 	}
 	defer s.Close()
+	if !c.JSON() { // with --json, sync reports them in its answer
+		for _, w := range warnings(s) {
+			fmt.Fprintf(c.Stdout(), "⚠ %s\n  %s\n", w.MessageZh, w.Message)
+		}
+	}
 	return f(a, s)
+}
+
+// warnings are the notices about the card's certificates expiring.
+func warnings(s *cards.Session) []agent.Warning {
+	sign, _ := s.Signer()
+	enc, _ := s.Decrypter()
+	return agent.ExpiryWarnings(time.Now(), sign, enc)
 }
 
 // say prints v as JSON with --json, else the formatted text.
@@ -401,7 +415,8 @@ func dayRange(from, to string) (time.Time, time.Time, error) {
 // each, with the error that made it stop short, if any.
 type syncResult struct {
 	agent.Report
-	Error string `json:"error,omitempty"`
+	Error    string          `json:"error,omitempty"`
+	Warnings []agent.Warning `json:"warnings,omitempty"` // the card's certificates expiring
 }
 
 func errText(err error) string {

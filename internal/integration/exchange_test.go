@@ -130,7 +130,9 @@ func exchangeCentre(t *testing.T, agencies map[string]*softcard.State) (string, 
 // with a reason. A wrong PIN stops the receiving after one try.
 func TestExchangeTwoAgenciesWithTheirCards(t *testing.T) {
 	needPCSC(t)
-	bureauCard := issuedFor(t, "exchange-bureau", testca.Org{Name: "測試市教育局", UBN: "10458570", CardSerial: "TEST000000000002"}, softcard.IssueOptions{})
+	// The bureau's card expires in 20 days: its clerk is told at each sync.
+	bureauCard := issuedFor(t, "exchange-bureau", testca.Org{Name: "測試市教育局", UBN: "10458570", CardSerial: "TEST000000000002"},
+		softcard.IssueOptions{NotAfter: time.Now().AddDate(0, 0, 20)})
 	kgCard := issued(t, "exchange-kindergarten", softcard.IssueOptions{})
 	kg := insertAt(t, kgCard, softcard.Options{}, vpcdAddr, readerName)
 	insertAt(t, bureauCard, softcard.Options{}, vpcdAddr2, readerName2)
@@ -175,7 +177,10 @@ func TestExchangeTwoAgenciesWithTheirCards(t *testing.T) {
 	if !strings.Contains(out, `"state": "queued"`) {
 		t.Fatalf("send: %s", out)
 	}
-	run(pin, "sync", "--home", homeB, "--reader", readerName2, "--pin-stdin")
+	out = run(pin, "sync", "--home", homeB, "--reader", readerName2, "--pin-stdin")
+	if !strings.Contains(out, "憑證卡將於") || !strings.Contains(out, "days left") {
+		t.Errorf("the bureau's sync does not warn of its card's expiry:\n%s", out)
+	}
 
 	// A wrong PIN: one try, then nothing more.
 	_, errOut, code := cli(t, "654321\n", "exchange", "sync", "--home", homeK, "--reader", readerName, "--pin-stdin")

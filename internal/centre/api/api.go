@@ -15,6 +15,7 @@ package api
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -375,7 +376,16 @@ type DirectoryEntry struct {
 	Name      string `json:"name"`
 	EncCert   []byte `json:"encCert"`
 	Suspended bool   `json:"suspended"`
+	// Expires is when the agency's card certificate expires; Expired
+	// says it has, so its exchange is paused until the card is renewed.
+	Expires time.Time `json:"expires"`
+	Expired bool      `json:"expired,omitempty"`
 }
+
+// RemovedAfter is how long an agency whose card certificate expired stays
+// in the directory: the exchange's rule removes it from the address book
+// after three months, and it must apply again (docs/exchange.md).
+const RemovedAfter = 90 * 24 * time.Hour
 
 func (s *Server) directory(w http.ResponseWriter, r *http.Request) {
 	as, err := s.Store.Agencies(r.Context())
@@ -384,8 +394,16 @@ func (s *Server) directory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := []DirectoryEntry{}
+	now := time.Now()
 	for _, a := range as {
-		out = append(out, DirectoryEntry{Code: a.Code, Name: a.Name, EncCert: a.EncCert, Suspended: a.Suspended})
+		e := DirectoryEntry{Code: a.Code, Name: a.Name, EncCert: a.EncCert, Suspended: a.Suspended}
+		if c, err := x509.ParseCertificate(a.EncCert); err == nil {
+			if now.After(c.NotAfter.Add(RemovedAfter)) {
+				continue
+			}
+			e.Expires, e.Expired = c.NotAfter, now.After(c.NotAfter)
+		}
+		out = append(out, e)
 	}
 	reply(w, map[string]any{"agencies": out})
 }
@@ -470,10 +488,25 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	reply(w, view(p))
 }
 
-func pkgID(r *http.Request) string { return r.PathValue("sender") + "/" + r.PathValue("id") }
+// pkgID is the package the path names. A name no package can have (a NUL
+// byte, a slash, text beyond 128 bytes) is answered "not found" here,
+// before the store sees it: PostgreSQL answers a NUL in text with an error,
+// not a miss, which was a 500 (found by running this suite on PostgreSQL).
+func pkgID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	sender, id := r.PathValue("sender"), r.PathValue("id")
+	if !store.ValidSendID(sender) || !store.ValidSendID(id) {
+		fail(w, errNotFound)
+		return "", false
+	}
+	return sender + "/" + id, true
+}
 
 func (s *Server) pkg(w http.ResponseWriter, r *http.Request) {
-	p, err := s.Store.Package(r.Context(), pkgID(r), agencyOf(r))
+	id, ok := pkgID(w, r)
+	if !ok {
+		return
+	}
+	p, err := s.Store.Package(r.Context(), id, agencyOf(r))
 	if err != nil {
 		s.storeError(w, err)
 		return
@@ -482,7 +515,10 @@ func (s *Server) pkg(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) envelope(w http.ResponseWriter, r *http.Request) {
-	id := pkgID(r)
+	id, ok := pkgID(w, r)
+	if !ok {
+		return
+	}
 	done, ok := s.transfer(agencyOf(r))
 	if !ok {
 		fail(w, errBusy)
@@ -508,12 +544,16 @@ type ReportRequest struct {
 }
 
 func (s *Server) report(w http.ResponseWriter, r *http.Request) {
+	id, ok := pkgID(w, r)
+	if !ok {
+		return
+	}
 	var req ReportRequest
 	if err := decode(r, &req); err != nil {
 		fail(w, errBad)
 		return
 	}
-	if err := s.Store.Report(r.Context(), pkgID(r), agencyOf(r), req.State, req.Reason, req.Receipt); err != nil {
+	if err := s.Store.Report(r.Context(), id, agencyOf(r), req.State, req.Reason, req.Receipt); err != nil {
 		s.storeError(w, err)
 		return
 	}

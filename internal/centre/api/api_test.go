@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/cardbridge/cardbridge/authtoken"
 	"github.com/cardbridge/cardbridge/internal/centre/api"
+	"github.com/cardbridge/cardbridge/internal/centre/pgtest"
 	"github.com/cardbridge/cardbridge/internal/centre/store"
 	"github.com/cardbridge/cardbridge/internal/testca"
 )
@@ -65,12 +67,8 @@ func start(t *testing.T) *centre {
 		stranger = issue(t, ca, "他園", "22099131")
 		foreign = issue(t, otherCA, "外地", "10458575")
 	})
-	db, err := sql.Open("sqlite", store.SQLiteDSN(filepath.Join(t.TempDir(), "c.db")))
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	st, err := store.Open(context.Background(), db, store.SQLite, key)
-	require.NoError(t, err)
+	st := openStore(t, key)
 	for _, a := range []agency{kindergarten, bureau, stranger, foreign} {
 		require.NoError(t, st.AddAgency(context.Background(), store.Agency{Code: a.Code, Name: a.Code, EncCert: a.Enc.Raw}))
 	}
@@ -274,4 +272,71 @@ func TestPushNeedsASession(t *testing.T) {
 	require.Error(t, err)
 	require.NotNil(t, resp)
 	assert.Equal(t, 401, resp.StatusCode)
+}
+
+// The API's suite runs on SQLite, and with CARDBRIDGE_CENTRE_DB=postgres
+// (make unit runs it so a second time) on a throwaway PostgreSQL server.
+var pg struct {
+	srv *pgtest.Server
+	err error
+}
+
+func TestMain(m *testing.M) {
+	if os.Getenv("CARDBRIDGE_CENTRE_DB") == "postgres" {
+		pg.srv, pg.err = pgtest.Start()
+	}
+	code := m.Run()
+	if pg.srv != nil {
+		pg.srv.Stop()
+	}
+	os.Exit(code)
+}
+
+// openStore opens a fresh store on the suite's database.
+func openStore(t *testing.T, key ed25519.PrivateKey) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	if os.Getenv("CARDBRIDGE_CENTRE_DB") == "postgres" {
+		require.NoError(t, pg.err, "PostgreSQL for the API suite")
+		dsn, err := pg.srv.NewDatabase(ctx)
+		require.NoError(t, err)
+		db, err := sql.Open("pgx", dsn)
+		require.NoError(t, err)
+		t.Cleanup(func() { db.Close() })
+		st, err := store.Open(ctx, db, store.Postgres, key)
+		require.NoError(t, err)
+		return st
+	}
+	db, err := sql.Open("sqlite", store.SQLiteDSN(filepath.Join(t.TempDir(), "c.db")))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	st, err := store.Open(ctx, db, store.SQLite, key)
+	require.NoError(t, err)
+	return st
+}
+
+// The directory follows the exchange's certificate rule: an agency whose
+// card expired is listed as expired (its exchange paused), and three months
+// on it is no longer listed at all.
+func TestDirectoryExpiry(t *testing.T) {
+	c := start(t)
+	ctx := context.Background()
+	day := 24 * time.Hour
+	lapsed := exchangetest.NewAgency(t, ca, "逾期園", "12345675", time.Now().Add(-400*day), time.Now().Add(-10*day))
+	gone := exchangetest.NewAgency(t, ca, "除名園", "24536806", time.Now().Add(-500*day), time.Now().Add(-100*day))
+	for _, a := range []agency{lapsed, gone} {
+		require.NoError(t, c.store.AddAgency(ctx, store.Agency{Code: a.Code, Name: a.Code, EncCert: a.Enc.Raw}))
+	}
+	status, out := c.call(t, "GET", "/v1/directory", c.login(t, kindergarten), nil, nil)
+	require.Equal(t, http.StatusOK, status)
+	listed := map[string]map[string]any{}
+	for _, e := range out["agencies"].([]any) {
+		m := e.(map[string]any)
+		listed[m["code"].(string)] = m
+	}
+	require.Contains(t, listed, lapsed.Code)
+	assert.Equal(t, true, listed[lapsed.Code]["expired"])
+	assert.NotContains(t, listed, gone.Code, "removed from the address book after three months")
+	assert.Nil(t, listed[kindergarten.Code]["expired"])
+	assert.NotEmpty(t, listed[kindergarten.Code]["expires"])
 }

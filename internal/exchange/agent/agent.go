@@ -198,12 +198,17 @@ func (a *Agent) Queue(ctx context.Context, card Card, d Draft) (string, error) {
 		return "", err
 	}
 	certs := map[string]*x509.Certificate{}
+	expired := map[string]bool{}
 	for _, e := range dir {
 		c, err := x509.ParseCertificate(e.EncCert)
 		if err != nil {
 			continue
 		}
 		if e.Suspended {
+			continue
+		}
+		if e.Expired {
+			expired[e.Code] = true
 			continue
 		}
 		certs[e.Code] = c
@@ -220,8 +225,11 @@ func (a *Agent) Queue(ctx context.Context, card Card, d Draft) (string, error) {
 	var to []*x509.Certificate
 	for _, r := range d.To {
 		c, ok := certs[r]
+		if expired[r] {
+			return "", fmt.Errorf("exchange: %s 的憑證卡已過期，公文交換暫停至換發為止 / %s's card certificate has expired: its exchange is paused until it renews the card", r, r)
+		}
 		if !ok {
-			return "", fmt.Errorf("exchange: %s is not in the centre's directory, or is suspended", r)
+			return "", fmt.Errorf("exchange: %s 不在交換中心的通訊錄，或已停用 / %s is not in the centre's directory, or is suspended", r, r)
 		}
 		// The directory is the centre's word: the certificate must be the
 		// recipient's, from a trusted CA, before anything is sealed to it.
