@@ -155,6 +155,21 @@ func Install(o Options) ([]Change, error) {
 			return nil, err
 		}
 		steps = append(steps, s)
+		// The document exchange's program goes with it when it is there
+		// (cardbridge starts it for `cardbridge exchange`, from beside
+		// itself).
+		from := filepath.Join(filepath.Dir(o.Binary), ExchangeBinary)
+		if checkBinary(from) == nil {
+			data, err := os.ReadFile(from)
+			if err != nil {
+				return nil, fmt.Errorf("install: %w", err)
+			}
+			s, err := plan(filepath.Join(filepath.Dir(binary), ExchangeBinary), "", data, binaryPerm, true)
+			if err != nil {
+				return nil, err
+			}
+			steps = append(steps, s)
+		}
 	}
 	for _, t := range targets {
 		allow := ids
@@ -193,6 +208,10 @@ func Install(o Options) ([]Change, error) {
 	}
 	return changes, nil
 }
+
+// ExchangeBinary is the document exchange's program, installed beside the
+// host's copy (Linux and macOS; Windows installs with the MSI).
+const ExchangeBinary = "cardbridge-exchange"
 
 // checkBinary requires path to be absolute and an executable regular file
 // (after symbolic links).
@@ -290,22 +309,30 @@ func Uninstall(o Options) ([]Change, error) {
 	}
 
 	bin := BinaryPath(o.GOOS, o.Home, o.Getenv)
-	binAction := ActionRemove
-	switch fi, err := os.Lstat(bin); {
-	case errors.Is(err, fs.ErrNotExist):
-		binAction = ActionAbsent
-	case err != nil:
-		return nil, fmt.Errorf("uninstall: %w", err)
-	case fi.IsDir():
-		binAction = ActionKept
-	}
-	changes = append(changes, Change{Path: bin, Action: binAction})
 	dir := filepath.Dir(bin)
+	ourFiles := []string{filepath.Base(bin), ExchangeBinary}
+	kept := false
+	for _, name := range ourFiles {
+		path := filepath.Join(dir, name)
+		action := ActionRemove
+		switch fi, err := os.Lstat(path); {
+		case errors.Is(err, fs.ErrNotExist):
+			action = ActionAbsent
+		case err != nil:
+			return nil, fmt.Errorf("uninstall: %w", err)
+		case fi.IsDir():
+			action, kept = ActionKept, true
+		}
+		if name == ExchangeBinary && action == ActionAbsent {
+			continue // installed by a version without it
+		}
+		changes = append(changes, Change{Path: path, Action: action})
+	}
 	switch entries, err := os.ReadDir(dir); {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
 		return nil, fmt.Errorf("uninstall: %w", err)
-	case binAction != ActionKept && !slices.ContainsFunc(entries, func(e fs.DirEntry) bool { return e.Name() != filepath.Base(bin) }):
+	case !kept && !slices.ContainsFunc(entries, func(e fs.DirEntry) bool { return !slices.Contains(ourFiles, e.Name()) }):
 		changes = append(changes, Change{Path: dir, Action: ActionRemove})
 	}
 

@@ -468,3 +468,42 @@ func TestUninstallKeeps(t *testing.T) {
 		}
 	}
 }
+
+// The document exchange's program beside cardbridge is copied with it and
+// removed with it; the folder goes when nothing else is in it.
+func TestInstallCopiesTheExchangeProgram(t *testing.T) {
+	skipWindows(t)
+	home := t.TempDir()
+	src := fakeBinary(t)
+	exchange := filepath.Join(filepath.Dir(src), ExchangeBinary)
+	if err := os.WriteFile(exchange, []byte("#!/bin/sh\necho exchange\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Dev: true, GOOS: "linux", Home: home, Getenv: envOf(nil), Binary: src, Copy: true}
+	changes, err := Install(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := BinaryPath("linux", home, nil)
+	copied := filepath.Join(filepath.Dir(bin), ExchangeBinary)
+	if got := actions(changes)[copied]; got != ActionWrite {
+		t.Fatalf("the exchange program: %q, want %q (%v)", got, ActionWrite, changes)
+	}
+	if b, err := os.ReadFile(copied); err != nil || string(b) != "#!/bin/sh\necho exchange\n" {
+		t.Fatalf("copied exchange program %q, %v", b, err)
+	}
+	if changes, err = Install(o); err != nil || actions(changes)[copied] != ActionUnchanged {
+		t.Errorf("second install: %v, %v", changes, err)
+	}
+	changes, err = Uninstall(Options{GOOS: "linux", Home: home, Getenv: envOf(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := actions(changes)
+	if a[copied] != ActionRemove || a[bin] != ActionRemove || a[filepath.Dir(bin)] != ActionRemove {
+		t.Errorf("uninstall: %v", changes)
+	}
+	if _, err := os.Stat(filepath.Dir(bin)); !os.IsNotExist(err) {
+		t.Errorf("the program folder is left: %v", err)
+	}
+}
