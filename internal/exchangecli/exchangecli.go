@@ -83,6 +83,7 @@ func Run(c cli.Env, args []string) error {
 		fs.StringVar(&code, "agency", "", "our 機關代碼 (XC + 統一編號) / 本機關代碼")
 		fs.StringVar(&archive, "archive", "", "where received documents are written / 收文存放資料夾")
 		fs.StringVar(&roots, "roots", "", "PEM file of the CA certificates senders' certificates chain to / 信任的憑證機構")
+		keepDI := fs.Bool("keep-di-names", true, "不修改DI檔名: keep received DIs' file names (false: name them by 發文字號)")
 		if err := c.Parse(fs, args[1:]); err != nil {
 			return err
 		}
@@ -106,6 +107,9 @@ func Run(c cli.Env, args []string) error {
 		defer a.Close()
 		if err := a.Setup(ctx, centre, code, archive, rootsPEM); err != nil {
 			return fmt.Errorf("exchange setup: %w: %w", err, cli.ErrUsage)
+		}
+		if err := a.KeepDINames(ctx, *keepDI); err != nil {
+			return err
 		}
 		return say(c, map[string]any{"home": e.home, "centre": centre, "agency": code, "archive": archive},
 			"已設定 / set up: %s @ %s，收文存放 / archive: %s\n", code, centre, archive)

@@ -467,7 +467,8 @@ func (a *Agent) take(ctx context.Context, card Card, id, sender string, rep *Rep
 		return nil
 	}
 	archive, _ := a.st.get(ctx, "archive")
-	folder, err := writeArchive(archive, a.o.Now(), o)
+	keep, _ := a.st.get(ctx, "keepDIName")
+	folder, err := writeArchive(archive, a.o.Now(), o, keep == "false")
 	if err != nil {
 		// The disk full, say: not acknowledged, taken again next time.
 		return fmt.Errorf("%w %s: %w", ErrArchive, archive, err)
@@ -565,6 +566,12 @@ func (a *Agent) Return(ctx context.Context, card Card, id, reason string) error 
 	}
 	_, err := a.st.db.ExecContext(ctx, `UPDATE inbox SET state = 'returned', reason = ?, updated = ? WHERE package_id = ?`, reason, a.o.Now().Unix(), id)
 	return err
+}
+
+// KeepDINames sets eClient's 「不修改DI檔名」 (on by default): off, received
+// DIs are archived under their 發文字號.
+func (a *Agent) KeepDINames(ctx context.Context, keep bool) error {
+	return a.st.set(ctx, "keepDIName", fmt.Sprint(keep))
 }
 
 // Centre is the centre this home is set up for, and Agency its 機關代碼.

@@ -384,3 +384,35 @@ func TestWatchEndsWhenThePINIsRefused(t *testing.T) {
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, 1, calls)
 }
+
+// With 「不修改DI檔名」 off, the DI is archived under its 發文字號; the
+// attachments keep the names the DI refers to.
+func TestRenameDI(t *testing.T) {
+	ctx := context.Background()
+	c := startCentre(t)
+	clk := &clock{t: time.Now()}
+	ab, _ := openAgent(t, c, bureau, clk)
+	ak, _ := openAgent(t, c, kindergarten, clk)
+	require.NoError(t, ak.KeepDINames(ctx, false))
+	d := agent.Draft{To: []string{kindergarten.Code}, Subject: "改名測試", Number: "府教字第1150099999號", DI: letter(t, bureau, "附件.pdf"),
+		Files: []parcel.File{{Name: "附件.pdf", Role: parcel.RoleAttachment, Data: []byte("%PDF")}}}
+	_, err := ab.Queue(ctx, bureau, d)
+	require.NoError(t, err)
+	_, err = ab.Sync(ctx, bureau)
+	require.NoError(t, err)
+	_, err = ak.Sync(ctx, kindergarten)
+	require.NoError(t, err)
+	in, err := ak.Inbox(ctx, clk.now().Add(-time.Hour), clk.now().Add(time.Hour))
+	require.NoError(t, err)
+	require.Len(t, in, 1)
+	entries, err := os.ReadDir(in[0].Folder)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	assert.ElementsMatch(t, []string{"1150099999.di", "附件.pdf"}, names)
+	b, err := os.ReadFile(filepath.Join(in[0].Folder, "1150099999.di"))
+	require.NoError(t, err)
+	assert.Equal(t, d.DI.Data, b)
+}

@@ -19,7 +19,12 @@ import (
 // same content is left as it is (a package taken again after a crash).
 // Names were checked when the package was opened (di.CheckFileName), and
 // are checked again here, since this is where they become paths.
-func writeArchive(archive string, now time.Time, o *parcel.Opened) (string, error) {
+//
+// With renameDI (eClient's 「不修改DI檔名」 turned off) the DI is written
+// under the 發文字號 instead of the sender's file name, for a document
+// management system that files by it; attachments keep their names, which
+// the DI's entities refer to.
+func writeArchive(archive string, now time.Time, o *parcel.Opened, renameDI bool) (string, error) {
 	if archive == "" {
 		return "", fmt.Errorf("exchange: no archive folder set up")
 	}
@@ -39,7 +44,11 @@ func writeArchive(archive string, now time.Time, o *parcel.Opened) (string, erro
 		if err := di.CheckFileName(f.Name); err != nil {
 			return "", fmt.Errorf("exchange: %s", err.EN)
 		}
-		path := filepath.Join(folder, f.Name)
+		name := f.Name
+		if renameDI && f.Role == parcel.RoleDI {
+			name = diName(o)
+		}
+		path := filepath.Join(folder, name)
 		if b, err := os.ReadFile(path); err == nil && sha256.Sum256(b) == sha256.Sum256(f.Data) {
 			continue
 		}
@@ -49,6 +58,21 @@ func writeArchive(archive string, now time.Time, o *parcel.Opened) (string, erro
 		faultPoint("receive:archiving")
 	}
 	return folder, syncDir(folder)
+}
+
+// diName is the DI's name by its 發文字號 (its digits and letters), else by
+// the send id: e.g. 府教字第1150012345號 → 1150012345.di.
+func diName(o *parcel.Opened) string {
+	n := strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			return r
+		}
+		return -1
+	}, o.Manifest.Number)
+	if n == "" {
+		n = safeFolder(o.Manifest.ID)
+	}
+	return n + ".di"
 }
 
 // safeFolder keeps letters, digits, '-', '_' and '.' of a folder name.
