@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -152,20 +153,7 @@ func TestExchangeTwoAgenciesWithTheirCards(t *testing.T) {
 	run("", "setup", "--home", homeK, "--centre", centre, "--agency", "XC04595252", "--roots", roots, "--archive", archive)
 
 	dir := t.TempDir()
-	sample, err := os.ReadFile("../exchange/di/testdata/letter-104.di")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := di.Parse(sample)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.Sender.Code, l.Unknown = "XC10458570", nil // the bureau's letter, with the one attachment it sends
-	l.Attachment.Files = []di.File{{Entity: "ATTCH1", Name: "研習計畫.pdf", Notation: "DI"}}
-	letter, err := di.Marshal(l)
-	if err != nil {
-		t.Fatal(err)
-	}
+	letter := bureauLetter(t, "XC10458570", "研習計畫.pdf") // the bureau's letter, with the one attachment it sends
 	diFile := filepath.Join(dir, "1150012345.di")
 	pdf := bytes.Repeat([]byte("%PDF-1.7 研習計畫 "), 2000)
 	pdfFile := filepath.Join(dir, "研習計畫.pdf")
@@ -358,19 +346,7 @@ func TestExchangeCardPulledDuringDecryption(t *testing.T) {
 	}
 	ab, _ := open(bureau.Code)
 	ak, archive := open("XC04595252")
-	sample, err := os.ReadFile("../exchange/di/testdata/letter-104.di")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := di.Parse(sample)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.Sender.Code, l.Unknown, l.Attachment.Files = bureau.Code, nil, nil
-	letter, err := di.Marshal(l)
-	if err != nil {
-		t.Fatal(err)
-	}
+	letter := bureauLetter(t, bureau.Code)
 	if _, err := ab.Queue(ctx, bureau, agent.Draft{To: []string{"XC04595252"}, Subject: "拔卡測試", DI: parcel.File{Name: "1150012345.di", Data: letter}}); err != nil {
 		t.Fatal(err)
 	}
@@ -413,4 +389,27 @@ func TestExchangeCardPulledDuringDecryption(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(in[0].Folder, "1150012345.di")); err != nil || !bytes.Equal(b, letter) || !strings.HasPrefix(in[0].Folder, archive) {
 		t.Errorf("archived: %v", err)
 	}
+}
+
+// bureauLetter is the sample 函 as the agency code sends it, declaring the
+// attachments named.
+func bureauLetter(t *testing.T, code string, attachments ...string) []byte {
+	t.Helper()
+	sample, err := os.ReadFile("../exchange/di/testdata/letter-104.di")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := di.Parse(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Sender.Code, l.Unknown, l.Attachment.Files = code, nil, nil
+	for i, name := range attachments {
+		l.Attachment.Files = append(l.Attachment.Files, di.File{Entity: fmt.Sprintf("ATTCH%d", i+1), Name: name, Notation: "DI"})
+	}
+	letter, err := di.Marshal(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return letter
 }

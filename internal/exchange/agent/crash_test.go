@@ -174,6 +174,21 @@ func crashDraft(t *testing.T) (agent.Draft, []parcel.File) {
 	return d, append([]parcel.File{d.DI}, d.Files...)
 }
 
+// bureauSent sets the bureau's and the kindergarten's homes up and has the
+// bureau send the crash draft: it waits at the centre for the kindergarten.
+func bureauSent(t *testing.T, c *exchangetest.Centre) (ab *agent.Agent, homeK, archive string, files []parcel.File) {
+	t.Helper()
+	homeB, _ := setupHome(t, c.URL, bureau)
+	homeK, archive = setupHome(t, c.URL, kindergarten)
+	d, files := crashDraft(t)
+	ab = open(t, homeB)
+	_, err := ab.Queue(context.Background(), bureau, d)
+	require.NoError(t, err)
+	_, err = ab.Sync(context.Background(), bureau)
+	require.NoError(t, err)
+	return ab, homeK, archive, files
+}
+
 // deliveredOnce checks the end state every crash must reach after the
 // agents ran again: the kindergarten holds the document once, whole, in
 // one archive folder with no temporary file, the centre has it completed
@@ -236,17 +251,8 @@ func TestReceiverKilledAtEveryStep(t *testing.T) {
 	for _, step := range []string{"receive:downloading", "receive:fetched", "receive:opened", "receive:temporary-file", "receive:archiving",
 		"receive:archived", "receive:receipt-signed", "receive:acknowledged", "receive:stored"} {
 		t.Run(step, func(t *testing.T) {
-			ctx := context.Background()
 			c := startCentre(t)
-			homeB, _ := setupHome(t, c.URL, bureau)
-			homeK, archive := setupHome(t, c.URL, kindergarten)
-			d, files := crashDraft(t)
-			ab := open(t, homeB)
-			_, err := ab.Queue(ctx, bureau, d)
-			require.NoError(t, err)
-			_, err = ab.Sync(ctx, bureau)
-			require.NoError(t, err)
-
+			ab, homeK, archive, files := bureauSent(t, c)
 			killAt(t, kindergarten, homeK, "sync", step, agent.Draft{})
 			deliveredOnce(t, c.Store, ab, open(t, homeK), archive, files)
 		})
@@ -292,14 +298,7 @@ func TestSenderKilledAtEveryStep(t *testing.T) {
 func TestReturnedBeforeTheReplay(t *testing.T) {
 	ctx := context.Background()
 	c := startCentre(t)
-	homeB, _ := setupHome(t, c.URL, bureau)
-	homeK, _ := setupHome(t, c.URL, kindergarten)
-	d, _ := crashDraft(t)
-	ab := open(t, homeB)
-	_, err := ab.Queue(ctx, bureau, d)
-	require.NoError(t, err)
-	_, err = ab.Sync(ctx, bureau)
-	require.NoError(t, err)
+	ab, homeK, _, _ := bureauSent(t, c)
 	killAt(t, kindergarten, homeK, "sync", "receive:stored", agent.Draft{})
 
 	ak := open(t, homeK)
@@ -331,19 +330,12 @@ func TestArchiveDiskFull(t *testing.T) {
 	}
 	ctx := context.Background()
 	c := startCentre(t)
-	homeB, _ := setupHome(t, c.URL, bureau)
-	homeK, archive := setupHome(t, c.URL, kindergarten)
+	ab, homeK, archive, files := bureauSent(t, c)
 	require.NoError(t, os.Mkdir(archive, 0o755))
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", archive).CombinedOutput(); err != nil {
 		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", archive).Run() })
-	d, files := crashDraft(t)
-	ab := open(t, homeB)
-	_, err := ab.Queue(ctx, bureau, d)
-	require.NoError(t, err)
-	_, err = ab.Sync(ctx, bureau)
-	require.NoError(t, err)
 
 	ak := open(t, homeK)
 	rep, err := ak.Sync(ctx, kindergarten)
