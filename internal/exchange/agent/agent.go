@@ -31,6 +31,7 @@ import (
 	"github.com/cardbridge/cardbridge/authtoken"
 	cardpkg "github.com/cardbridge/cardbridge/internal/card"
 	"github.com/cardbridge/cardbridge/internal/centre/api"
+	"github.com/cardbridge/cardbridge/internal/centre/store"
 	"github.com/cardbridge/cardbridge/internal/cms"
 	"github.com/cardbridge/cardbridge/internal/exchange/di"
 	"github.com/cardbridge/cardbridge/internal/exchange/parcel"
@@ -170,7 +171,7 @@ func (a *Agent) connect(ctx context.Context, card Card) error {
 	}
 	if got != want {
 		_ = c.Logout(ctx)
-		return fmt.Errorf("exchange: the card is %s's, this home is set up for %s", got, want)
+		return fmt.Errorf("exchange: the card is %q's, this home is set up for %s", got, want) // the centre's word, quoted
 	}
 	a.client, a.agency = c, got
 	return nil
@@ -395,6 +396,11 @@ func (a *Agent) receive(ctx context.Context, card Card, rep *Report) error {
 			return nil
 		}
 		for _, e := range evs {
+			if e.Seq <= after {
+				// Asked again from a cursor that did not move on, a centre
+				// answering so would be asked for ever.
+				return fmt.Errorf("%w: its event %d is not after %d", ErrUnreachable, e.Seq, after)
+			}
 			sender, sendID, _ := strings.Cut(e.Package, "/")
 			switch {
 			case sender == a.agency && e.Recipient != a.agency:
@@ -429,6 +435,15 @@ func (a *Agent) take(ctx context.Context, card Card, id, sender string, rep *Rep
 	}
 	faultPoint("receive:downloading")
 	env, err := a.client.Fetch(ctx, id)
+	var ce *CentreError
+	if errors.As(err, &ce) && ce.Code == "NOT_FOUND" {
+		// The centre no longer holds it (past its retention, the delivery
+		// failed as expired): final, or every later document would wait
+		// behind it.
+		_, _ = a.st.db.ExecContext(ctx, `UPDATE inbox SET state = 'failed', reason = ?, updated = ? WHERE package_id = ?`, store.Expired, now, id)
+		rep.Refused = append(rep.Refused, id)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -458,6 +473,17 @@ func (a *Agent) take(ctx context.Context, card Card, id, sender string, rep *Rep
 		reason, final := refusal(err)
 		if !final {
 			return err
+		}
+		// Before the refusal is final: the envelope must be the one the
+		// centre holds, not one cut short or replaced on the way (a proxy
+		// without Content-Length, a captive portal's page), which the
+		// network would have refused for good in the sender's name.
+		p, perr := a.client.Package(ctx, id)
+		if perr != nil {
+			return perr
+		}
+		if sum := sha256.Sum256(env); p.SHA256 != hex.EncodeToString(sum[:]) {
+			return fmt.Errorf("%w: the envelope received (%d bytes) is not the one it holds", ErrUnreachable, len(env))
 		}
 		if rerr := a.client.Report(ctx, id, api.ReportRequest{State: "failed", Reason: reason}); rerr != nil {
 			return rerr
@@ -594,6 +620,13 @@ func (a *Agent) Announcements(ctx context.Context, card Card) ([]Announcement, e
 	as, err := a.client.Announcements(ctx, after)
 	if err == nil && len(as) > 0 {
 		err = a.st.set(ctx, "announcements", fmt.Sprint(as[len(as)-1].Seq))
+	}
+	for i := range as { // the centre's text, shown on a terminal, in lines
+		lines := strings.Split(as[i].Text, "\n")
+		for j := range lines {
+			lines[j] = printable(lines[j])
+		}
+		as[i].Text = strings.Join(lines, "\n")
 	}
 	return as, err
 }

@@ -99,9 +99,10 @@ func TestSendReceiveConfirmReturn(t *testing.T) {
 	clk := &clock{t: time.Now()}
 	ab, _ := openAgent(t, c, bureau, clk)
 	ak, archive := openAgent(t, c, kindergarten, clk)
+	third, _ := openAgent(t, c, evil, clk) // a third recipient (the hostile agency of other tests, here a plain one)
 
 	pdf := bytes.Repeat([]byte("%PDF-1.7 研習計畫 "), 3000)
-	id, err := ab.Queue(ctx, bureau, agent.Draft{To: []string{kindergarten.Code, school.Code}, Subject: "研習計畫", Number: "測教幼字第1150012345號",
+	id, err := ab.Queue(ctx, bureau, agent.Draft{To: []string{kindergarten.Code, school.Code, evil.Code}, Subject: "研習計畫", Number: "測教幼字第1150012345號",
 		DI: letter(t, bureau, "研習計畫.pdf"), Files: []parcel.File{{Name: "研習計畫.pdf", Role: parcel.RoleAttachment, Data: pdf}}})
 	require.NoError(t, err)
 	rep, err := ab.Sync(ctx, bureau)
@@ -123,9 +124,12 @@ func TestSendReceiveConfirmReturn(t *testing.T) {
 	assert.Equal(t, pdf, got)
 	assert.True(t, filepath.IsAbs(in[0].Folder) && len(in[0].Folder) > len(archive) && in[0].Folder[:len(archive)] == archive, in[0].Folder)
 	require.NoError(t, ak.MarkRead(ctx, in[0].PackageID))
+	rep, err = third.Sync(ctx, evil)
+	require.NoError(t, err)
+	require.Len(t, rep.Received, 1)
 
-	// The bureau learns: 使用者確認 from the kindergarten, 系統確認 from the
-	// school, whose agent never ran (unreachable).
+	// The bureau learns: 使用者確認 from the kindergarten and the third,
+	// 系統確認 from the school, whose agent never ran (unreachable).
 	_, err = ab.Sync(ctx, bureau)
 	require.NoError(t, err)
 	out, err := ab.Outbox(ctx, clk.now().Add(-time.Hour), clk.now().Add(time.Hour))
@@ -135,7 +139,7 @@ func TestSendReceiveConfirmReturn(t *testing.T) {
 	for _, r := range out[0].Recipients {
 		states[r.Code] = r.State
 	}
-	assert.Equal(t, map[string]string{kindergarten.Code: "user-confirmed", school.Code: "system-confirmed"}, states)
+	assert.Equal(t, map[string]string{kindergarten.Code: "user-confirmed", school.Code: "system-confirmed", evil.Code: "user-confirmed"}, states)
 
 	// A redelivery (the events read again from the start) is stored once.
 	ak2, err := ak.Sync(ctx, kindergarten)

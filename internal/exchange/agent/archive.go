@@ -2,6 +2,7 @@ package agent
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,9 +29,24 @@ func writeArchive(archive string, now time.Time, o *parcel.Opened, renameDI bool
 	if archive == "" {
 		return "", fmt.Errorf("exchange: no archive folder set up")
 	}
-	folder := filepath.Join(archive, now.Format("2006-01-02"), safeFolder(o.Manifest.Sender+"_"+o.Manifest.ID))
+	sub := filepath.Join(now.Format("2006-01-02"), packageFolder(o.Manifest.Sender, o.Manifest.ID))
+	folder := filepath.Join(archive, sub)
 	if err := os.MkdirAll(folder, 0o755); err != nil {
 		return "", err
+	}
+	// The date and package folders are the archive's own: one that is a
+	// link elsewhere (made by whoever else may write in the archive
+	// folder) would have the documents written where it points.
+	root, err := filepath.EvalSymlinks(archive)
+	if err != nil {
+		return "", err
+	}
+	real, err := filepath.EvalSymlinks(folder)
+	if err != nil {
+		return "", err
+	}
+	if real != filepath.Join(root, sub) {
+		return "", fmt.Errorf("exchange: %s leads to %s, not a folder of the archive (a link?)", folder, real)
 	}
 	// A crash between writing a temporary file and renaming it leaves the
 	// temporary file: the folder is this package's alone, so whatever
@@ -46,7 +62,7 @@ func writeArchive(archive string, now time.Time, o *parcel.Opened, renameDI bool
 		}
 		name := f.Name
 		if renameDI && f.Role == parcel.RoleDI {
-			name = diName(o)
+			name = diName(o, f.Name)
 		}
 		path := filepath.Join(folder, name)
 		if b, err := os.ReadFile(path); err == nil && sha256.Sum256(b) == sha256.Sum256(f.Data) {
@@ -61,8 +77,12 @@ func writeArchive(archive string, now time.Time, o *parcel.Opened, renameDI bool
 }
 
 // diName is the DI's name by its 發文字號 (its digits and letters), else by
-// the send id: e.g. 府教字第1150012345號 → 1150012345.di.
-func diName(o *parcel.Opened) string {
+// the send id: e.g. 府教字第1150012345號 → 1150012345.di. The 發文字號 is the
+// sender's to write: a name from it that cannot be written as it is (too
+// long, a Windows device name) or that is another file's of the package
+// (which would be written over it, or over which it would be) leaves the
+// DI its own name.
+func diName(o *parcel.Opened, own string) string {
 	n := strings.Map(func(r rune) rune {
 		if r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
 			return r
@@ -72,7 +92,32 @@ func diName(o *parcel.Opened) string {
 	if n == "" {
 		n = safeFolder(o.Manifest.ID)
 	}
-	return n + ".di"
+	name := n + ".di"
+	if di.CheckFileName(name) != nil {
+		return own
+	}
+	for _, f := range o.Files {
+		if f.Role != parcel.RoleDI && strings.EqualFold(f.Name, name) {
+			return own
+		}
+	}
+	return name
+}
+
+// packageFolder is a package's folder, SENDER_ID. A send id of anything
+// but lower-case letters, digits and '-' (the agent's own are UUIDs) is
+// followed by a digest of it: safeFolder makes ':' and '_' alike, Windows
+// and macOS upper and lower case, Windows a trailing dot and none, and two
+// packages sharing a folder would have the second written over the first.
+func packageFolder(sender, id string) string {
+	name := safeFolder(sender + "_" + id)
+	for _, r := range id {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r == '-') {
+			sum := sha256.Sum256([]byte(id))
+			return name + "~" + hex.EncodeToString(sum[:16])
+		}
+	}
+	return name
 }
 
 // safeFolder keeps letters, digits, '-', '_' and '.' of a folder name.

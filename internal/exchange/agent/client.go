@@ -45,7 +45,12 @@ func NewClient(origin string, hc *http.Client) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: 5 * time.Minute}
 	}
-	return &Client{base: strings.TrimSuffix(origin, "/"), http: hc}, nil
+	// The centre's API never redirects. Followed, a redirect would repeat
+	// a POST's body (the login token, a receipt, an envelope) to another
+	// host, and the session to another port or scheme of the centre's.
+	own := *hc
+	own.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &Client{base: strings.TrimSuffix(origin, "/"), http: &own}, nil
 }
 
 // Origin is the centre's origin, which the login token binds.
@@ -60,7 +65,7 @@ type CentreError struct {
 }
 
 func (e *CentreError) Error() string {
-	return fmt.Sprintf("centre: %s (%d): %s", e.Code, e.Status, e.Message)
+	return fmt.Sprintf("centre: %s (%d): %s", printable(e.Code), e.Status, printable(e.Message)) // the centre's text, printed
 }
 
 // ErrUnreachable wraps a transport failure: the centre may be down or the

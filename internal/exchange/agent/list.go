@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Outbox lists the documents sent or queued since from, newest first.
@@ -48,6 +49,7 @@ func (a *Agent) Outbox(ctx context.Context, from, to time.Time) ([]Outgoing, err
 			out[i].Recipients = append(out[i].Recipients, r)
 		}
 		rs.Close()
+		out[i].printable()
 	}
 	return out, nil
 }
@@ -68,6 +70,7 @@ func (a *Agent) Inbox(ctx context.Context, from, to time.Time) ([]Incoming, erro
 			return nil, err
 		}
 		in.Unread, in.Updated, in.Label = unread != 0, time.Unix(at, 0), InLabel(in.State)
+		in.printable()
 		out = append(out, in)
 	}
 	return out, rows.Err()
@@ -103,6 +106,7 @@ func (a *Agent) Show(ctx context.Context, id string) (Document, error) {
 	switch {
 	case err == nil:
 		in.Unread, in.Updated, in.Label = unread != 0, time.Unix(at, 0), InLabel(in.State)
+		in.printable()
 		d.Incoming = &in
 		if in.Folder != "" {
 			if es, err := os.ReadDir(in.Folder); err == nil {
@@ -137,6 +141,42 @@ func (a *Agent) Show(ctx context.Context, id string) (Document, error) {
 		}
 	}
 	return d, fmt.Errorf("%s: %w", id, ErrNoDocument)
+}
+
+// printable is s as it may be shown, on a terminal too: the subject and
+// 發文字號 are the sender's text, states, reasons and error messages the
+// centre's, and an escape sequence in them would clear the clerk's screen
+// or rewrite what is shown beside it, a bidirectional override show one
+// text as another. Line breaks and tabs become spaces; other control and
+// invisible formatting characters, and invalid UTF-8, become U+FFFD.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\n' || r == '\r' || r == '\t':
+			return ' '
+		case unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp):
+			return unicode.ReplacementChar
+		}
+		return r
+	}, s)
+}
+
+func (in *Incoming) printable() {
+	for _, s := range []*string{&in.PackageID, &in.Sender, &in.Subject, &in.Number, &in.State, &in.Label, &in.Reason} {
+		*s = printable(*s)
+	}
+}
+
+func (o *Outgoing) printable() {
+	for _, s := range []*string{&o.Subject, &o.State, &o.Label, &o.LastError, &o.PackageID} {
+		*s = printable(*s)
+	}
+	for i := range o.Recipients {
+		r := &o.Recipients[i]
+		for _, s := range []*string{&r.Code, &r.State, &r.Label, &r.Reason} {
+			*s = printable(*s)
+		}
+	}
 }
 
 // InLabel is a receiver status as eClient names it (the seed's four, and

@@ -38,6 +38,11 @@ func openState(ctx context.Context, home string) (*state, error) {
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return nil, err
 	}
+	// One that existed keeps its permissions: others must not read the
+	// state, nor replace roots.pem or the database (refused if not ours).
+	if err := os.Chmod(home, 0o700); err != nil {
+		return nil, err
+	}
 	lock, err := os.OpenFile(filepath.Join(home, "agent.lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
@@ -46,7 +51,18 @@ func openState(ctx context.Context, home string) (*state, error) {
 		lock.Close()
 		return nil, fmt.Errorf("%s: %w", home, ErrLocked)
 	}
-	db, err := sql.Open("sqlite", store.SQLiteDSN(filepath.Join(home, "agent.db")))
+	// The store is the agency's alone, whatever becomes of the folder's
+	// permissions (a copy, a backup); SQLite gives its journal the
+	// database's.
+	path := filepath.Join(home, "agent.db")
+	if f, err := os.OpenFile(path, os.O_CREATE|os.O_RDONLY, 0o600); err == nil {
+		f.Close()
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	db, err := sql.Open("sqlite", store.SQLiteDSN(path))
 	if err != nil {
 		lock.Close()
 		return nil, err
