@@ -939,3 +939,15 @@ func TestAttackPushFlood(t *testing.T) {
 	t.Logf("%d push messages, %d syncs", sent.Load(), syncs.Load())
 	assert.Less(t, syncs.Load(), sent.Load(), "wake-ups fold")
 }
+
+// A centre over plain HTTP is refused unless it is on this computer: the
+// session token and the receipts would cross the network in clear.
+func TestAttackPlainHTTPCentre(t *testing.T) {
+	for origin, ok := range map[string]bool{
+		"http://centre.example.tw": false, "http://10.0.0.5:8080": false, "http://[2001:db8::1]": false,
+		"https://centre.example.tw": true, "http://127.0.0.1:8080": true, "http://localhost:9": true, "http://[::1]:80": true,
+	} {
+		_, err := agent.NewClient(origin, nil)
+		assert.Equal(t, ok, err == nil, "%s: %v", origin, err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -41,6 +42,12 @@ func NewClient(origin string, hc *http.Client) (*Client, error) {
 	u, err := url.Parse(origin)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" && u.Path != "/" {
 		return nil, fmt.Errorf("centre %q: an origin such as https://centre.example.tw", origin)
+	}
+	// Plain HTTP only to this machine (a centre behind a local proxy, the
+	// tests), as the centre itself serves it: elsewhere the session token
+	// and the receipts would cross the network in clear.
+	if ip := net.ParseIP(u.Hostname()); u.Scheme == "http" && u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("centre %q: 交換中心須以 https 連線 / the centre must be reached over https (http only on this computer)", origin)
 	}
 	if hc == nil {
 		hc = &http.Client{Timeout: 5 * time.Minute}
