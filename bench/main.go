@@ -43,6 +43,7 @@ import (
 	"github.com/cardbridge/cardbridge/internal/card"
 	"github.com/cardbridge/cardbridge/internal/cards"
 	"github.com/cardbridge/cardbridge/internal/pcsc"
+	"github.com/cardbridge/cardbridge/internal/softcard"
 )
 
 // The TEST card's PIN (softcard.DefaultPIN) and the number of certificates
@@ -256,40 +257,11 @@ func (b *bench) output(name string, args ...string) ([]byte, error) {
 	return out, nil
 }
 
-// status is the softcard's control status.
-type status struct {
-	Inserted  bool   `json:"inserted"`
-	Connected bool   `json:"connected"`
-	APDUs     uint64 `json:"apdus"`
-	PINTries  int    `json:"pinTries"`
-	PUKTries  int    `json:"pukTries"`
+func (b *bench) control(method, path string) (softcard.Status, error) {
+	return softcard.Control(b.hc, b.ctl, method, path)
 }
 
-func (b *bench) control(method, path string) (status, error) {
-	var st status
-	req, err := http.NewRequest(method, "http://"+b.ctl+path, nil)
-	if err != nil {
-		return st, err
-	}
-	resp, err := b.hc.Do(req)
-	if err != nil {
-		return st, fmt.Errorf("softcard control %s: %w", path, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	if err != nil {
-		return st, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("softcard control %s: %s: %s", path, resp.Status, body)
-	}
-	if err := json.Unmarshal(body, &st); err != nil {
-		return st, fmt.Errorf("softcard control %s: %w", path, err)
-	}
-	return st, nil
-}
-
-func (b *bench) status() (status, error) { return b.control(http.MethodGet, "/status") }
+func (b *bench) status() (softcard.Status, error) { return b.control(http.MethodGet, "/status") }
 
 func (b *bench) present() (bool, error) {
 	st, err := b.x.Status([]string{b.reader})

@@ -11,6 +11,12 @@
 # chrome-extension://ID/`): start-up and peak RSS against two minimal Go
 # hosts (bench/minimalhost; bench/minimalhost-pcsc, linked to libpcsclite),
 # warm round trips, sign against the library.
+# A third program (bench/exchange) then appends the 公文 exchange rows to
+# out/bench.txt: documents received per second by agent.Sync with the same
+# card against software keys; the centre under 50 agents at once, SQLite
+# against PostgreSQL (a throwaway cluster, stopped at exit; not measured
+# without Debian's postgresql); 2,000 idle agents on the push channel of one
+# cardbridge-centre process (latency of a document to all, memory).
 #
 #   BENCH_N   runs per measurement (default 20)
 #
@@ -58,6 +64,8 @@ go build -o out/cardbridge-softcard ./cmd/cardbridge-softcard
 go build -o "$DIR/bench" ./bench
 go build -o "$DIR/minimalhost" ./bench/minimalhost
 go build -o "$DIR/minimalhost-pcsc" ./bench/minimalhost-pcsc
+go build -o "$DIR/bench-exchange" ./bench/exchange
+CGO_ENABLED=0 go build -o "$DIR/cardbridge-centre" ./cmd/cardbridge-centre
 
 # --- pcscd: only one per machine --------------------------------------------
 PCSCD_VERSION="$(/usr/sbin/pcscd --version 2>/dev/null | head -n1 | sed 's/\.$//')"
@@ -95,3 +103,13 @@ BENCH_PID=$!
 wait "$BENCH_PID"
 BENCH_PID=""
 say "table written to out/bench.txt"
+
+# --- the 公文 exchange: appended to out/bench.txt ------------------------------
+say "exchange rows (about 1 min): receiving with the card, the centre under load, 2,000 idle agents"
+mkdir -p "$DIR/exchange"
+"$DIR/bench-exchange" -dir "$DIR/exchange" -control "$(cat "$DIR/ctl")" -reader "$READER" -state "$DIR/card.json" \
+  -centre "$DIR/cardbridge-centre" -out out/bench.txt &
+BENCH_PID=$!
+wait "$BENCH_PID"
+BENCH_PID=""
+say "exchange table appended to out/bench.txt"

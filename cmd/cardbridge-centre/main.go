@@ -158,6 +158,13 @@ func (f flags) open(ctx context.Context) (*store.Store, ed25519.PublicKey, func(
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	// A bounded pool: a document pushed to two thousand agents wakes as many
+	// event reads at once, which opened hundreds of connections (and their
+	// memory) without it; they queue for these instead. No store call holds
+	// one connection while it waits for another, so the bound cannot
+	// deadlock.
+	db.SetMaxOpenConns(maxDBConns)
+	db.SetMaxIdleConns(maxDBConns)
 	key, err := loadOrCreateKey(keyPath)
 	if err != nil {
 		db.Close()
@@ -181,6 +188,9 @@ func (f flags) with(run func(ctx context.Context, s *store.Store, pub ed25519.Pu
 	defer closeDB()
 	return run(ctx, s, pub)
 }
+
+// maxDBConns bounds the centre's database connections.
+const maxDBConns = 16
 
 // loadOrCreateKey reads the evidence key, creating it (mode 0600) the
 // first time.

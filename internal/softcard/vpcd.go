@@ -310,6 +310,34 @@ func (s *Server) ControlHandler() http.Handler {
 	return mux
 }
 
+// Control calls the control endpoint a served card listens on at addr
+// (host:port), as ControlHandler takes it (http.MethodPost, "/insert"), and
+// returns the card's status: the bench drivers' way to insert, pull and
+// count.
+func Control(hc *http.Client, addr, method, path string) (Status, error) {
+	var st Status
+	req, err := http.NewRequest(method, "http://"+addr+path, nil)
+	if err != nil {
+		return st, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return st, fmt.Errorf("softcard control %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if err != nil {
+		return st, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("softcard control %s: %s: %s", path, resp.Status, body)
+	}
+	if err := json.Unmarshal(body, &st); err != nil {
+		return st, fmt.Errorf("softcard control %s: %w", path, err)
+	}
+	return st, nil
+}
+
 func writeStatus(w http.ResponseWriter, st Status) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(st)

@@ -49,9 +49,14 @@ const (
 	// MaxTransfers is how many uploads and envelope downloads an agency
 	// runs at once (each may hold a whole envelope in memory).
 	MaxTransfers = 2
-	// MaxRecipients is the most recipients of one package (the store's).
-	MaxRecipients = 500
+	// MaxRecipients is the most recipients of one package: a whole city's
+	// kindergartens in one document (New Taipei has about a thousand), and
+	// their codes in X-Recipients well under the 64 KiB header cap.
+	MaxRecipients = 3000
 )
+
+// challengesPerClient bounds the login challenges one address holds.
+const challengesPerClient = 1024
 
 // Read deadlines: a login's body arrives within loginBodyTimeout, an
 // envelope's within uploadTimeout, so that a slow client cannot hold a
@@ -88,6 +93,11 @@ type session struct {
 func (s *Server) init() {
 	s.once.Do(func() {
 		s.challenges = authtoken.NewChallenges(5 * time.Minute)
+		// Agencies behind one NAT, and every agent of a centre behind a
+		// reverse proxy, share an address: at the default of 8 per
+		// client, more than 8 logins at once evicted each other's
+		// challenges (found by the bench's 50 agents).
+		s.challenges.PerClient = challengesPerClient
 		s.sessions = map[string]*session{}
 		s.transfers = map[string]int{}
 		s.hub.subs = map[string]map[chan struct{}]bool{}
@@ -137,6 +147,7 @@ func fail(w http.ResponseWriter, e apiError) {
 
 var (
 	errLogin     = apiError{http.StatusUnauthorized, "LOGIN_FAILED", "The card login was not accepted: the certificate is not from a trusted CA, has expired, or the signature does not match.", "憑證卡登入沒有通過：憑證不是受信任的憑證機構所發、已過期，或簽章不符。"}
+	errChallenge = apiError{http.StatusUnauthorized, "CHALLENGE_EXPIRED", "The login took too long or its challenge was used already; log in again.", "登入逾時或已使用過，請重新登入。"}
 	errSession   = apiError{http.StatusUnauthorized, "NOT_LOGGED_IN", "Log in with the card first.", "請先以憑證卡登入。"}
 	errNotListed = apiError{http.StatusForbidden, "AGENCY_NOT_REGISTERED", "This card's agency is not registered at this exchange centre; ask the centre to add it.", "這張憑證卡的機關尚未在交換中心註冊，請洽交換中心加入。"}
 	errSuspended = apiError{http.StatusForbidden, "AGENCY_SUSPENDED", "This agency's exchange is suspended (for example, its card expired); renew the card and ask the centre to resume it.", "這個機關的交換服務已暫停（例如憑證已過期），請更新憑證卡並洽交換中心恢復。"}
@@ -207,7 +218,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	// Used up even when the login fails: one try per challenge.
 	if err := s.challenges.Consume(req.Challenge); err != nil {
-		fail(w, errLogin)
+		s.Log.Info("login refused: challenge unknown, used or expired", "addr", r.RemoteAddr)
+		fail(w, errChallenge)
 		return
 	}
 	cert, err := s.Verifier.Verify(&req.Token, req.Challenge)

@@ -143,28 +143,32 @@ func TestLogin(t *testing.T) {
 	c := start(t)
 	c.login(t, kindergarten)
 
-	ch := c.challenge(t)
 	for name, tc := range map[string]struct {
-		tok  authtoken.Token
-		ch   string
+		tok  func(ch string) authtoken.Token
+		ch   func() string
 		want string
 	}{
-		"another CA":                 {token(t, foreign, c.url, ch), ch, "LOGIN_FAILED"},
-		"a token for another origin": {token(t, kindergarten, "https://other.example", ch), ch, "LOGIN_FAILED"},
-		"a challenge never issued":   {token(t, kindergarten, c.url, strings.Repeat("A", 43)+"="), strings.Repeat("A", 43) + "=", "LOGIN_FAILED"},
+		"another CA":                 {func(ch string) authtoken.Token { return token(t, foreign, c.url, ch) }, func() string { return c.challenge(t) }, "LOGIN_FAILED"},
+		"a token for another origin": {func(ch string) authtoken.Token { return token(t, kindergarten, "https://other.example", ch) }, func() string { return c.challenge(t) }, "LOGIN_FAILED"},
+		"a challenge never issued":   {func(ch string) authtoken.Token { return token(t, kindergarten, c.url, ch) }, func() string { return strings.Repeat("A", 43) + "=" }, "CHALLENGE_EXPIRED"},
 	} {
-		code, out := c.call(t, "POST", "/v1/login", "", jsonBody(api.LoginRequest{Challenge: tc.ch, Token: tc.tok}), nil)
+		ch := tc.ch()
+		code, out := c.call(t, "POST", "/v1/login", "", jsonBody(api.LoginRequest{Challenge: ch, Token: tc.tok(ch)}), nil)
 		assert.Equal(t, 401, code, name)
 		assert.Equal(t, tc.want, errCode(out), name)
 	}
 	// A challenge is good once, even after a failed login.
-	code, _ := c.call(t, "POST", "/v1/login", "", jsonBody(api.LoginRequest{Challenge: ch, Token: token(t, kindergarten, c.url, ch)}), nil)
+	ch := c.challenge(t)
+	code, _ := c.call(t, "POST", "/v1/login", "", jsonBody(api.LoginRequest{Challenge: ch, Token: token(t, foreign, c.url, ch)}), nil)
+	assert.Equal(t, 401, code)
+	code, out := c.call(t, "POST", "/v1/login", "", jsonBody(api.LoginRequest{Challenge: ch, Token: token(t, kindergarten, c.url, ch)}), nil)
 	assert.Equal(t, 401, code, "replayed challenge")
+	assert.Equal(t, "CHALLENGE_EXPIRED", errCode(out))
 
 	// Suspended.
 	require.NoError(t, c.store.SetSuspended(context.Background(), stranger.Code, true))
 	ch = c.challenge(t)
-	code, out := c.call(t, "POST", "/v1/login", "", jsonBody(api.LoginRequest{Challenge: ch, Token: token(t, stranger, c.url, ch)}), nil)
+	code, out = c.call(t, "POST", "/v1/login", "", jsonBody(api.LoginRequest{Challenge: ch, Token: token(t, stranger, c.url, ch)}), nil)
 	assert.Equal(t, 403, code)
 	assert.Equal(t, "AGENCY_SUSPENDED", errCode(out))
 
@@ -339,4 +343,18 @@ func TestDirectoryExpiry(t *testing.T) {
 	assert.NotContains(t, listed, gone.Code, "removed from the address book after three months")
 	assert.Nil(t, listed[kindergarten.Code]["expired"])
 	assert.NotEmpty(t, listed[kindergarten.Code]["expires"])
+}
+
+// Fifty agencies behind one address (a NAT, the centre's reverse proxy)
+// log in at the same moment: every challenge survives until it is used.
+func TestManyLoginsFromOneAddress(t *testing.T) {
+	c := start(t)
+	chs := make([]string, 50)
+	for i := range chs {
+		chs[i] = c.challenge(t)
+	}
+	for _, ch := range chs {
+		code, out := c.call(t, "POST", "/v1/login", "", jsonBody(api.LoginRequest{Challenge: ch, Token: token(t, kindergarten, c.url, ch)}), nil)
+		require.Equal(t, 200, code, "%v", out)
+	}
 }

@@ -221,6 +221,9 @@ func (a *Agent) Queue(ctx context.Context, card Card, d Draft) (string, error) {
 	if code := l.Sender.Code; code != a.agency && !strings.HasPrefix(code, a.agency) {
 		return "", fmt.Errorf("exchange: the DI's 發文機關 is %s, but this agency is %s / 公文的發文機關代碼與本機關不符", code, a.agency)
 	}
+	if len(d.To) > api.MaxRecipients {
+		return "", fmt.Errorf("exchange: %d 個受文者超過一份公文的上限 %d，請分批發文 / %d recipients, more than the %d one document may have: send it in parts", len(d.To), api.MaxRecipients, len(d.To), api.MaxRecipients)
+	}
 	trust := a.o.Trust
 	trust.Now = a.o.Now()
 	var to []*x509.Certificate

@@ -178,6 +178,17 @@ func (c *Client) once(ctx context.Context, method, path string, body []byte, hdr
 // origin and it, and opens a session. It returns the agency the centre
 // recognised.
 func (c *Client) Login(ctx context.Context, sign SignFunc) (string, error) {
+	agency, err := c.login(ctx, sign)
+	var ce *CentreError
+	if errors.As(err, &ce) && ce.Code == "CHALLENGE_EXPIRED" {
+		// The challenge went stale while the card signed (a slow card, a
+		// busy centre): once more with a fresh one.
+		agency, err = c.login(ctx, sign)
+	}
+	return agency, err
+}
+
+func (c *Client) login(ctx context.Context, sign SignFunc) (string, error) {
 	var ch struct{ Challenge string }
 	if err := c.once(ctx, "POST", "/v1/login/challenge", nil, nil, &ch); err != nil {
 		return "", err
