@@ -49,10 +49,8 @@ const (
 	// MaxTransfers is how many uploads and envelope downloads an agency
 	// runs at once (each may hold a whole envelope in memory).
 	MaxTransfers = 2
-	// MaxRecipients is the most recipients of one package: a whole city's
-	// kindergartens in one document (New Taipei has about a thousand), and
-	// their codes in X-Recipients well under the 64 KiB header cap.
-	MaxRecipients = 3000
+	// MaxRecipients is the most recipients of one package (the store's).
+	MaxRecipients = store.MaxRecipients
 )
 
 // challengesPerClient bounds the login challenges one address holds.

@@ -42,6 +42,11 @@ func SenderView(state string) string {
 // MaxEnvelope caps a package the store accepts.
 const MaxEnvelope = 256 << 20
 
+// MaxRecipients is the most recipients of one package: a whole city's
+// kindergartens in one document (New Taipei has about a thousand), their
+// codes in the API's X-Recipients header well under its 64 KiB cap.
+const MaxRecipients = 3000
+
 // Package is an accepted package.
 type Package struct {
 	ID         string // sender + "/" + the sender's send id
@@ -72,7 +77,7 @@ func (s *Store) Accept(ctx context.Context, sender, sendID string, envelope []by
 	if len(envelope) == 0 || len(envelope) > MaxEnvelope {
 		return Package{}, fmt.Errorf("package of %d bytes: %w", len(envelope), ErrState)
 	}
-	if !ValidSendID(sendID) || len(recipients) == 0 || len(recipients) > 500 {
+	if !ValidSendID(sendID) || len(recipients) == 0 || len(recipients) > MaxRecipients {
 		return Package{}, fmt.Errorf("send id or recipients: %w", ErrState)
 	}
 	sum := sha256.Sum256(envelope)
