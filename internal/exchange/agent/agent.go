@@ -66,13 +66,16 @@ type Options struct {
 	Now func() time.Time
 	// MaxAttempts bounds a send's uploads before it is failed (default 8).
 	MaxAttempts int
+	// Dial reaches the centre at an origin; nil means the reference
+	// centre's API (NewClient). A connector to another centre goes here.
+	Dial func(origin string) (Transport, error)
 }
 
 // Agent is one agency's exchange client over its home.
 type Agent struct {
 	st     *state
 	o      Options
-	client *Client
+	client Transport
 	agency string
 }
 
@@ -83,6 +86,9 @@ func Open(ctx context.Context, o Options) (*Agent, error) {
 	}
 	if o.MaxAttempts == 0 {
 		o.MaxAttempts = 8
+	}
+	if o.Dial == nil {
+		o.Dial = dialClient
 	}
 	st, err := openState(ctx, o.Home)
 	if err != nil {
@@ -120,7 +126,7 @@ func (a *Agent) Close() { a.st.close() }
 // when given, the CA certificates (PEM) senders' certificates must chain
 // to (kept as roots.pem in the home).
 func (a *Agent) Setup(ctx context.Context, centre, agency, archive string, rootsPEM []byte) error {
-	if _, err := NewClient(centre, nil); err != nil {
+	if _, err := a.o.Dial(centre); err != nil {
 		return err
 	}
 	if err := di.CheckAgencyCode(agency); err != nil {
@@ -161,7 +167,7 @@ func (a *Agent) connect(ctx context.Context, card Card) error {
 	if centre == "" || want == "" {
 		return errors.New("exchange: not set up: run cardbridge exchange setup --centre URL --agency CODE")
 	}
-	c, err := NewClient(centre, nil)
+	c, err := a.o.Dial(centre)
 	if err != nil {
 		return err
 	}

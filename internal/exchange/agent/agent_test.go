@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cardbridge/cardbridge/internal/centre/api"
 	"github.com/cardbridge/cardbridge/internal/centre/store"
 	"github.com/cardbridge/cardbridge/internal/exchange/agent"
 	"github.com/cardbridge/cardbridge/internal/exchange/di"
@@ -419,4 +420,62 @@ func TestRenameDI(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(in[0].Folder, "1150099999.di"))
 	require.NoError(t, err)
 	assert.Equal(t, d.DI.Data, b)
+}
+
+// recording is a Transport that notes each call and passes it to the
+// reference centre's client: a connector to another centre stands where it
+// stands.
+type recording struct {
+	agent.Transport
+	calls *calls
+}
+
+type calls struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (r *recording) note(name string) { r.calls.mu.Lock(); r.calls.n[name]++; r.calls.mu.Unlock() }
+
+func (r *recording) Upload(ctx context.Context, id string, to []string, env []byte) (api.PackageView, error) {
+	r.note("Upload")
+	return r.Transport.Upload(ctx, id, to, env)
+}
+
+func (r *recording) Fetch(ctx context.Context, id string) ([]byte, error) {
+	r.note("Fetch")
+	return r.Transport.Fetch(ctx, id)
+}
+
+func (r *recording) Report(ctx context.Context, id string, rep api.ReportRequest) error {
+	r.note("Report")
+	return r.Transport.Report(ctx, id, rep)
+}
+
+// The agent reaches the centre only through its Transport (Options.Dial).
+func TestTransportIsPluggable(t *testing.T) {
+	ctx := context.Background()
+	c := startCentre(t)
+	seen := &calls{n: map[string]int{}}
+	dial := func(origin string) (agent.Transport, error) {
+		cl, err := agent.NewClient(origin, nil)
+		return &recording{Transport: cl, calls: seen}, err
+	}
+	open := func(who *exchangetest.Agency) *agent.Agent {
+		home := t.TempDir()
+		a, err := agent.Open(ctx, agent.Options{Home: home, Trust: parcel.Trust{Roots: roots(), Intermediates: inter()}, Dial: dial})
+		require.NoError(t, err)
+		t.Cleanup(a.Close)
+		require.NoError(t, a.Setup(ctx, c.URL, who.Code, filepath.Join(home, "archive"), nil))
+		return a
+	}
+	ab, ak := open(bureau), open(kindergarten)
+	_, err := ab.Queue(ctx, bureau, agent.Draft{To: []string{kindergarten.Code}, Subject: "轉接測試", DI: letter(t, bureau)})
+	require.NoError(t, err)
+	_, err = ab.Sync(ctx, bureau)
+	require.NoError(t, err)
+	rep, err := ak.Sync(ctx, kindergarten)
+	require.NoError(t, err)
+	assert.Len(t, rep.Received, 1)
+	assert.Equal(t, map[string]int{"Upload": 1, "Fetch": 1, "Report": 1}, seen.n)
 }

@@ -60,7 +60,7 @@ func (a *Agent) Watch(ctx context.Context, card Card, poll time.Duration, report
 
 // pushLoop keeps the push channel connected, waking the watch on every
 // message; it reconnects after a loss with back-off from 2 s to poll.
-func (a *Agent) pushLoop(ctx context.Context, c *Client, poll time.Duration, wake func()) {
+func (a *Agent) pushLoop(ctx context.Context, c Transport, poll time.Duration, wake func()) {
 	wait := 2 * time.Second
 	for ctx.Err() == nil {
 		start := time.Now()
