@@ -25,6 +25,10 @@ pkgs+=(chromium chromium-l10n firefox-esr firefox-esr-l10n-zh-tw)
 # the browsers look fonts up in (with --no-install-recommends nothing else
 # pulls it in).
 pkgs+=(fontconfig fonts-noto-cjk)
+# The 可攜式公文 PDF embeds a TrueType kai (楷書) face, the style of printed
+# 公文 (Noto CJK's outlines are CFF, which it cannot embed); poppler-utils'
+# pdftotext, pdffonts and pdfinfo check the PDFs in the tests.
+pkgs+=(fonts-cwtex-kai poppler-utils)
 command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do
