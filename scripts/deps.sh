@@ -29,6 +29,8 @@ pkgs+=(fontconfig fonts-noto-cjk)
 # 公文 (Noto CJK's outlines are CFF, which it cannot embed); poppler-utils'
 # pdftotext, pdffonts and pdfinfo check the PDFs in the tests.
 pkgs+=(fonts-cwtex-kai poppler-utils)
+# Printing: the tests run a private cupsd with the cups-pdf virtual printer.
+pkgs+=(cups printer-driver-cups-pdf)
 command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do

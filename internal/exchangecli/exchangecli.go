@@ -22,6 +22,7 @@ import (
 	"github.com/cardbridge/cardbridge/internal/exchange/agent"
 	"github.com/cardbridge/cardbridge/internal/exchange/di"
 	"github.com/cardbridge/cardbridge/internal/exchange/parcel"
+	"github.com/cardbridge/cardbridge/internal/exchange/portable"
 )
 
 // defaultExchangeHome is where an agency's exchange state lives: the
@@ -71,7 +72,7 @@ func session(c cli.Env, e *exchangeCmd) (*cards.Session, error) {
 // Run runs `exchange args…` with the command line's environment.
 func Run(c cli.Env, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("exchange: setup, send, sync, list, show, return or announcements: %w", cli.ErrUsage)
+		return fmt.Errorf("exchange: setup, send, sync, list, show, export, return or announcements: %w", cli.ErrUsage)
 	}
 	ctx := context.Background()
 	var e exchangeCmd
@@ -276,6 +277,31 @@ func Run(c cli.Env, args []string) error {
 			}
 		}
 		return nil
+	case "export":
+		var pdf, fontPath string
+		fs := exchangeFlags(c, "export", &e)
+		fs.StringVar(&pdf, "pdf", "", "write the 可攜式公文 (PDF) to FILE / 可攜式公文存檔")
+		fs.StringVar(&fontPath, "font", "", "a TrueType font to embed (default: 標楷體 or the system's kai face) / 字型")
+		if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 1 || pdf == "" {
+			return fmt.Errorf("exchange export ID --pdf FILE: %w", cli.ErrUsage)
+		}
+		_, font, err := portable.FindFont(fontPath, portable.FontCandidates(runtime.GOOS, os.Getenv))
+		if err != nil {
+			return err
+		}
+		a, err := agent.Open(ctx, agent.Options{Home: e.home})
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		b, err := a.Portable(ctx, fs.Arg(0), font)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(pdf, b, 0o644); err != nil {
+			return err
+		}
+		return say(c, map[string]any{"packageId": fs.Arg(0), "pdf": pdf, "size": len(b)}, "已匯出可攜式公文 / exported: %s\n", pdf)
 	case "return":
 		var reason string
 		fs := exchangeFlags(c, "return", &e)
@@ -308,7 +334,7 @@ func Run(c cli.Env, args []string) error {
 			return nil
 		})
 	}
-	return fmt.Errorf("exchange %q: setup, send, sync, list, show, return or announcements: %w", args[0], cli.ErrUsage)
+	return fmt.Errorf("exchange %q: setup, send, sync, list, show, export, return or announcements: %w", args[0], cli.ErrUsage)
 }
 
 // withAgent opens the home and the card session for f.

@@ -220,6 +220,11 @@ func TestExchangeTwoAgenciesWithTheirCards(t *testing.T) {
 			t.Errorf("show does not say %q:\n%s", want, out)
 		}
 	}
+	pdfOut := filepath.Join(t.TempDir(), "可攜式公文.pdf")
+	run("", "export", "--home", homeK, "--pdf", pdfOut, got.PackageID)
+	if text, err := tool(t, "pdftotext", pdfOut, "-"); err != nil || !strings.Contains(text, "電子交換章") || !strings.Contains(text, "第 1 頁") {
+		t.Errorf("the exported 可攜式公文: %v\n%s", err, text)
+	}
 	out = run("", "list", "--home", homeK, "--in", "--json")
 	if !strings.Contains(out, `"unread": false`) || !strings.Contains(out, `"label": "收文完成"`) {
 		t.Errorf("shown, the document is read: %s", out)

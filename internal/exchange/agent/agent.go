@@ -504,6 +504,12 @@ func (a *Agent) take(ctx context.Context, card Card, id, sender string, rep *Rep
 	archive, _ := a.st.get(ctx, "archive")
 	keep, _ := a.st.get(ctx, "keepDIName")
 	folder, err := writeArchive(archive, a.o.Now(), o, keep == "false")
+	diFile := ""
+	for _, f := range o.Files {
+		if f.Role == parcel.RoleDI {
+			diFile = archivedName(o, f, keep == "false")
+		}
+	}
 	if err != nil {
 		// The disk full, say: not acknowledged, taken again next time.
 		return fmt.Errorf("%w %s: %w", ErrArchive, archive, err)
@@ -518,8 +524,8 @@ func (a *Agent) take(ctx context.Context, card Card, id, sender string, rep *Rep
 		return err
 	}
 	faultPoint("receive:acknowledged")
-	if _, err = a.st.db.ExecContext(ctx, `UPDATE inbox SET state = 'completed', subject = ?, number = ?, folder = ?, updated = ? WHERE package_id = ?`,
-		o.Manifest.Subject, o.Manifest.Number, folder, now, id); err != nil {
+	if _, err = a.st.db.ExecContext(ctx, `UPDATE inbox SET state = 'completed', subject = ?, number = ?, folder = ?, di = ?, updated = ? WHERE package_id = ?`,
+		o.Manifest.Subject, o.Manifest.Number, folder, diFile, now, id); err != nil {
 		return err
 	}
 	faultPoint("receive:stored")

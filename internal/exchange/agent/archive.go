@@ -60,11 +60,7 @@ func writeArchive(archive string, now time.Time, o *parcel.Opened, renameDI bool
 		if err := di.CheckFileName(f.Name); err != nil {
 			return "", fmt.Errorf("exchange: %s", err.EN)
 		}
-		name := f.Name
-		if renameDI && f.Role == parcel.RoleDI {
-			name = diName(o, f.Name)
-		}
-		path := filepath.Join(folder, name)
+		path := filepath.Join(folder, archivedName(o, f, renameDI))
 		if b, err := os.ReadFile(path); err == nil && sha256.Sum256(b) == sha256.Sum256(f.Data) {
 			continue
 		}
@@ -74,6 +70,14 @@ func writeArchive(archive string, now time.Time, o *parcel.Opened, renameDI bool
 		faultPoint("receive:archiving")
 	}
 	return folder, syncDir(folder)
+}
+
+// archivedName is the name f is written under.
+func archivedName(o *parcel.Opened, f parcel.File, renameDI bool) string {
+	if renameDI && f.Role == parcel.RoleDI {
+		return diName(o, f.Name)
+	}
+	return f.Name
 }
 
 // diName is the DI's name by its 發文字號 (its digits and letters), else by

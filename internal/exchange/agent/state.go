@@ -104,7 +104,23 @@ func openState(ctx context.Context, home string) (*state, error) {
 			return nil, fmt.Errorf("agent state: %w", err)
 		}
 	}
+	// Columns added since the first release, to homes made before them.
+	if err := addColumn(ctx, db, "inbox", "di", `TEXT NOT NULL DEFAULT ''`); err != nil {
+		db.Close()
+		lock.Close()
+		return nil, fmt.Errorf("agent state: %w", err)
+	}
 	return &state{db: db, lock: lock}, nil
+}
+
+// addColumn adds a column to a table that lacks it.
+func addColumn(ctx context.Context, db *sql.DB, table, column, def string) error {
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info(?) WHERE name = ?`, table, column).Scan(&n); err != nil || n > 0 {
+		return err
+	}
+	_, err := db.ExecContext(ctx, `ALTER TABLE `+table+` ADD COLUMN `+column+` `+def)
+	return err
 }
 
 func (s *state) close() {
