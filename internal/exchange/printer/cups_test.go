@@ -68,7 +68,9 @@ func startCUPS(t *testing.T) *cups {
 		require.NoError(t, os.MkdirAll(d, 0o755))
 	}
 	sock := filepath.Join(dir, "cups.sock")
-	write := func(name, body string) { require.NoError(t, os.WriteFile(filepath.Join(etc, name), []byte(body), 0o644)) }
+	write := func(name, body string) {
+		require.NoError(t, os.WriteFile(filepath.Join(etc, name), []byte(body), 0o644))
+	}
 	write("cupsd.conf", fmt.Sprintf(`Listen %s
 LogLevel warn
 WebInterface No
