@@ -72,7 +72,7 @@ func session(c cli.Env, e *exchangeCmd) (*cards.Session, error) {
 // Run runs `exchange args…` with the command line's environment.
 func Run(c cli.Env, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("exchange: setup, send, sync, list, show, export, return or announcements: %w", cli.ErrUsage)
+		return fmt.Errorf("exchange: setup, settings, send, sync, list, show, export, print, return or announcements: %w", cli.ErrUsage)
 	}
 	ctx := context.Background()
 	var e exchangeCmd
@@ -277,6 +277,108 @@ func Run(c cli.Env, args []string) error {
 			}
 		}
 		return nil
+	case "settings":
+		// 收文及整合設定: shown, or changed by the flags given.
+		fs := exchangeFlags(c, "settings", &e)
+		unit := fs.String("unit", "", "單位代碼 (blank by default)")
+		archive := fs.String("archive", "", "收文存放資料夾 / archive folder")
+		save := fs.String("save-archive", "", "收文存檔 on|off")
+		keep := fs.String("keep-di-names", "", "不修改DI檔名 on|off")
+		printOn := fs.String("print", "", "啟用收文列印 on|off")
+		printAtt := fs.String("print-attachments", "", "同時列印附件檔 on|off")
+		printerName := fs.String("printer", "", "印表機 (blank: the default printer)")
+		if err := c.Parse(fs, args[1:]); err != nil {
+			return err
+		}
+		a, err := agent.Open(ctx, agent.Options{Home: e.home})
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		set, err := a.Settings(ctx)
+		if err != nil {
+			return err
+		}
+		changed := false
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "unit":
+				set.Unit, changed = *unit, true
+			case "archive":
+				set.Archive, changed = *archive, true
+			case "printer":
+				set.Printer, changed = *printerName, true
+			}
+		})
+		for _, o := range []struct {
+			v   string
+			dst *bool
+		}{{*save, &set.SaveArchive}, {*keep, &set.KeepDINames}, {*printOn, &set.Print}, {*printAtt, &set.PrintAttachments}} {
+			switch o.v {
+			case "":
+			case "on", "true", "yes":
+				*o.dst, changed = true, true
+			case "off", "false", "no":
+				*o.dst, changed = false, true
+			default:
+				return fmt.Errorf("exchange settings: %q: on or off: %w", o.v, cli.ErrUsage)
+			}
+		}
+		if changed {
+			if err := a.SetSettings(ctx, set); err != nil {
+				return err
+			}
+		}
+		if c.JSON() {
+			return c.Emit(set)
+		}
+		onOff := func(b bool) string {
+			if b {
+				return "☑ 開 on"
+			}
+			return "☐ 關 off"
+		}
+		w := c.Stdout()
+		fmt.Fprintf(w, "機關代碼 / agency:          %s\n單位代碼 / unit:            %s\n交換中心 / centre:          %s\n收文存放資料夾 / archive:    %s\n", set.Agency, set.Unit, set.Centre, set.Archive)
+		fmt.Fprintf(w, "收文存檔 / save to archive: %s\n不修改DI檔名 / keep DI names: %s\n啟用收文列印 / print:        %s\n同時列印附件檔 / attachments: %s\n印表機 / printer:            %s\n",
+			onOff(set.SaveArchive), onOff(set.KeepDINames), onOff(set.Print), onOff(set.PrintAttachments), set.Printer)
+		return nil
+	case "print":
+		// 補列印勾選的公文: documents that are 收文完成, printed again.
+		fs := exchangeFlags(c, "print", &e)
+		att := fs.Bool("attachments", false, "同時列印附件檔 / the attachments too")
+		if err := fs.Parse(args[1:]); err != nil || fs.NArg() == 0 {
+			return fmt.Errorf("exchange print ID… [--attachments]: %w", cli.ErrUsage)
+		}
+		a, err := agent.Open(ctx, agent.Options{Home: e.home})
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		res := a.Print(ctx, fs.Args(), *att)
+		failed := 0
+		for _, r := range res {
+			if r.Error != "" {
+				failed++
+			}
+		}
+		if c.JSON() {
+			if err := c.Emit(map[string]any{"printed": res}); err != nil {
+				return err
+			}
+		} else {
+			for _, r := range res {
+				if r.Error != "" {
+					fmt.Fprintf(c.Stdout(), "✘ %s %s：%s\n", r.PackageID, r.File, r.Error)
+				} else {
+					fmt.Fprintf(c.Stdout(), "✔ %s %s（%s）\n", r.PackageID, r.File, r.Job)
+				}
+			}
+		}
+		if failed > 0 {
+			return fmt.Errorf("有 %d 個檔案沒有印出 / %d files not printed", failed, failed)
+		}
+		return nil
 	case "export":
 		var pdf, fontPath string
 		fs := exchangeFlags(c, "export", &e)
@@ -334,7 +436,7 @@ func Run(c cli.Env, args []string) error {
 			return nil
 		})
 	}
-	return fmt.Errorf("exchange %q: setup, send, sync, list, show, export, return or announcements: %w", args[0], cli.ErrUsage)
+	return fmt.Errorf("exchange %q: setup, settings, send, sync, list, show, export, print, return or announcements: %w", args[0], cli.ErrUsage)
 }
 
 // withAgent opens the home and the card session for f.

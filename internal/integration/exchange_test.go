@@ -225,6 +225,17 @@ func TestExchangeTwoAgenciesWithTheirCards(t *testing.T) {
 	if text, err := tool(t, "pdftotext", pdfOut, "-"); err != nil || !strings.Contains(text, "電子交換章") || !strings.Contains(text, "第 1 頁") {
 		t.Errorf("the exported 可攜式公文: %v\n%s", err, text)
 	}
+	// Settings: the guide's defaults, then printing to a printer that does
+	// not exist: 補列印 says what was not printed, and fails.
+	out = run("", "settings", "--home", homeK, "--json")
+	if !strings.Contains(out, `"saveArchive": true`) || !strings.Contains(out, `"print": false`) || !strings.Contains(out, `"keepDINames": true`) {
+		t.Errorf("default settings: %s", out)
+	}
+	run("", "settings", "--home", homeK, "--print", "on", "--printer", "NoSuchPrinter")
+	if out, _, code := cli(t, "", "exchange", "print", "--home", homeK, got.PackageID); code != 1 || !strings.Contains(out, "✘") {
+		t.Errorf("print to a missing printer: exit %d\n%s", code, out)
+	}
+	run("", "settings", "--home", homeK, "--print", "off", "--printer", "")
 	out = run("", "list", "--home", homeK, "--in", "--json")
 	if !strings.Contains(out, `"unread": false`) || !strings.Contains(out, `"label": "收文完成"`) {
 		t.Errorf("shown, the document is read: %s", out)

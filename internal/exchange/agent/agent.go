@@ -35,6 +35,7 @@ import (
 	"github.com/cardbridge/cardbridge/internal/cms"
 	"github.com/cardbridge/cardbridge/internal/exchange/di"
 	"github.com/cardbridge/cardbridge/internal/exchange/parcel"
+	"github.com/cardbridge/cardbridge/internal/exchange/printer"
 )
 
 // ErrArchive is a document that could not be written to the archive
@@ -69,6 +70,12 @@ type Options struct {
 	// Dial reaches the centre at an origin; nil means the reference
 	// centre's API (NewClient). A connector to another centre goes here.
 	Dial func(origin string) (Transport, error)
+	// Spooler prints; nil means the system's (printer.System) with the
+	// printer of the settings.
+	Spooler printer.Spooler
+	// Font is the TrueType font of the 可攜式公文; nil means the system's
+	// (portable.FindFont).
+	Font []byte
 }
 
 // Agent is one agency's exchange client over its home.
@@ -308,6 +315,9 @@ type Report struct {
 	Received []string `json:"received"`
 	Refused  []string `json:"refused"` // 收文異常, with the reason in the inbox
 	Updated  int      `json:"updated"` // sender-side states learned
+	// Printed is what 啟用收文列印 handed to the spooler, each with its job
+	// or why not (補列印 prints it again).
+	Printed []Printed `json:"printed,omitempty"`
 }
 
 // Empty reports whether the sync did nothing.
@@ -501,13 +511,19 @@ func (a *Agent) take(ctx context.Context, card Card, id, sender string, rep *Rep
 		rep.Refused = append(rep.Refused, id)
 		return nil
 	}
-	archive, _ := a.st.get(ctx, "archive")
-	keep, _ := a.st.get(ctx, "keepDIName")
-	folder, err := writeArchive(archive, a.o.Now(), o, keep == "false")
+	set, err := a.Settings(ctx)
+	if err != nil {
+		return err
+	}
+	archive := set.Archive
+	if !set.SaveArchive { // 收文存檔 off: kept in the agency's exchange folder only
+		archive = filepath.Join(a.o.Home, "received")
+	}
+	folder, err := writeArchive(archive, a.o.Now(), o, !set.KeepDINames)
 	diFile := ""
 	for _, f := range o.Files {
 		if f.Role == parcel.RoleDI {
-			diFile = archivedName(o, f, keep == "false")
+			diFile = archivedName(o, f, !set.KeepDINames)
 		}
 	}
 	if err != nil {
@@ -530,6 +546,9 @@ func (a *Agent) take(ctx context.Context, card Card, id, sender string, rep *Rep
 	}
 	faultPoint("receive:stored")
 	rep.Received = append(rep.Received, id)
+	if set.Print { // 啟用收文列印: a printer out of paper stops nothing
+		rep.Printed = append(rep.Printed, a.Print(ctx, []string{id}, set.PrintAttachments)...)
+	}
 	return nil
 }
 

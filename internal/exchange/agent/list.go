@@ -56,7 +56,7 @@ func (a *Agent) Outbox(ctx context.Context, from, to time.Time) ([]Outgoing, err
 
 // Inbox lists the documents received (or refused) since from, newest first.
 func (a *Agent) Inbox(ctx context.Context, from, to time.Time) ([]Incoming, error) {
-	rows, err := a.st.db.QueryContext(ctx, `SELECT package_id, sender, subject, number, state, reason, unread, folder, updated FROM inbox WHERE updated >= ? AND updated < ? ORDER BY updated DESC`, from.Unix(), to.Unix())
+	rows, err := a.st.db.QueryContext(ctx, `SELECT package_id, sender, subject, number, state, reason, unread, folder, updated, printed, print_error FROM inbox WHERE updated >= ? AND updated < ? ORDER BY updated DESC`, from.Unix(), to.Unix())
 	if err != nil {
 		return nil, err
 	}
@@ -65,11 +65,12 @@ func (a *Agent) Inbox(ctx context.Context, from, to time.Time) ([]Incoming, erro
 	for rows.Next() {
 		var in Incoming
 		var unread int
-		var at int64
-		if err := rows.Scan(&in.PackageID, &in.Sender, &in.Subject, &in.Number, &in.State, &in.Reason, &unread, &in.Folder, &at); err != nil {
+		var at, printed int64
+		if err := rows.Scan(&in.PackageID, &in.Sender, &in.Subject, &in.Number, &in.State, &in.Reason, &unread, &in.Folder, &at, &printed, &in.PrintError); err != nil {
 			return nil, err
 		}
 		in.Unread, in.Updated, in.Label = unread != 0, time.Unix(at, 0), InLabel(in.State)
+		in.setPrinted(printed)
 		in.printable()
 		out = append(out, in)
 	}
@@ -100,12 +101,13 @@ func (a *Agent) Show(ctx context.Context, id string) (Document, error) {
 	var d Document
 	var in Incoming
 	var unread int
-	var at int64
-	err := a.st.db.QueryRowContext(ctx, `SELECT package_id, sender, subject, number, state, reason, unread, folder, updated FROM inbox WHERE package_id = ?`, id).
-		Scan(&in.PackageID, &in.Sender, &in.Subject, &in.Number, &in.State, &in.Reason, &unread, &in.Folder, &at)
+	var at, printed int64
+	err := a.st.db.QueryRowContext(ctx, `SELECT package_id, sender, subject, number, state, reason, unread, folder, updated, printed, print_error FROM inbox WHERE package_id = ?`, id).
+		Scan(&in.PackageID, &in.Sender, &in.Subject, &in.Number, &in.State, &in.Reason, &unread, &in.Folder, &at, &printed, &in.PrintError)
 	switch {
 	case err == nil:
 		in.Unread, in.Updated, in.Label = unread != 0, time.Unix(at, 0), InLabel(in.State)
+		in.setPrinted(printed)
 		in.printable()
 		d.Incoming = &in
 		if in.Folder != "" {
@@ -162,7 +164,7 @@ func printable(s string) string {
 }
 
 func (in *Incoming) printable() {
-	for _, s := range []*string{&in.PackageID, &in.Sender, &in.Subject, &in.Number, &in.State, &in.Label, &in.Reason} {
+	for _, s := range []*string{&in.PackageID, &in.Sender, &in.Subject, &in.Number, &in.State, &in.Label, &in.Reason, &in.PrintError} {
 		*s = printable(*s)
 	}
 }
@@ -196,4 +198,11 @@ func OutLabel(state string) string {
 		return l
 	}
 	return state
+}
+
+func (in *Incoming) setPrinted(at int64) {
+	if at > 0 {
+		t := time.Unix(at, 0)
+		in.Printed = &t
+	}
 }

@@ -105,10 +105,12 @@ func openState(ctx context.Context, home string) (*state, error) {
 		}
 	}
 	// Columns added since the first release, to homes made before them.
-	if err := addColumn(ctx, db, "inbox", "di", `TEXT NOT NULL DEFAULT ''`); err != nil {
-		db.Close()
-		lock.Close()
-		return nil, fmt.Errorf("agent state: %w", err)
+	for _, c := range [][2]string{{"di", `TEXT NOT NULL DEFAULT ''`}, {"printed", `BIGINT NOT NULL DEFAULT 0`}, {"print_error", `TEXT NOT NULL DEFAULT ''`}} {
+		if err := addColumn(ctx, db, "inbox", c[0], c[1]); err != nil {
+			db.Close()
+			lock.Close()
+			return nil, fmt.Errorf("agent state: %w", err)
+		}
 	}
 	return &state{db: db, lock: lock}, nil
 }
@@ -176,4 +178,7 @@ type Incoming struct {
 	Unread    bool      `json:"unread"`
 	Folder    string    `json:"folder,omitempty"`
 	Updated   time.Time `json:"updated"`
+	// Printed is when it was last printed; PrintError why that failed.
+	Printed    *time.Time `json:"printed,omitempty"`
+	PrintError string     `json:"printError,omitempty"`
 }
