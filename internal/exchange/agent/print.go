@@ -64,7 +64,9 @@ func (a *Agent) Print(ctx context.Context, ids []string, attachments bool) []Pri
 }
 
 func (a *Agent) printOne(ctx context.Context, spool printer.Spooler, id string, font []byte, attachments bool) []Printed {
-	fail := func(file string, err error) []Printed { return []Printed{{PackageID: id, File: file, Error: err.Error()}} }
+	fail := func(file string, err error) []Printed {
+		return []Printed{{PackageID: id, File: file, Error: err.Error()}}
+	}
 	pdf, err := a.Portable(ctx, id, font)
 	if err != nil {
 		return fail(portableName, err)
