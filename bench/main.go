@@ -40,6 +40,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/cardbridge/cardbridge/bench/benchfmt"
 	"github.com/cardbridge/cardbridge/internal/card"
 	"github.com/cardbridge/cardbridge/internal/cards"
 	"github.com/cardbridge/cardbridge/internal/pcsc"
@@ -614,17 +615,6 @@ func fmtDur(d time.Duration) string {
 	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
 }
 
-// fmtRatio prints num/den as "1.7x"; n/a when den is zero.
-func fmtRatio(num, den float64) string {
-	switch {
-	case den == 0:
-		return "n/a"
-	case num/den >= 100:
-		return fmt.Sprintf("%.0fx", num/den)
-	}
-	return fmt.Sprintf("%.1fx", num/den)
-}
-
 // write prints the table and what its rows mean.
 func (r *report) write(w io.Writer, n int) {
 	// Right-aligned cells; the text columns are padded here to one width,
@@ -644,7 +634,7 @@ func (r *report) write(w io.Writer, n int) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t  %s\t%s\t%s\t%s\t  %s\t%s\t\n",
 			left(x.op, opW), left(x.cbHow, cbW), fmtDur(x.cb.median()), fmtDur(x.cb.min()), cbAT,
 			left(x.oscHow, oscW), fmtDur(x.osc.median()), fmtDur(x.osc.min()), oAT,
-			fmtRatio(float64(x.osc.median()), float64(x.cb.median())), fmtRatio(oA, cbA))
+			benchfmt.Ratio(float64(x.osc.median()), float64(x.cb.median())), benchfmt.Ratio(oA, cbA))
 	}
 	tw.Flush()
 	for line := range strings.Lines(tab.String()) {

@@ -25,6 +25,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/cardbridge/cardbridge/bench/benchfmt"
 	"github.com/cardbridge/cardbridge/internal/card"
 	"github.com/cardbridge/cardbridge/internal/cards"
 	"github.com/cardbridge/cardbridge/internal/cards/p11"
@@ -450,7 +451,7 @@ func (r *nativeReport) write(w io.Writer, n int, reader string) {
 			var pA float64
 			pA, x.peerA = peer.apdus()
 			x.peerMed, x.peerMin = fmtDur(peer.median()), fmtDur(peer.min())
-			x.ratio, x.ratioA = fmtRatio(float64(cb.median()), float64(peer.median())), fmtRatio(cbA, pA)
+			x.ratio, x.ratioA = benchfmt.Ratio(float64(cb.median()), float64(peer.median())), benchfmt.Ratio(cbA, pA)
 		}
 		return x
 	}
@@ -464,11 +465,11 @@ func (r *nativeReport) write(w io.Writer, n int, reader string) {
 		timed("5b round trip: readers, warm", "long-lived host", r.readers, "–", nil),
 		timed("6  verify PIN + sign, warm", "host sign", r.hostSign, "library Manager.SignDigest", r.libSign),
 		{"7  peak RSS, fresh process", "after hello + version", fmtMiB(cbMed), fmtMiB(cbMin), "–",
-			"minimal, after hello", fmtMiB(minMed), fmtMiB(minMin), "–", fmtRatio(cbMed, minMed), "–"},
+			"minimal, after hello", fmtMiB(minMed), fmtMiB(minMin), "–", benchfmt.Ratio(cbMed, minMed), "–"},
 		{"7b peak RSS, fresh process", "cardbridge (=7)", fmtMiB(cbMed), fmtMiB(cbMin), "–",
-			"minimal + libpcsclite, after hello", fmtMiB(pcMed), fmtMiB(pcMin), "–", fmtRatio(cbMed, pcMed), "–"},
+			"minimal + libpcsclite, after hello", fmtMiB(pcMed), fmtMiB(pcMin), "–", benchfmt.Ratio(cbMed, pcMed), "–"},
 		{"7c peak RSS, after rows 5-6", "long-lived host", fmtMiB(float64(r.longRSS)), "–", "–",
-			"minimal + libpcsclite (=7b)", fmtMiB(pcMed), fmtMiB(pcMin), "–", fmtRatio(float64(r.longRSS), pcMed), "–"},
+			"minimal + libpcsclite (=7b)", fmtMiB(pcMed), fmtMiB(pcMin), "–", benchfmt.Ratio(float64(r.longRSS), pcMed), "–"},
 	}
 	if len(r.p11Sign) > 0 { // after row 6
 		row := timed("6b verify PIN + sign, warm", "library via PKCS#11 (OpenSC)", r.p11Sign, "library PIV direct (=6)", r.libSign)

@@ -86,6 +86,7 @@ import (
 	_ "modernc.org/sqlite" // the centre's and agents' store
 
 	"github.com/cardbridge/cardbridge/authtoken"
+	"github.com/cardbridge/cardbridge/bench/benchfmt"
 	"github.com/cardbridge/cardbridge/internal/centre/api"
 	"github.com/cardbridge/cardbridge/internal/centre/store"
 	"github.com/cardbridge/cardbridge/internal/certinfo"
@@ -659,16 +660,6 @@ func fmtDur(d time.Duration) string {
 	return fmt.Sprintf("%.1f s", d.Seconds())
 }
 
-func fmtRatio(num, den float64) string {
-	switch {
-	case den == 0:
-		return "n/a"
-	case num/den >= 100:
-		return fmt.Sprintf("%.0fx", num/den)
-	}
-	return fmt.Sprintf("%.1fx", num/den)
-}
-
 func fmtMB(kB int64) string { return fmt.Sprintf("%.1f MB", float64(kB)/1024) }
 
 func (b *bench) write(w io.Writer, r1 *receiveResult, r2 []*loadResult, r3 *cityResult) {
@@ -680,9 +671,9 @@ func (b *bench) write(w io.Writer, r1 *receiveResult, r2 []*loadResult, r3 *city
 	if r1 != nil {
 		rows = append(rows,
 			row{fmt.Sprintf("1  receive %d documents, agent.Sync", r1.n), "TEST card (softcard, pcscd)", fmtRate(r1.n, r1.card),
-				"software RSA-2048 keys", fmtRate(r1.n, r1.soft), fmtRatio(r1.card.Seconds(), r1.soft.Seconds())},
+				"software RSA-2048 keys", fmtRate(r1.n, r1.soft), benchfmt.Ratio(r1.card.Seconds(), r1.soft.Seconds())},
 			row{"1b the same, per document", "TEST card", fmtDur(r1.card / time.Duration(r1.n)),
-				"software keys", fmtDur(r1.soft / time.Duration(r1.n)), fmtRatio(r1.card.Seconds(), r1.soft.Seconds())})
+				"software keys", fmtDur(r1.soft / time.Duration(r1.n)), benchfmt.Ratio(r1.card.Seconds(), r1.soft.Seconds())})
 	}
 	if r2 != nil {
 		sq, pg := r2[0], r2[1]
@@ -694,18 +685,18 @@ func (b *bench) write(w io.Writer, r1 *receiveResult, r2 []*loadResult, r3 *city
 		} else {
 			rows = append(rows,
 				row{load, "SQLite centre", fmtRate(sq.docs, sq.elapsed), "PostgreSQL centre", fmtRate(pg.docs, pg.elapsed),
-					fmtRatio(pg.elapsed.Seconds(), sq.elapsed.Seconds())},
+					benchfmt.Ratio(pg.elapsed.Seconds(), sq.elapsed.Seconds())},
 				row{"2b centre requests", "SQLite", fmt.Sprintf("%.0f req/s", sq.reqRate()), "PostgreSQL", fmt.Sprintf("%.0f req/s", pg.reqRate()),
-					fmtRatio(sq.reqRate(), pg.reqRate())})
+					benchfmt.Ratio(sq.reqRate(), pg.reqRate())})
 		}
 	}
 	if r3 != nil {
 		fan, single := median(r3.fanout), median(r3.single)
 		rows = append(rows,
 			row{fmt.Sprintf("3  1 document to %s idle agents", thousands(r3.n)), "upload → last push", fmtDur(fan),
-				"1 recipient, same centre", fmtDur(single), fmtRatio(fan.Seconds(), single.Seconds())},
+				"1 recipient, same centre", fmtDur(single), benchfmt.Ratio(fan.Seconds(), single.Seconds())},
 			row{"3b centre memory, agents connected", fmt.Sprintf("VmRSS, %s connected", thousands(r3.n)), fmtMB(r3.rssAfter),
-				"VmRSS, none connected", fmtMB(r3.rssBefore), fmtRatio(float64(r3.rssAfter), float64(r3.rssBefore))},
+				"VmRSS, none connected", fmtMB(r3.rssBefore), benchfmt.Ratio(float64(r3.rssAfter), float64(r3.rssBefore))},
 		)
 	}
 	var tab bytes.Buffer
