@@ -76,6 +76,18 @@ func openAgent(t *testing.T, c *exchangetest.Centre, who *exchangetest.Agency, c
 	return a, archive
 }
 
+// bureauAndKindergarten starts a centre and opens the bureau's and the
+// kindergarten's agents on one settable clock; archive is the
+// kindergarten's archive folder.
+func bureauAndKindergarten(t *testing.T) (c *exchangetest.Centre, clk *clock, ab, ak *agent.Agent, archive string) {
+	t.Helper()
+	c = startCentre(t)
+	clk = &clock{t: time.Now()}
+	ab, _ = openAgent(t, c, bureau, clk)
+	ak, archive = openAgent(t, c, kindergarten, clk)
+	return c, clk, ab, ak, archive
+}
+
 // letter is the sample 函 as from sends it, declaring the attachments
 // named (the DI and the package must agree: parcel.Opened.Letter).
 func letter(t *testing.T, from *exchangetest.Agency, attachments ...string) parcel.File {
@@ -96,10 +108,7 @@ func letter(t *testing.T, from *exchangetest.Agency, attachments ...string) parc
 
 func TestSendReceiveConfirmReturn(t *testing.T) {
 	ctx := context.Background()
-	c := startCentre(t)
-	clk := &clock{t: time.Now()}
-	ab, _ := openAgent(t, c, bureau, clk)
-	ak, archive := openAgent(t, c, kindergarten, clk)
+	c, clk, ab, ak, archive := bureauAndKindergarten(t)
 	third, _ := openAgent(t, c, evil, clk) // a third recipient (the hostile agency of other tests, here a plain one)
 
 	pdf := bytes.Repeat([]byte("%PDF-1.7 研習計畫 "), 3000)
@@ -272,10 +281,7 @@ func TestQueueRefuses(t *testing.T) {
 // and the next Sync archives and acknowledges it once.
 func TestReceiveFaults(t *testing.T) {
 	ctx := context.Background()
-	c := startCentre(t)
-	clk := &clock{t: time.Now()}
-	ab, _ := openAgent(t, c, bureau, clk)
-	ak, archive := openAgent(t, c, kindergarten, clk)
+	c, clk, ab, ak, archive := bureauAndKindergarten(t)
 	_, err := ab.Queue(ctx, bureau, agent.Draft{To: []string{kindergarten.Code}, Subject: "故障測試", DI: letter(t, bureau)})
 	require.NoError(t, err)
 	_, err = ab.Sync(ctx, bureau)
@@ -337,10 +343,7 @@ func mustSendID(t *testing.T, a *agent.Agent, clk *clock) string {
 // interval is an hour, so only the push can wake it), and ends when its
 // context does.
 func TestWatchTakesPushedDocuments(t *testing.T) {
-	c := startCentre(t)
-	clk := &clock{t: time.Now()}
-	ab, _ := openAgent(t, c, bureau, clk)
-	ak, _ := openAgent(t, c, kindergarten, clk)
+	_, _, ab, ak, _ := bureauAndKindergarten(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	reports := make(chan agent.Report, 16)
@@ -394,10 +397,7 @@ func TestWatchEndsWhenThePINIsRefused(t *testing.T) {
 // attachments keep the names the DI refers to.
 func TestRenameDI(t *testing.T) {
 	ctx := context.Background()
-	c := startCentre(t)
-	clk := &clock{t: time.Now()}
-	ab, _ := openAgent(t, c, bureau, clk)
-	ak, _ := openAgent(t, c, kindergarten, clk)
+	_, clk, ab, ak, _ := bureauAndKindergarten(t)
 	require.NoError(t, ak.KeepDINames(ctx, false))
 	d := agent.Draft{To: []string{kindergarten.Code}, Subject: "改名測試", Number: "府教字第1150099999號", DI: letter(t, bureau, "附件.pdf"),
 		Files: []parcel.File{{Name: "附件.pdf", Role: parcel.RoleAttachment, Data: []byte("%PDF")}}}

@@ -182,10 +182,7 @@ func plainForTerminal(s string) bool {
 // retention (a kindergarten closed over the summer) received nothing again.
 func TestAttackExpiredArrivalDoesNotBlockTheInbox(t *testing.T) {
 	ctx := context.Background()
-	c := startCentre(t)
-	clk := &clock{t: time.Now()}
-	ab, _ := openAgent(t, c, bureau, clk)
-	ak, _ := openAgent(t, c, kindergarten, clk)
+	c, clk, ab, ak, _ := bureauAndKindergarten(t)
 	old, err := ab.Queue(ctx, bureau, agent.Draft{To: []string{kindergarten.Code}, Subject: "暑假前的公文", DI: letter(t, bureau)})
 	require.NoError(t, err)
 	_, err = ab.Sync(ctx, bureau)
@@ -296,10 +293,7 @@ func TestAttackRenamedDIOverwritesAnAttachment(t *testing.T) {
 // failed again, and no document after it was ever received.
 func TestAttackLongNumberDoesNotBlockTheInbox(t *testing.T) {
 	ctx := context.Background()
-	c := startCentre(t)
-	clk := &clock{t: time.Now()}
-	ab, _ := openAgent(t, c, bureau, clk)
-	ak, _ := openAgent(t, c, kindergarten, clk)
+	c, clk, ab, ak, _ := bureauAndKindergarten(t)
 	require.NoError(t, ak.KeepDINames(ctx, false))
 	doc := letter(t, evil)
 	bad := sendAsEvil(t, c, "long-number", evilPackage(t, "long-number", func(d *parcel.Draft) { d.Number = "第" + strings.Repeat("1", 300) + "號" },
