@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cardbridge/cardbridge/authtoken"
@@ -80,8 +81,12 @@ type Options struct {
 
 // Agent is one agency's exchange client over its home.
 type Agent struct {
-	st     *state
-	o      Options
+	st *state
+	o  Options
+	// mu makes the calls that reach the centre one at a time (an
+	// extension page and the watch share one agent): the session, the
+	// cursor and the outbox are read and moved under it.
+	mu     sync.Mutex
 	client Transport
 	agency string
 }
@@ -204,6 +209,8 @@ type Draft struct {
 // puts it in the outbox under a new send id. Nothing is uploaded yet
 // (Sync does): what is queued survives a crash and is sent as it is.
 func (a *Agent) Queue(ctx context.Context, card Card, d Draft) (string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if err := a.connect(ctx, card); err != nil {
 		return "", err
 	}
@@ -329,6 +336,8 @@ func (r Report) Empty() bool {
 // after the stored cursor, updates our sent documents' recipient states,
 // and takes in every document that arrived.
 func (a *Agent) Sync(ctx context.Context, card Card) (Report, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	var rep Report
 	if err := a.connect(ctx, card); err != nil {
 		return rep, err
@@ -615,6 +624,8 @@ func (a *Agent) receipt(card Card, id string, env []byte, o *parcel.Opened) ([]b
 
 // Return sends a received document back with a reason (使用者退文).
 func (a *Agent) Return(ctx context.Context, card Card, id, reason string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if strings.TrimSpace(reason) == "" {
 		return errors.New("exchange return: a reason is needed")
 	}
@@ -634,6 +645,32 @@ func (a *Agent) KeepDINames(ctx context.Context, keep bool) error {
 	return a.st.set(ctx, "keepDIName", fmt.Sprint(keep))
 }
 
+// Directory is the centre's directory of agencies, for picking recipients.
+func (a *Agent) Directory(ctx context.Context, card Card) ([]api.DirectoryEntry, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.connect(ctx, card); err != nil {
+		return nil, err
+	}
+	dir, err := a.client.Directory(ctx)
+	for i := range dir {
+		dir[i].Name = printable(dir[i].Name)
+	}
+	return dir, err
+}
+
+// Logout ends the session with the centre; the next call logs in again.
+func (a *Agent) Logout(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.client == nil {
+		return nil
+	}
+	err := a.client.Logout(ctx)
+	a.client = nil
+	return err
+}
+
 // Centre is the centre this home is set up for, and Agency its 機關代碼.
 func (a *Agent) Centre(ctx context.Context) (centre, agency string, err error) {
 	if centre, err = a.st.get(ctx, "centre"); err == nil {
@@ -645,6 +682,8 @@ func (a *Agent) Centre(ctx context.Context) (centre, agency string, err error) {
 // Announcements are the centre's announcements not yet seen here; they
 // are marked seen.
 func (a *Agent) Announcements(ctx context.Context, card Card) ([]Announcement, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if err := a.connect(ctx, card); err != nil {
 		return nil, err
 	}

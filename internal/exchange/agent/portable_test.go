@@ -49,3 +49,26 @@ func TestPortable(t *testing.T) {
 		assert.Contains(t, string(out), want)
 	}
 }
+
+// The preview's letter and the attachments (附件檔一覽表) of a received
+// document: only names its DI declares are read, never a path.
+func TestLetterAndFiles(t *testing.T) {
+	ctx := context.Background()
+	ak := printAgent(t, &spooled{}, false, false, "")
+	rep, err := ak.Sync(ctx, kindergarten)
+	require.NoError(t, err)
+	require.Len(t, rep.Received, 1)
+	id := rep.Received[0]
+	l, err := ak.Letter(ctx, id)
+	require.NoError(t, err)
+	assert.Equal(t, bureau.Code, l.Sender.Code)
+	b, err := ak.File(ctx, id, "附件一.pdf")
+	require.NoError(t, err)
+	assert.Equal(t, "%PDF", string(b[:4]))
+	for _, name := range []string{"../agent.db", "1150012345.di", "nothing.pdf", "/etc/passwd", ""} {
+		_, err := ak.File(ctx, id, name)
+		assert.ErrorIs(t, err, agent.ErrNoFile, name)
+	}
+	_, err = ak.Letter(ctx, "XC10458570/none")
+	assert.ErrorIs(t, err, agent.ErrNoDocument)
+}

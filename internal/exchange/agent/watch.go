@@ -45,9 +45,12 @@ func (a *Agent) Watch(ctx context.Context, card Card, poll time.Duration, report
 		if err != nil && !Temporary(err) && !errors.Is(err, ErrArchive) {
 			return fmt.Errorf("exchange watch: %w", err)
 		}
-		if !pushing && a.client != nil {
+		a.mu.Lock()
+		c := a.client
+		a.mu.Unlock()
+		if !pushing && c != nil {
 			pushing = true
-			go a.pushLoop(ctx, a.client, poll, wake)
+			go a.pushLoop(ctx, c, poll, wake)
 		}
 		select {
 		case <-ctx.Done():
