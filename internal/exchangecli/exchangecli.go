@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cardbridge/cardbridge/internal/cards"
 	"github.com/cardbridge/cardbridge/internal/cli"
@@ -121,15 +122,23 @@ func Run(c cli.Env, args []string) error {
 		fs.StringVar(&to, "to", "", "recipients' 機關代碼, comma separated / 受文機關")
 		fs.StringVar(&subject, "subject", "", "主旨 / subject")
 		fs.StringVar(&diFile, "di", "", "the DI file / 公文 DI 檔")
+		var bodyFile string
+		fs.StringVar(&bodyFile, "body", "", "instead of --di: a text file with 說明, one item a paragraph; the 函 is composed from it and --subject / 說明文字檔")
 		fs.StringVar(&number, "number", "", "發文字號 (default from the DI)")
 		fs.Var(&attach, "attach", "an attachment (repeatable) / 附件")
 		if err := c.Parse(fs, args[1:]); err != nil {
 			return err
 		}
-		if to == "" || diFile == "" {
-			return fmt.Errorf("exchange send: --to and --di are required: %w", cli.ErrUsage)
+		if to == "" || (diFile == "") == (bodyFile == "") || (bodyFile != "" && subject == "") {
+			return fmt.Errorf("exchange send: --to, and --di FILE or --body FILE with --subject TEXT: %w", cli.ErrUsage)
 		}
-		d, err := draftFrom(diFile, attach, strings.Split(to, ","), subject, number)
+		var d agent.Draft
+		var err error
+		if bodyFile != "" {
+			d, err = composedDraft(bodyFile, attach, strings.Split(to, ","), subject, number)
+		} else {
+			d, err = draftFrom(diFile, attach, strings.Split(to, ","), subject, number)
+		}
 		if err != nil {
 			return err
 		}
@@ -513,6 +522,27 @@ func draftFrom(diFile string, attach []string, to []string, subject, number stri
 		return agent.Draft{}, fmt.Errorf("%s 宣告的附件「%s」沒有以 --attach 提供 / the DI declares %s; give it with --attach: %w", diFile, name, name, cli.ErrUsage)
 	}
 	d := agent.Draft{To: to, Subject: subject, Number: number, DI: parcel.File{Name: filepath.Base(diFile), Data: b}}
+	for _, p := range attach {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return agent.Draft{}, err
+		}
+		d.Files = append(d.Files, parcel.File{Name: filepath.Base(p), Role: parcel.RoleAttachment, Data: data})
+	}
+	return d, nil
+}
+
+// composedDraft is a draft the agent composes the 函 of: the body's text
+// and the attachments as they are.
+func composedDraft(bodyFile string, attach []string, to []string, subject, number string) (agent.Draft, error) {
+	b, err := os.ReadFile(bodyFile)
+	if err != nil {
+		return agent.Draft{}, err
+	}
+	if len(b) > di.MaxSize || !utf8.Valid(b) {
+		return agent.Draft{}, fmt.Errorf("%s: 說明須為 UTF-8 文字檔 / the body must be a UTF-8 text file of at most %d bytes: %w", bodyFile, di.MaxSize, cli.ErrUsage)
+	}
+	d := agent.Draft{To: to, Subject: subject, Number: number, Body: string(b)}
 	for _, p := range attach {
 		data, err := os.ReadFile(p)
 		if err != nil {

@@ -285,7 +285,10 @@ func TestExchangeTwoAgenciesWithTheirCards(t *testing.T) {
 		return ""
 	}
 	line() // the first sync: nothing new
-	run(pin, "send", "--home", homeB, "--reader", readerName2, "--to", "XC04595252", "--di", diFile, "--attach", pdfFile, "--pin-stdin")
+	// This one composed from a subject and a plain body (--body).
+	body := filepath.Join(dir, "說明.txt")
+	os.WriteFile(body, []byte("研習日期：116年1月10日。\n\n請於12月20日前報名。\n"), 0o644)
+	run(pin, "send", "--home", homeB, "--reader", readerName2, "--to", "XC04595252", "--subject", "請派員參加研習，請　查照。", "--body", body, "--attach", pdfFile, "--pin-stdin")
 	run(pin, "sync", "--home", homeB, "--reader", readerName2, "--pin-stdin")
 	for received := false; !received; {
 		l := line()
@@ -303,6 +306,11 @@ func TestExchangeTwoAgenciesWithTheirCards(t *testing.T) {
 	}
 	if err := watch.Wait(); err != nil {
 		t.Errorf("watch after Ctrl-C: %v\n%s", err, werr.String())
+	}
+	// A home is one agent's at a time: listed once the watch has ended.
+	out = run("", "list", "--home", homeK, "--in", "--json")
+	if !strings.Contains(out, "請派員參加研習") {
+		t.Errorf("the composed letter is not in the inbox: %s", out)
 	}
 	if pinTries, _ := kg.card.Tries(); pinTries != softcard.MaxTries {
 		t.Errorf("PIN tries = %d after watching, want %d", pinTries, softcard.MaxTries)

@@ -195,12 +195,15 @@ func (a *Agent) connect(ctx context.Context, card Card) error {
 	return nil
 }
 
-// Draft is a document to send.
+// Draft is a document to send: a DI, or a subject and a Body from which
+// the agent composes the 函 (di.Compose: the sender's name from the card,
+// the recipients' from the centre's directory, today's date).
 type Draft struct {
 	To      []string
 	Subject string
 	Number  string
 	DI      parcel.File
+	Body    string
 	Files   []parcel.File
 }
 
@@ -233,6 +236,16 @@ func (a *Agent) Queue(ctx context.Context, card Card, d Draft) (string, error) {
 			continue
 		}
 		certs[e.Code] = c
+	}
+	if len(d.DI.Data) == 0 {
+		if d.DI, err = a.compose(ctx, card, d, dir); err != nil {
+			return "", err
+		}
+		if d.Number == "" {
+			if l, err := di.Parse(d.DI.Data); err == nil {
+				d.Number = l.Number.String()
+			}
+		}
 	}
 	l, err := di.Parse(d.DI.Data)
 	if err != nil {
@@ -297,6 +310,53 @@ func (a *Agent) Queue(ctx context.Context, card Card, d Draft) (string, error) {
 	}
 	faultPoint("queue:queued")
 	return id, nil
+}
+
+// compose writes the 函 of a draft without a DI.
+func (a *Agent) compose(ctx context.Context, card Card, d Draft, dir []api.DirectoryEntry) (parcel.File, error) {
+	if strings.TrimSpace(d.Subject) == "" {
+		return parcel.File{}, errors.New("exchange: 主旨不能空白 / a subject is needed")
+	}
+	names := map[string]string{}
+	for _, e := range dir {
+		names[e.Code] = e.Name
+	}
+	cert, _ := card.Signer()
+	sender := di.Party{Name: a.agency, Code: a.agency}
+	if len(cert.Subject.Organization) > 0 {
+		sender.Name = cert.Subject.Organization[0]
+	}
+	c := di.Compose{Sender: sender, Subject: d.Subject, Body: d.Body, Date: a.o.Now(), Number: d.Number}
+	for _, r := range d.To {
+		c.To = append(c.To, di.Party{Name: names[r], Code: r, WithAttachments: len(d.Files) > 0})
+	}
+	for _, f := range d.Files {
+		c.Attachments = append(c.Attachments, f.Name)
+	}
+	if c.Number == "" {
+		// No 文號 of the agency's own: the year and a serial of this home.
+		var n int
+		_ = a.st.db.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&n)
+		c.Number = fmt.Sprintf("發字第%03d%07d號", a.o.Now().Year()-1911, n+1)
+	}
+	l, err := c.Letter()
+	if err != nil {
+		return parcel.File{}, fmt.Errorf("exchange: %w", err)
+	}
+	if ps := di.Validate(l); len(ps) > 0 {
+		return parcel.File{}, fmt.Errorf("exchange: %s：%s / %s", ps[0].Element, ps[0].ZH, ps[0].EN)
+	}
+	b, err := di.Marshal(l)
+	if err != nil {
+		return parcel.File{}, err
+	}
+	num := strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, l.Number.String())
+	return parcel.File{Name: num + ".di", Data: b}, nil
 }
 
 // newID is a random send id (UUID v4 form).

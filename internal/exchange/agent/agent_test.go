@@ -479,3 +479,30 @@ func TestTransportIsPluggable(t *testing.T) {
 	assert.Len(t, rep.Received, 1)
 	assert.Equal(t, map[string]int{"Upload": 1, "Fetch": 1, "Report": 1}, seen.n)
 }
+
+// A draft without a DI: the agent composes the 函 from the subject and the
+// body, with the sender's name from its card, the recipient's from the
+// directory, today's date and a 發文字號 of its own.
+func TestSendComposed(t *testing.T) {
+	ctx := context.Background()
+	_, clk, ab, ak, _ := bureauAndKindergarten(t)
+	_, err := ab.Queue(ctx, bureau, agent.Draft{To: []string{kindergarten.Code}, Subject: "請派員參加研習，請　查照。",
+		Body: "研習日期：116年1月10日。\n\n地點：本局大禮堂。", Files: []parcel.File{{Name: "議程.pdf", Role: parcel.RoleAttachment, Data: []byte("%PDF")}}})
+	require.NoError(t, err)
+	_, err = ab.Sync(ctx, bureau)
+	require.NoError(t, err)
+	rep, err := ak.Sync(ctx, kindergarten)
+	require.NoError(t, err)
+	require.Len(t, rep.Received, 1)
+	l, err := ak.Letter(ctx, rep.Received[0])
+	require.NoError(t, err)
+	assert.Equal(t, "請派員參加研習，請　查照。", l.Subject)
+	assert.Equal(t, bureau.Sign.Subject.Organization[0], l.Sender.Name)
+	assert.Equal(t, kindergarten.Code, l.Recipient.Code)
+	assert.Equal(t, fmt.Sprintf("發字第%03d0000001號", clk.now().Year()-1911), l.Number.String())
+	require.Len(t, l.Paragraphs, 1)
+	assert.Equal(t, "二、", l.Paragraphs[0].Items[1].Number)
+	assert.Equal(t, "議程.pdf", l.Attachment.Files[0].Name)
+	_, err = ab.Queue(ctx, bureau, agent.Draft{To: []string{kindergarten.Code}, Body: "沒有主旨"})
+	assert.Error(t, err)
+}
