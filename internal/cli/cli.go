@@ -63,11 +63,14 @@ const usage = `cardbridge — 憑證 IC 卡工具 / certificate card tool
   cardbridge register  [--pkcs11 MODULE]... [--undo] [--dry-run] [--json]
                                                      註冊憑證至電腦：讓瀏覽器以卡片登入網站（Linux）/ let the browsers use the card for client-certificate logins (Linux)
   cardbridge exchange setup --centre URL --agency CODE [--archive DIR] [--roots FILE] [--home DIR]
-  cardbridge exchange send  --to CODE[,CODE…] --di FILE [--attach FILE]… [--subject TEXT] --pin-stdin
-  cardbridge exchange sync  [--reader NAME] --pin-stdin     送出、收文、回執 / send, receive, acknowledge
+  cardbridge exchange send  --to CODE[,CODE…] (--di FILE | --subject TEXT --body FILE) [--attach FILE]… --pin-stdin
+  cardbridge exchange sync  [--watch] [--reader NAME] --pin-stdin   送出、收文、回執 / send, receive, acknowledge
   cardbridge exchange list  [--in|--out] [--from DATE] [--to DATE] [--json]   收發文狀態表 (default today)
+  cardbridge exchange show ID | export ID --pdf FILE | print ID… [--attachments]   內容、可攜式公文、補列印
+  cardbridge exchange settings [--print on|off] …              收文及整合設定 / settings
   cardbridge exchange return ID --reason TEXT --pin-stdin    退文 / return
   cardbridge exchange announcements --pin-stdin
+  cardbridge exchange serve                                  JSON 要求，每行一個 / JSON requests, one a line
   cardbridge native    --plain                         通訊協定測試：每行一個 JSON 要求 / the protocol, one JSON request per line
   cardbridge version
 

@@ -39,6 +39,8 @@ type Env interface {
 	JSON() bool
 	Emit(v any) error
 	Stdout() io.Writer
+	// Stdin is the input a command reads requests from (exchange serve).
+	Stdin() io.Reader
 	Version() string
 }
 
@@ -51,6 +53,7 @@ func (c *cli) Manager() *cards.Manager { return c.manager() }
 func (c *cli) JSON() bool              { return c.json }
 func (c *cli) Emit(v any) error        { return c.emit(v) }
 func (c *cli) Stdout() io.Writer       { return c.stdout }
+func (c *cli) Stdin() io.Reader        { return c.stdin }
 func (c *cli) Version() string         { return c.opts.Version }
 
 // exchangeBinary is the program that carries the document exchange. It is

@@ -24,6 +24,7 @@ import (
 	"github.com/cardbridge/cardbridge/internal/exchange/di"
 	"github.com/cardbridge/cardbridge/internal/exchange/parcel"
 	"github.com/cardbridge/cardbridge/internal/exchange/portable"
+	"github.com/cardbridge/cardbridge/internal/exchange/service"
 )
 
 // defaultExchangeHome is where an agency's exchange state lives: the
@@ -286,6 +287,28 @@ func Run(c cli.Env, args []string) error {
 			}
 		}
 		return nil
+	case "serve":
+		// The exchange as a program (the extension's page, next) reaches it:
+		// JSON requests on standard input, one a line; answers and events
+		// on standard output (internal/exchange/service).
+		fs := exchangeFlags(c, "serve", &e)
+		if err := c.Parse(fs, args[1:]); err != nil {
+			return err
+		}
+		a, err := agent.Open(ctx, agent.Options{Home: e.home})
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		svc := &service.Service{Agent: a, Open: func(ctx context.Context, reader string, pin []byte) (service.Session, error) {
+			if reader == "" {
+				reader = e.reader
+			}
+			return c.Manager().NewSession(ctx, reader, pin, c.Version())
+		}}
+		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return svc.Serve(ctx, c.Stdin(), c.Stdout())
 	case "settings":
 		// 收文及整合設定: shown, or changed by the flags given.
 		fs := exchangeFlags(c, "settings", &e)

@@ -307,6 +307,18 @@ func TestExchangeTwoAgenciesWithTheirCards(t *testing.T) {
 	if err := watch.Wait(); err != nil {
 		t.Errorf("watch after Ctrl-C: %v\n%s", err, werr.String())
 	}
+	// The same, as a program (the extension's page, next) reaches it:
+	// JSON lines on standard input, the PIN in the login request.
+	reqs := `{"id":1,"op":"login","args":{"pin":"` + softcard.DefaultPIN + `"}}` + "\n" + `{"id":2,"op":"status"}` + "\n" +
+		`{"id":3,"op":"list","args":{"box":"in","text":"研習"}}` + "\n" + `{"id":4,"op":"logout"}` + "\n"
+	served, serr, code := cli(t, reqs, "exchange", "serve", "--home", homeK, "--reader", readerName)
+	if code != 0 || !strings.Contains(served, `"loggedIn":true`) || !strings.Contains(served, `"event":"sessionEnded"`) || !strings.Contains(served, "請派員參加研習") {
+		t.Errorf("exchange serve: exit %d\n%s\n%s", code, served, serr)
+	}
+	if strings.Contains(served, softcard.DefaultPIN) {
+		t.Error("the PIN came back in the answers")
+	}
+
 	// A home is one agent's at a time: listed once the watch has ended.
 	out = run("", "list", "--home", homeK, "--in", "--json")
 	if !strings.Contains(out, "請派員參加研習") {

@@ -1,0 +1,391 @@
+// Package service is the exchange agent as the extension's 「公文交換」 page
+// will reach it through the native host (issue 12): requests and answers as
+// JSON objects, one a line, and events between them (a document arrived,
+// the session ended). It owns the agency's card session: opened with the
+// PIN the clerk typed in CardBridge's PIN window, never stored, ended on
+// logout, when the card is removed or refuses the PIN, and after IdleAfter
+// without a request; while it lasts, the agent watches the centre and says
+// what each sync did.
+package service
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cardbridge/cardbridge/internal/exchange/agent"
+	"github.com/cardbridge/cardbridge/internal/exchange/parcel"
+)
+
+// Session is the agency's card, open for a session.
+type Session interface {
+	agent.Card
+	Close()
+}
+
+// IdleAfter ends a session no page has used for this long.
+const IdleAfter = 30 * time.Minute
+
+// MaxLine caps one request (a document to send with its attachments, in
+// base64).
+const MaxLine = 96 << 20
+
+// Errors the page shows, in both languages.
+var (
+	ErrNotLoggedIn = errors.New("請先以憑證卡登入公文交換 / log in to the document exchange with the card first")
+	ErrUnknownOp   = errors.New("unknown request")
+	ErrBadArgs     = errors.New("bad arguments")
+)
+
+// Service answers the page's requests over one agent.
+type Service struct {
+	Agent *agent.Agent
+	// Open opens the card in reader (empty: the one with the agency's
+	// certificates) for a session with pin.
+	Open func(ctx context.Context, reader string, pin []byte) (Session, error)
+	// Event sends an event to the page; it is called from the watch too.
+	Event func(name string, data any)
+	// Poll is the watch's poll interval (agent.Watch).
+	Poll time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Idle ends a session unused this long; zero means IdleAfter.
+	Idle time.Duration
+
+	mu      sync.Mutex
+	sess    Session
+	stop    context.CancelFunc
+	idle    *time.Timer
+	last    time.Time
+	lastErr string
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Status is what the page's main view shows.
+type Status struct {
+	SetUp    bool            `json:"setUp"`
+	Agency   string          `json:"agency,omitempty"`
+	Centre   string          `json:"centre,omitempty"`
+	LoggedIn bool            `json:"loggedIn"`
+	LastSync *time.Time      `json:"lastSync,omitempty"`
+	Error    string          `json:"error,omitempty"`
+	Unread   int             `json:"unread"`
+	Queued   int             `json:"queued"`
+	Warnings []agent.Warning `json:"warnings,omitempty"`
+}
+
+// Do answers one request.
+func (s *Service) Do(ctx context.Context, op string, args json.RawMessage) (any, error) {
+	s.touch()
+	a := s.Agent
+	switch op {
+	case "status":
+		return s.status(ctx)
+	case "login":
+		var in struct {
+			PIN    string `json:"pin"`
+			Reader string `json:"reader"`
+		}
+		if err := decode(args, &in); err != nil {
+			return nil, err
+		}
+		return s.login(ctx, in.Reader, []byte(in.PIN))
+	case "logout":
+		s.end("logout")
+		return map[string]bool{"ok": true}, nil
+	case "list":
+		var in struct {
+			Box  string `json:"box"` // in, out
+			From string `json:"from"`
+			To   string `json:"to"`
+			Text string `json:"text"`
+		}
+		if err := decode(args, &in); err != nil {
+			return nil, err
+		}
+		from, to, err := DayRange(in.From, in.To, s.now())
+		if err != nil {
+			return nil, err
+		}
+		if in.Box == "out" {
+			out, err := a.Outbox(ctx, from, to)
+			return FilterOut(out, in.Text), err
+		}
+		in2, err := a.Inbox(ctx, from, to)
+		return FilterIn(in2, in.Text), err
+	case "show", "letter", "portable", "markRead":
+		var in struct {
+			ID string `json:"id"`
+		}
+		if err := decode(args, &in); err != nil || in.ID == "" {
+			return nil, fmt.Errorf("%w: id", ErrBadArgs)
+		}
+		switch op {
+		case "show":
+			return a.Show(ctx, in.ID)
+		case "letter":
+			return a.Letter(ctx, in.ID)
+		case "markRead":
+			return map[string]bool{"ok": true}, a.MarkRead(ctx, in.ID)
+		}
+		pdf, err := a.Portable(ctx, in.ID, a.Font())
+		return map[string]string{"pdf": base64.StdEncoding.EncodeToString(pdf)}, err
+	case "file":
+		var in struct{ ID, Name string }
+		if err := decode(args, &in); err != nil {
+			return nil, err
+		}
+		b, err := a.File(ctx, in.ID, in.Name)
+		return map[string]string{"name": in.Name, "data": base64.StdEncoding.EncodeToString(b)}, err
+	case "print":
+		var in struct {
+			IDs         []string `json:"ids"`
+			Attachments bool     `json:"attachments"`
+		}
+		if err := decode(args, &in); err != nil || len(in.IDs) == 0 || len(in.IDs) > 500 {
+			return nil, fmt.Errorf("%w: ids", ErrBadArgs)
+		}
+		return map[string]any{"printed": a.Print(ctx, in.IDs, in.Attachments)}, nil
+	case "settings":
+		return a.Settings(ctx)
+	case "setSettings":
+		var in agent.Settings
+		if err := decode(args, &in); err != nil {
+			return nil, err
+		}
+		return in, a.SetSettings(ctx, in)
+	}
+	// What needs the card.
+	sess, err := s.session()
+	if err != nil {
+		return nil, err
+	}
+	switch op {
+	case "directory":
+		return a.Directory(ctx, sess)
+	case "sync":
+		rep, err := a.Sync(ctx, sess)
+		s.synced(rep, err)
+		return rep, err
+	case "announcements":
+		return a.Announcements(ctx, sess)
+	case "return":
+		var in struct{ ID, Reason string }
+		if err := decode(args, &in); err != nil {
+			return nil, err
+		}
+		return map[string]bool{"ok": true}, a.Return(ctx, sess, in.ID, in.Reason)
+	case "send":
+		var in struct {
+			To      []string `json:"to"`
+			Subject string   `json:"subject"`
+			Number  string   `json:"number"`
+			Body    string   `json:"body"`
+			Files   []struct {
+				Name string `json:"name"`
+				Data []byte `json:"data"` // base64 in JSON
+			} `json:"files"`
+		}
+		if err := decode(args, &in); err != nil || len(in.To) == 0 {
+			return nil, fmt.Errorf("%w: to", ErrBadArgs)
+		}
+		d := agent.Draft{To: in.To, Subject: in.Subject, Number: in.Number, Body: in.Body}
+		for _, f := range in.Files {
+			d.Files = append(d.Files, parcel.File{Name: f.Name, Role: parcel.RoleAttachment, Data: f.Data})
+		}
+		id, err := a.Queue(ctx, sess, d)
+		return map[string]string{"sendId": id, "state": agent.Queued}, err
+	}
+	return nil, fmt.Errorf("%w: %q", ErrUnknownOp, op)
+}
+
+func decode(args json.RawMessage, v any) error {
+	if len(args) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(args)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadArgs, err)
+	}
+	return nil
+}
+
+func (s *Service) status(ctx context.Context) (Status, error) {
+	set, err := s.Agent.Settings(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	s.mu.Lock()
+	st := Status{SetUp: set.Centre != "" && set.Agency != "", Agency: set.Agency, Centre: set.Centre, LoggedIn: s.sess != nil, Error: s.lastErr}
+	if !s.last.IsZero() {
+		t := s.last
+		st.LastSync = &t
+	}
+	if s.sess != nil {
+		sign, _ := s.sess.Signer()
+		enc, _ := s.sess.Decrypter()
+		st.Warnings = agent.ExpiryWarnings(s.now(), sign, enc)
+	}
+	s.mu.Unlock()
+	far := time.Unix(1<<40, 0)
+	in, err := s.Agent.Inbox(ctx, time.Unix(0, 0), far)
+	if err != nil {
+		return st, err
+	}
+	for _, i := range in {
+		if i.Unread && i.State == "completed" {
+			st.Unread++
+		}
+	}
+	out, err := s.Agent.Outbox(ctx, time.Unix(0, 0), far)
+	for _, o := range out {
+		if o.State != agent.Sent {
+			st.Queued++
+		}
+	}
+	return st, err
+}
+
+// login opens the card once for the session (a PIN the card refuses is
+// the card's answer, never tried again) and starts watching the centre.
+func (s *Service) login(ctx context.Context, reader string, pin []byte) (any, error) {
+	defer clear(pin)
+	s.end("login")
+	sess, err := s.Open(ctx, reader, pin)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.Agent.Directory(ctx, sess); err != nil { // the centre's login, with the card
+		sess.Close()
+		return nil, err
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	s.mu.Lock()
+	s.sess, s.stop = sess, cancel
+	s.idle = time.AfterFunc(s.idleAfter(), func() { s.end("idle") })
+	s.mu.Unlock()
+	go func() {
+		err := s.Agent.Watch(wctx, sess, s.Poll, s.synced)
+		if err != nil && wctx.Err() == nil {
+			s.end("error: " + err.Error())
+		}
+	}()
+	_, agency, _ := s.Agent.Centre(ctx)
+	return map[string]string{"agency": agency}, nil
+}
+
+func (s *Service) session() (Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sess == nil {
+		return nil, ErrNotLoggedIn
+	}
+	return s.sess, nil
+}
+
+// synced records a sync and tells the page.
+func (s *Service) synced(rep agent.Report, err error) {
+	s.mu.Lock()
+	s.last, s.lastErr = s.now(), ""
+	if err != nil {
+		s.lastErr = err.Error()
+	}
+	s.mu.Unlock()
+	if s.Event != nil && (err != nil || !rep.Empty()) {
+		s.Event("synced", map[string]any{"report": rep, "error": s.lastErr})
+	}
+}
+
+func (s *Service) idleAfter() time.Duration {
+	if s.Idle > 0 {
+		return s.Idle
+	}
+	return IdleAfter
+}
+
+// touch keeps a session in use from ending as idle.
+func (s *Service) touch() {
+	s.mu.Lock()
+	if s.idle != nil {
+		s.idle.Reset(s.idleAfter())
+	}
+	s.mu.Unlock()
+}
+
+// end ends the session (logout, idle, the card gone, a new login) and
+// says why, when there was one.
+func (s *Service) end(why string) {
+	s.mu.Lock()
+	sess, stop, idle := s.sess, s.stop, s.idle
+	s.sess, s.stop, s.idle = nil, nil, nil
+	s.mu.Unlock()
+	if sess == nil {
+		return
+	}
+	if idle != nil {
+		idle.Stop()
+	}
+	stop()
+	_ = s.Agent.Logout(context.Background())
+	sess.Close()
+	if s.Event != nil && why != "login" {
+		s.Event("sessionEnded", map[string]string{"reason": why})
+	}
+}
+
+// Close ends the session.
+func (s *Service) Close() { s.end("closed") }
+
+// line is a request line.
+type line struct {
+	ID   json.RawMessage `json:"id"`
+	Op   string          `json:"op"`
+	Args json.RawMessage `json:"args"`
+}
+
+// Serve answers the requests read from r, one JSON object a line, on w:
+// {"id":…,"result":…} or {"id":…,"error":{"message":…}}; events are
+// {"event":…,"data":…}. Requests are answered in order.
+func (s *Service) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
+	var wmu sync.Mutex
+	enc := json.NewEncoder(w)
+	send := func(v any) {
+		wmu.Lock()
+		defer wmu.Unlock()
+		_ = enc.Encode(v)
+	}
+	if s.Event == nil {
+		s.Event = func(name string, data any) { send(map[string]any{"event": name, "data": data}) }
+	}
+	defer s.Close()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), MaxLine)
+	for sc.Scan() {
+		var req line
+		if err := json.Unmarshal(sc.Bytes(), &req); err != nil || req.Op == "" {
+			send(map[string]any{"id": req.ID, "error": map[string]string{"message": "a request is {\"id\":…,\"op\":…,\"args\":{…}}"}})
+			continue
+		}
+		res, err := s.Do(ctx, req.Op, req.Args)
+		if err != nil {
+			send(map[string]any{"id": req.ID, "error": map[string]string{"message": err.Error()}})
+			continue
+		}
+		send(map[string]any{"id": req.ID, "result": res})
+	}
+	return sc.Err()
+}
