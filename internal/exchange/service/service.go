@@ -11,7 +11,6 @@ package service
 import (
 	"bufio"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +35,27 @@ const IdleAfter = 30 * time.Minute
 // MaxLine caps one request (a document to send with its attachments, in
 // base64).
 const MaxLine = 96 << 20
+
+// Chunk is the most bytes of a file one answer carries: a browser takes at
+// most 1 MB a message from a native host, and base64 adds a third.
+const Chunk = 512 << 10
+
+// Part is a piece of a file: Data from Offset, of a file of Size bytes.
+type Part struct {
+	Name   string `json:"name"`
+	Size   int    `json:"size"`
+	Offset int    `json:"offset"`
+	Data   []byte `json:"data"` // base64 in JSON
+}
+
+// part cuts b at offset.
+func part(name string, b []byte, offset int) (Part, error) {
+	if offset < 0 || offset > len(b) {
+		return Part{}, fmt.Errorf("%w: offset %d of %d bytes", ErrBadArgs, offset, len(b))
+	}
+	end := min(offset+Chunk, len(b))
+	return Part{Name: name, Size: len(b), Offset: offset, Data: b[offset:end]}, nil
+}
 
 // Errors the page shows, in both languages.
 var (
@@ -128,7 +148,8 @@ func (s *Service) Do(ctx context.Context, op string, args json.RawMessage) (any,
 		return FilterIn(in2, in.Text), err
 	case "show", "letter", "portable", "markRead":
 		var in struct {
-			ID string `json:"id"`
+			ID     string `json:"id"`
+			Offset int    `json:"offset"` // portable: the part from here
 		}
 		if err := decode(args, &in); err != nil || in.ID == "" {
 			return nil, fmt.Errorf("%w: id", ErrBadArgs)
@@ -142,14 +163,24 @@ func (s *Service) Do(ctx context.Context, op string, args json.RawMessage) (any,
 			return map[string]bool{"ok": true}, a.MarkRead(ctx, in.ID)
 		}
 		pdf, err := a.Portable(ctx, in.ID, a.Font())
-		return map[string]string{"pdf": base64.StdEncoding.EncodeToString(pdf)}, err
+		if err != nil {
+			return nil, err
+		}
+		return part("可攜式公文.pdf", pdf, in.Offset)
 	case "file":
-		var in struct{ ID, Name string }
+		var in struct {
+			ID     string `json:"id"`
+			Name   string `json:"name"`
+			Offset int    `json:"offset"`
+		}
 		if err := decode(args, &in); err != nil {
 			return nil, err
 		}
 		b, err := a.File(ctx, in.ID, in.Name)
-		return map[string]string{"name": in.Name, "data": base64.StdEncoding.EncodeToString(b)}, err
+		if err != nil {
+			return nil, err
+		}
+		return part(in.Name, b, in.Offset)
 	case "print":
 		var in struct {
 			IDs         []string `json:"ids"`
@@ -299,14 +330,15 @@ func (s *Service) session() (Session, error) {
 
 // synced records a sync and tells the page.
 func (s *Service) synced(rep agent.Report, err error) {
-	s.mu.Lock()
-	s.last, s.lastErr = s.now(), ""
+	msg := ""
 	if err != nil {
-		s.lastErr = err.Error()
+		msg = err.Error()
 	}
+	s.mu.Lock()
+	s.last, s.lastErr = s.now(), msg
 	s.mu.Unlock()
 	if s.Event != nil && (err != nil || !rep.Empty()) {
-		s.Event("synced", map[string]any{"report": rep, "error": s.lastErr})
+		s.Event("synced", map[string]any{"report": rep, "error": msg})
 	}
 }
 

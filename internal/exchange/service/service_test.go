@@ -2,7 +2,9 @@ package service_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 	cardpkg "github.com/cardbridge/cardbridge/internal/card"
 	"github.com/cardbridge/cardbridge/internal/exchange/agent"
 	"github.com/cardbridge/cardbridge/internal/exchange/exchangetest"
+	"github.com/cardbridge/cardbridge/internal/exchange/parcel"
 	"github.com/cardbridge/cardbridge/internal/exchange/service"
 	"github.com/cardbridge/cardbridge/internal/testca"
 )
@@ -146,6 +149,36 @@ func TestServiceSession(t *testing.T) {
 	assert.Equal(t, "推播到頁面", l.(map[string]any)["Subject"])
 	_, msg = p.do("file", map[string]string{"id": id, "name": "../agent.db"})
 	assert.NotEmpty(t, msg)
+
+	// A file larger than one answer comes in parts.
+	big := bytes.Repeat([]byte("0123456789abcdef"), service.Chunk/16+1000)
+	_, err = ab.Queue(ctx, bureau, agent.Draft{To: []string{kg.Code}, Subject: "大附件", Body: "請查照。",
+		Files: []parcel.File{{Name: "大附件.pdf", Role: parcel.RoleAttachment, Data: big}}})
+	require.NoError(t, err)
+	_, err = ab.Sync(ctx, bureau)
+	require.NoError(t, err)
+	_, msg = p.do("sync", nil)
+	require.Empty(t, msg)
+	rows, _ = p.do("list", map[string]string{"box": "in", "text": "大附件"})
+	require.Len(t, rows, 1)
+	bigID := rows.([]any)[0].(map[string]any)["packageId"].(string)
+	var got []byte
+	for off := 0; ; {
+		res, msg := p.do("file", map[string]any{"id": bigID, "name": "大附件.pdf", "offset": off})
+		require.Empty(t, msg)
+		m := res.(map[string]any)
+		chunk, err := base64.StdEncoding.DecodeString(m["data"].(string))
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(chunk), service.Chunk)
+		got = append(got, chunk...)
+		off += len(chunk)
+		if off >= int(m["size"].(float64)) {
+			break
+		}
+	}
+	assert.Equal(t, big, got)
+	_, msg = p.do("file", map[string]any{"id": bigID, "name": "大附件.pdf", "offset": len(big) + 1})
+	assert.Contains(t, msg, "offset")
 	_, msg = p.do("send", map[string]any{"to": []string{bureau.Code}, "subject": "回覆", "body": "已收到。",
 		"files": []map[string]any{{"name": "回條.pdf", "data": []byte("%PDF")}}})
 	require.Empty(t, msg)
