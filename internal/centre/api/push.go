@@ -81,6 +81,12 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 			if len(evs) == 0 {
 				return true
 			}
+			// The session may have ended while the events were read (a
+			// logout during the first read on a slow database sent them
+			// after it: found running this suite on PostgreSQL).
+			if !alive(false) {
+				return false
+			}
 			_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
 			if err := conn.WriteJSON(map[string]any{"events": evs}); err != nil {
 				return false
