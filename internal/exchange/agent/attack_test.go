@@ -145,6 +145,27 @@ func (h *hostileCentre) get(t *testing.T, path string) []byte {
 }
 
 // openAgentAt is openAgent against the centre at url.
+// sentThroughHostile starts a centre with the bureau's agent on it and the
+// kindergarten's behind a hostile proxy of it (answering as the centre
+// until told otherwise), and has the bureau send a letter for each subject;
+// it returns their send ids.
+func sentThroughHostile(t *testing.T, subjects ...string) (h *hostileCentre, ak *agent.Agent, clk *clock, ids []string) {
+	t.Helper()
+	c := startCentre(t)
+	clk = &clock{t: time.Now()}
+	ab, _ := openAgent(t, c, bureau, clk)
+	h = startHostile(t, c, kindergarten)
+	ak, _ = openAgentAt(t, h.URL, kindergarten, clk)
+	for _, s := range subjects {
+		id, err := ab.Queue(context.Background(), bureau, agent.Draft{To: []string{kindergarten.Code}, Subject: s, DI: letter(t, bureau)})
+		require.NoError(t, err)
+		ids = append(ids, id)
+	}
+	_, err := ab.Sync(context.Background(), bureau)
+	require.NoError(t, err)
+	return h, ak, clk, ids
+}
+
 func openAgentAt(t *testing.T, url string, who *exchangetest.Agency, clk *clock) (*agent.Agent, string) {
 	t.Helper()
 	home := t.TempDir()
@@ -646,15 +667,7 @@ func TestAttackStateReadableByOthers(t *testing.T) {
 // the next Sync takes the document. (Held.)
 func TestAttackEnvelopeCutShort(t *testing.T) {
 	ctx := context.Background()
-	c := startCentre(t)
-	clk := &clock{t: time.Now()}
-	ab, _ := openAgent(t, c, bureau, clk)
-	h := startHostile(t, c, kindergarten)
-	ak, _ := openAgentAt(t, h.URL, kindergarten, clk)
-	_, err := ab.Queue(ctx, bureau, agent.Draft{To: []string{kindergarten.Code}, Subject: "斷線", DI: letter(t, bureau)})
-	require.NoError(t, err)
-	_, err = ab.Sync(ctx, bureau)
-	require.NoError(t, err)
+	h, ak, _, _ := sentThroughHostile(t, "斷線")
 	h.answering(func(w http.ResponseWriter, r *http.Request) bool {
 		if !strings.HasSuffix(r.URL.Path, "/envelope") {
 			return false
@@ -693,15 +706,8 @@ func TestAttackEnvelopeReplacedInTransit(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			c := startCentre(t)
-			clk := &clock{t: time.Now()}
-			ab, _ := openAgent(t, c, bureau, clk)
-			h := startHostile(t, c, kindergarten)
-			ak, _ := openAgentAt(t, h.URL, kindergarten, clk)
-			id, err := ab.Queue(ctx, bureau, agent.Draft{To: []string{kindergarten.Code}, Subject: "斷線", DI: letter(t, bureau)})
-			require.NoError(t, err)
-			_, err = ab.Sync(ctx, bureau)
-			require.NoError(t, err)
+			h, ak, _, ids := sentThroughHostile(t, "斷線")
+			id := ids[0]
 			h.answering(func(w http.ResponseWriter, r *http.Request) bool {
 				if !strings.HasSuffix(r.URL.Path, "/envelope") {
 					return false
@@ -837,17 +843,8 @@ func TestAttackCentreAnswersBadly(t *testing.T) {
 // again, and once the centre serves them right both are received, once.
 func TestAttackEnvelopeUnderAnotherID(t *testing.T) {
 	ctx := context.Background()
-	c := startCentre(t)
-	clk := &clock{t: time.Now()}
-	ab, _ := openAgent(t, c, bureau, clk)
-	h := startHostile(t, c, kindergarten)
-	ak, _ := openAgentAt(t, h.URL, kindergarten, clk)
-	first, err := ab.Queue(ctx, bureau, agent.Draft{To: []string{kindergarten.Code}, Subject: "第一份", DI: letter(t, bureau)})
-	require.NoError(t, err)
-	second, err := ab.Queue(ctx, bureau, agent.Draft{To: []string{kindergarten.Code}, Subject: "第二份", DI: letter(t, bureau)})
-	require.NoError(t, err)
-	_, err = ab.Sync(ctx, bureau)
-	require.NoError(t, err)
+	h, ak, clk, ids := sentThroughHostile(t, "第一份", "第二份")
+	first, second := ids[0], ids[1]
 	h.answering(func(w http.ResponseWriter, r *http.Request) bool {
 		if !strings.HasSuffix(r.URL.Path, "/envelope") {
 			return false
