@@ -104,5 +104,6 @@ func serveNative(c nativehost.Caller, plain bool, stdin io.Reader, stdout, stder
 				VirtualReader: cfg.VirtualReader, Log: log}.Options())
 			return nativehost.NewCardAgent(m, cfg, version, development())
 		},
+		ExchangeProgram: cli.ExchangeProgram,
 	}, stdin, stdout, stderr)
 }

@@ -143,4 +143,16 @@ export const hostTexts = Object.freeze({
     en: "Cards in two readers show the same certificate, so one of them is not your card. To keep your PIN from reaching someone else's card, nothing was done. Take out the card you do not use or do not know, keep only your own certificate card in, and try again.",
     zh: "兩台讀卡機裡的卡片有同一張憑證，其中一張不是您的憑證卡。為了不把 PIN 碼送到別人的卡片，這項作業沒有進行。請取出您不用或來路不明的卡片，只留自己的憑證卡，再試一次。",
   }),
+  ERR_EXCHANGE_UNAVAILABLE: Object.freeze({
+    en: "The document exchange program (cardbridge-exchange) is not installed or has stopped. Open the document exchange page again; if that does not help, reinstall CardBridge.",
+    zh: "公文交換程式（cardbridge-exchange）沒有安裝或已停止。請重新開啟「公文交換」頁面；若仍失敗，請重新安裝 CardBridge。",
+  }),
+  ERR_EXCHANGE_LOGIN_NEEDED: Object.freeze({
+    en: "You are not logged in to the document exchange with the card, or the session ended (logout, 30 minutes idle or the card removed). Insert the agency card and choose Log in with the card.",
+    zh: "尚未以憑證卡登入公文交換，或登入已結束（登出、閒置 30 分鐘或卡片取出）。請插入機關憑證卡後按「以憑證卡登入」。",
+  }),
+  ERR_EXCHANGE_FAILED: Object.freeze({
+    en: "The document exchange could not do this; the reason follows. Act on it and try again; if it keeps happening, contact your IT staff.",
+    zh: "公文交換沒有完成這項作業，原因如下。請依說明處理後再試一次；若一再發生，請洽資訊人員。",
+  }),
 });

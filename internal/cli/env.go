@@ -62,6 +62,25 @@ func (c *cli) Version() string         { return c.opts.Version }
 // the native host every browser starts (host/deps_test.go).
 const exchangeBinary = "cardbridge-exchange"
 
+// ExchangeProgram is the path of cardbridge-exchange: beside this program
+// (where the installers put it), else on the PATH.
+func ExchangeProgram() (string, error) {
+	name := exchangeBinary
+	if runtime.GOOS == "windows" {
+		name += ".exe"
+	}
+	if exe, err := os.Executable(); err == nil {
+		if p := filepath.Join(filepath.Dir(exe), name); fileExists(p) {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("找不到公文交換程式 %s，請重新安裝 CardBridge / the document exchange program %s is not installed next to cardbridge; reinstall CardBridge", name, name)
+	}
+	return p, nil
+}
+
 // exchange runs the document exchange: in this process when the build
 // carries it (Options.Exchange, cardbridge-exchange), else by starting
 // cardbridge-exchange from beside this program (or the PATH) with the same
@@ -70,22 +89,9 @@ func (c *cli) exchange(args []string) error {
 	if c.opts.Exchange != nil {
 		return c.opts.Exchange(c, args)
 	}
-	name := exchangeBinary
-	if runtime.GOOS == "windows" {
-		name += ".exe"
-	}
-	path := ""
-	if exe, err := os.Executable(); err == nil {
-		if p := filepath.Join(filepath.Dir(exe), name); fileExists(p) {
-			path = p
-		}
-	}
-	if path == "" {
-		p, err := exec.LookPath(name)
-		if err != nil {
-			return fmt.Errorf("找不到公文交換程式 %s，請重新安裝 CardBridge / the document exchange program %s is not installed next to cardbridge; reinstall CardBridge", name, name)
-		}
-		path = p
+	path, err := ExchangeProgram()
+	if err != nil {
+		return err
 	}
 	cmd := exec.CommandContext(context.Background(), path, append([]string{"exchange"}, args...)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.stdin, c.stdout, c.stderr
@@ -100,7 +106,6 @@ func (c *cli) exchange(args []string) error {
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
-	var err error
 	for done := false; !done; {
 		select {
 		case s := <-sigs:

@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cardbridge/cardbridge/internal/cards"
+	"github.com/cardbridge/cardbridge/internal/certinfo"
 	"github.com/cardbridge/cardbridge/internal/cli"
 	"github.com/cardbridge/cardbridge/internal/exchange/agent"
 	"github.com/cardbridge/cardbridge/internal/exchange/di"
@@ -303,6 +304,9 @@ func Run(c cli.Env, args []string) error {
 		svc := &service.Service{Agent: a, Open: func(ctx context.Context, reader string, pin []byte) (service.Session, error) {
 			if reader == "" {
 				reader = e.reader
+			}
+			if reader == "" {
+				reader = agencyReader(ctx, c, a)
 			}
 			return c.Manager().NewSession(ctx, reader, pin, c.Version())
 		}}
@@ -609,4 +613,25 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// agencyReader is the reader whose card carries the agency's certificate
+// (its 統一編號 is the 機關代碼's), so that a PIN typed for the exchange
+// goes to the agency's card and not to a clerk's own card in another
+// reader; "" when no card is the agency's (the first usable card then).
+func agencyReader(ctx context.Context, c cli.Env, a *agent.Agent) string {
+	_, agency, err := a.Centre(ctx)
+	if err != nil || len(agency) != 10 {
+		return ""
+	}
+	certs, err := c.Manager().Certificates(ctx, "")
+	if err != nil {
+		return ""
+	}
+	for _, k := range certs {
+		if k.Cert != nil && certinfo.Describe(k.Cert, time.Now()).UBN == agency[2:] {
+			return k.Reader
+		}
+	}
+	return ""
 }

@@ -53,6 +53,9 @@ type Options struct {
 	// NewAgent makes the agent once the configuration is read, which is
 	// after the hello: nothing slow comes before the browser's first frame.
 	NewAgent func(cfg config.Config, log *slog.Logger) Agent
+	// ExchangeProgram finds cardbridge-exchange, which answers the
+	// extension's exchange requests; nil refuses them.
+	ExchangeProgram func() (string, error)
 }
 
 // session is one native-messaging session: the browser's port, from the
@@ -68,6 +71,8 @@ type session struct {
 
 	slots chan struct{}
 	wg    sync.WaitGroup
+
+	exchange *exchangeRelay
 }
 
 // Serve runs a session on stdin and stdout and returns the exit status.
@@ -109,6 +114,14 @@ func Serve(o Options, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	n.log.Info("started", "version", o.Version, "browser", o.Caller.Browser, "extension", o.Caller.ID, "pid", os.Getpid())
 	n.agent = o.NewAgent(n.cfg, n.log)
+	if o.ExchangeProgram != nil {
+		n.exchange = &exchangeRelay{program: o.ExchangeProgram, log: n.log, emit: func(name string, data any) {
+			if b, err := protocol.EventMessage(protocol.EventExchange, map[string]any{"name": name, "data": data}); err == nil {
+				n.write(b)
+			}
+		}}
+		defer n.exchange.Close()
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	watchDone := make(chan struct{})
@@ -278,7 +291,7 @@ var originRequired = map[string]bool{protocol.CmdAuthenticate: true}
 
 // extensionOnly lists commands only the extension itself (no page origin)
 // may call.
-var extensionOnly = map[string]bool{protocol.CmdConfig: true}
+var extensionOnly = map[string]bool{protocol.CmdConfig: true, protocol.CmdExchange: true}
 
 // dispatch decodes the arguments of req and runs its command.
 func (n *session) dispatch(ctx context.Context, req *protocol.Request) (any, error) {
@@ -330,6 +343,15 @@ func (n *session) dispatch(ctx context.Context, req *protocol.Request) (any, err
 		var a protocol.ChangePINArgs
 		defer func() { a.PIN.Wipe(); a.NewPIN.Wipe() }()
 		return withArgs(req, &a, func() (any, error) { return ag.ChangePIN(ctx, &a) })
+	case protocol.CmdExchange:
+		var a protocol.ExchangeArgs
+		defer func() { a.PIN.Wipe() }()
+		return withArgs(req, &a, func() (any, error) {
+			if n.exchange == nil {
+				return nil, unavailable(errors.New("this host has no document exchange"))
+			}
+			return n.exchange.Do(ctx, &a)
+		})
 	case protocol.CmdUnblockPIN:
 		var a protocol.UnblockPINArgs
 		defer func() { a.PUK.Wipe(); a.NewPIN.Wipe() }()

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -84,6 +85,29 @@ func (Secret) LogValue() slog.Value { return slog.StringValue("[REDACTED]") }
 // Wipe overwrites the secret.
 func (s Secret) Wipe() { clear(s) }
 
+// Object is an argument that is itself a JSON object, passed on unread to
+// the program that understands it (the exchange's requests): DecodeArgs
+// checks only that it is an object and its size.
+type Object json.RawMessage
+
+// UnmarshalJSON keeps a JSON object as it is.
+func (o *Object) UnmarshalJSON(data []byte) error {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || data[0] != '{' || !json.Valid(data) {
+		return errors.New("must be an object")
+	}
+	*o = append(Object(nil), data...)
+	return nil
+}
+
+// MarshalJSON writes the object back unchanged ({} when empty).
+func (o Object) MarshalJSON() ([]byte, error) {
+	if len(o) == 0 {
+		return []byte("{}"), nil
+	}
+	return o, nil
+}
+
 // Checker is implemented by argument structs with rules across fields.
 type Checker interface{ Check() error }
 
@@ -111,7 +135,7 @@ func BadArg(arg, reason string) error { return &ArgError{Arg: arg, Reason: reaso
 //
 //	required       the key must be present
 //	max=N, min=N   bounds: bytes of a string, decoded bytes of Bytes and
-//	               Secret, the value of an int
+//	               Secret, encoded bytes of an Object, the value of an int
 //	oneof=a|b|c    the string must be one of these
 //	hex=N          the string is exactly N lower-case hex digits
 //
@@ -133,7 +157,7 @@ func DecodeArgs(raw json.RawMessage, dst any) error {
 		if string(val) == "null" {
 			return &ArgError{Arg: key, Reason: "must not be null"}
 		}
-		if f.kind == kindBytes && len(val) > base64.StdEncoding.EncodedLen(f.max)+2 {
+		if f.kind == kindBytes && len(val) > base64.StdEncoding.EncodedLen(f.max)+2 || f.kind == kindObject && len(val) > f.max {
 			return &ArgError{Arg: key, Reason: fmt.Sprintf("longer than %d bytes", f.max)}
 		}
 		fv := v.FieldByIndex(f.index)
@@ -197,10 +221,11 @@ const (
 	kindSecret
 	kindInt
 	kindBool
+	kindObject
 )
 
 func (k kind) String() string {
-	return [...]string{"a string", "a base64 string", "a string", "an integer", "true or false"}[k]
+	return [...]string{"a string", "a base64 string", "a string", "an integer", "true or false", "an object"}[k]
 }
 
 type fieldSpec struct {
@@ -224,6 +249,7 @@ var specs sync.Map // reflect.Type → *argSpec
 var (
 	bytesType  = reflect.TypeOf(Bytes(nil))
 	secretType = reflect.TypeOf(Secret(nil))
+	objectType = reflect.TypeOf(Object(nil))
 )
 
 // specFor reads the tags of t once. A malformed tag is a programming error
@@ -259,6 +285,8 @@ func addFields(s *argSpec, t reflect.Type, path []int) {
 			f.kind = kindBytes
 		case sf.Type == secretType:
 			f.kind = kindSecret
+		case sf.Type == objectType:
+			f.kind = kindObject
 		case sf.Type.Kind() == reflect.String:
 			f.kind = kindString
 		case sf.Type.Kind() == reflect.Int:
@@ -328,7 +356,7 @@ func (f *fieldSpec) check(v reflect.Value) error {
 		if f.hexLen > 0 && (len(s) != f.hexLen || strings.Trim(s, "0123456789abcdef") != "") {
 			return bad("must be %d lower-case hex digits", f.hexLen)
 		}
-	case kindBytes, kindSecret:
+	case kindBytes, kindSecret, kindObject:
 		n := v.Len()
 		if n > f.max {
 			return bad("longer than %d bytes", f.max)

@@ -9,6 +9,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const (
@@ -369,7 +372,7 @@ func TestDecodeArgsLongBytesRefusedByLength(t *testing.T) {
 // panics when the spec is first built, so building them all here keeps
 // such a panic out of production.
 func TestArgSpecs(t *testing.T) {
-	for _, v := range []any{&NoArgs{}, &ReaderArgs{}, &CardArgs{}, &SignArgs{}, &AuthenticateArgs{}, &DecryptArgs{}, &ChangePINArgs{}, &UnblockPINArgs{}} {
+	for _, v := range []any{&NoArgs{}, &ReaderArgs{}, &CardArgs{}, &SignArgs{}, &AuthenticateArgs{}, &DecryptArgs{}, &ChangePINArgs{}, &UnblockPINArgs{}, &ExchangeArgs{}} {
 		typ := reflect.TypeOf(v).Elem()
 		t.Run(typ.Name(), func(t *testing.T) {
 			defer func() {
@@ -643,5 +646,46 @@ func TestArgErrorMessage(t *testing.T) {
 	}
 	if got := BadArg("nonce", "too short").Error(); got != `argument "nonce": too short` {
 		t.Errorf("bad: %q", got)
+	}
+}
+
+// The exchange relay's arguments: the op from the list, args an object
+// passed on byte for byte, a PIN only where one is asked for.
+func TestExchangeArgs(t *testing.T) {
+	big := `{"files":[{"name":"a","data":"` + strings.Repeat("A", MaxExchangeArgs) + `"}]}`
+	for _, tc := range []struct {
+		name, in string
+		code     Code
+		arg      string
+		args     string
+	}{
+		{name: "status", in: `{"op":"status"}`},
+		{name: "list", in: `{"op":"list","args":{"box":"in","text":"研習"}}`, args: `{"box":"in","text":"研習"}`},
+		{name: "login with a PIN", in: `{"op":"login","args":{},"pin":"123456"}`, args: `{}`},
+		{name: "send with a PIN", in: `{"op":"send","args":{"to":["XC10458570"]},"pin":"123456"}`, args: `{"to":["XC10458570"]}`},
+		{name: "unknown op", in: `{"op":"deleteAll"}`, code: ErrBadArgument, arg: "op"},
+		{name: "op missing", in: `{"args":{}}`, code: ErrMissingArgument, arg: "op"},
+		{name: "login without a PIN", in: `{"op":"login"}`, code: ErrMissingArgument, arg: "pin"},
+		{name: "send without a PIN", in: `{"op":"send","args":{}}`, code: ErrMissingArgument, arg: "pin"},
+		{name: "a PIN where none is asked", in: `{"op":"list","pin":"123456"}`, code: ErrBadArgument, arg: "pin"},
+		{name: "args an array", in: `{"op":"list","args":[1]}`, code: ErrBadArgument, arg: "args"},
+		{name: "args a string", in: `{"op":"list","args":"{}"}`, code: ErrBadArgument, arg: "args"},
+		{name: "args null", in: `{"op":"list","args":null}`, code: ErrBadArgument, arg: "args"},
+		{name: "args too large", in: `{"op":"send","pin":"123456","args":` + big + `}`, code: ErrBadArgument, arg: "args"},
+		{name: "PIN with a quote", in: `{"op":"login","pin":"12\"456"}`, code: ErrBadArgument, arg: "pin"},
+		{name: "unknown key", in: `{"op":"list","box":"in"}`, code: ErrBadArgument, arg: "box"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var a ExchangeArgs
+			err := DecodeArgs(json.RawMessage(tc.in), &a)
+			if tc.code == "" {
+				require.NoError(t, err)
+				assert.Equal(t, tc.args, string(a.Args))
+				return
+			}
+			require.Error(t, err)
+			assert.Equal(t, tc.code, CodeFor(err))
+			assert.Equal(t, tc.arg, Details(err)["argument"])
+		})
 	}
 }

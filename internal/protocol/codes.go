@@ -62,6 +62,15 @@ const (
 	// certificate; one of them is not the holder's card, and no PIN is sent
 	// until it is taken out.
 	ErrCertificateAmbiguous Code = "ERR_CERTIFICATE_AMBIGUOUS"
+	// ErrExchangeUnavailable: the document exchange program
+	// (cardbridge-exchange) is not installed beside the host, or stopped.
+	ErrExchangeUnavailable Code = "ERR_EXCHANGE_UNAVAILABLE"
+	// ErrExchangeLoginNeeded: the exchange request needs the card session,
+	// which has not been opened or has ended.
+	ErrExchangeLoginNeeded Code = "ERR_EXCHANGE_LOGIN_NEEDED"
+	// ErrExchangeFailed: the exchange could not do what was asked; details
+	// carry the agent's own reason in both languages ("reason").
+	ErrExchangeFailed Code = "ERR_EXCHANGE_FAILED"
 )
 
 // Codes lists every code in documentation order. Append only.
@@ -70,7 +79,8 @@ var Codes = []Code{ErrNoService, ErrNoReader, ErrNoCard, ErrCardRemoved, ErrCard
 	ErrPUKBlocked, ErrPINFormat, ErrUnknownCertificate, ErrUnsupportedAlg, ErrDecryptFailed, ErrTimeout,
 	ErrCancelled, ErrInternal, ErrMessageTooLarge, ErrBadMessage, ErrUnknownCommand, ErrBadArgument,
 	ErrMissingArgument, ErrBadOrigin, ErrCallerNotAllowed, ErrBusy, ErrResponseTooLarge, ErrCertificateUsage,
-	ErrNotAllowed, ErrUnblockElsewhere, ErrHiCOSClientNeeded, ErrCertificateAmbiguous}
+	ErrNotAllowed, ErrUnblockElsewhere, ErrHiCOSClientNeeded, ErrCertificateAmbiguous,
+	ErrExchangeUnavailable, ErrExchangeLoginNeeded, ErrExchangeFailed}
 
 // Message is a user-facing message in both languages.
 type Message struct {
@@ -144,6 +154,12 @@ var Messages = map[Code]Message{
 		"This is a Chunghwa Telecom HiCOS card (MOICA, MOEACA, XCA or GCA). CardBridge can read its certificates, but signing, decrypting and changing the PIN need the HiCOS PKI Smart Card client. Install it from https://moica.nat.gov.tw/download_1.html, reinsert the card and try again."},
 	ErrCertificateAmbiguous: {"兩台讀卡機裡的卡片有同一張憑證，其中一張不是您的憑證卡。為了不把 PIN 碼送到別人的卡片，這項作業沒有進行。請取出您不用或來路不明的卡片，只留自己的憑證卡，再試一次。",
 		"Cards in two readers show the same certificate, so one of them is not your card. To keep your PIN from reaching someone else's card, nothing was done. Take out the card you do not use or do not know, keep only your own certificate card in, and try again."},
+	ErrExchangeUnavailable: {"公文交換程式（cardbridge-exchange）沒有安裝或已停止。請重新開啟「公文交換」頁面；若仍失敗，請重新安裝 CardBridge。",
+		"The document exchange program (cardbridge-exchange) is not installed or has stopped. Open the document exchange page again; if that does not help, reinstall CardBridge."},
+	ErrExchangeLoginNeeded: {"尚未以憑證卡登入公文交換，或登入已結束（登出、閒置 30 分鐘或卡片取出）。請插入機關憑證卡後按「以憑證卡登入」。",
+		"You are not logged in to the document exchange with the card, or the session ended (logout, 30 minutes idle or the card removed). Insert the agency card and choose Log in with the card."},
+	ErrExchangeFailed: {"公文交換沒有完成這項作業，原因如下。請依說明處理後再試一次；若一再發生，請洽資訊人員。",
+		"The document exchange could not do this; the reason follows. Act on it and try again; if it keeps happening, contact your IT staff."},
 	ErrInternal: {"發生未預期的錯誤。請再試一次；若一再發生，請將記錄檔提供給資訊人員。",
 		"An unexpected error occurred. Try again; if it keeps happening, give the log file to your IT staff."},
 }

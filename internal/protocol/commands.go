@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"crypto"
+	"slices"
 	"time"
 )
 
@@ -20,10 +21,13 @@ const (
 	// CmdConfig is for the extension itself (refused when a page origin is
 	// given): the settings it acts on, such as pre-approved origins.
 	CmdConfig = "config"
+	// CmdExchange is for the extension's 「公文交換」 page only: one request
+	// to the document exchange agent (cardbridge-exchange), relayed.
+	CmdExchange = "exchange"
 )
 
 // Commands lists every command, in documentation order.
-var Commands = []string{CmdVersion, CmdReaders, CmdCheck, CmdCertificates, CmdSign, CmdAuthenticate, CmdDecrypt, CmdPINStatus, CmdChangePIN, CmdUnblockPIN, CmdConfig}
+var Commands = []string{CmdVersion, CmdReaders, CmdCheck, CmdCertificates, CmdSign, CmdAuthenticate, CmdDecrypt, CmdPINStatus, CmdChangePIN, CmdUnblockPIN, CmdConfig, CmdExchange}
 
 // Event names pushed by the host.
 const (
@@ -32,6 +36,9 @@ const (
 	EventReaderRemoved = "readerRemoved"
 	EventCardInserted  = "cardInserted"
 	EventCardRemoved   = "cardRemoved"
+	// EventExchange carries an event of the exchange agent: {"name":…,
+	// "data":…} (a sync that did something, the exchange session ended).
+	EventExchange = "exchange"
 )
 
 // Argument caps shared by several commands.
@@ -275,4 +282,39 @@ type PINResult struct {
 	Reader string `json:"reader"`
 	// TriesLeft after the change: the card's full count.
 	TriesLeft int `json:"triesLeft"`
+}
+
+// ExchangeOps are the requests the exchange agent answers
+// (docs/protocol.md §4.17); anything else is refused before the agent is
+// started.
+var ExchangeOps = []string{"status", "login", "logout", "list", "show", "letter", "file", "portable", "print",
+	"settings", "setSettings", "directory", "sync", "return", "announcements", "markRead", "send"}
+
+// MaxExchangeArgs caps an exchange request's arguments: a 函 to send with
+// its attachments, in base64, inside the 8 MiB a request may have.
+const MaxExchangeArgs = 7 << 20
+
+// ExchangeArgs are the arguments of exchange. The PIN travels beside the
+// request's own arguments, as a Secret, so that it is wiped after it is
+// passed on and never logged; only login and send take one (send: the
+// clerk saw the letter in the PIN window and signs it with the PIN).
+type ExchangeArgs struct {
+	Op   string `json:"op" arg:"required,max=16"`
+	Args Object `json:"args" arg:"max=7340032"`
+	PIN  Secret `json:"pin" arg:"max=16"`
+}
+
+// Check refuses unknown requests and a PIN where none is asked for.
+func (a *ExchangeArgs) Check() error {
+	if !slices.Contains(ExchangeOps, a.Op) {
+		return BadArg("op", "unknown exchange request")
+	}
+	needsPIN := a.Op == "login" || a.Op == "send"
+	switch {
+	case needsPIN && len(a.PIN) == 0:
+		return &ArgError{Arg: "pin", Missing: true}
+	case !needsPIN && a.PIN != nil:
+		return BadArg("pin", "only login and send take a PIN")
+	}
+	return nil
 }

@@ -19,8 +19,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cardbridge/cardbridge/internal/errcode"
 	"github.com/cardbridge/cardbridge/internal/exchange/agent"
 	"github.com/cardbridge/cardbridge/internal/exchange/parcel"
+	"github.com/cardbridge/cardbridge/internal/protocol"
 )
 
 // Session is the agency's card, open for a session.
@@ -116,13 +118,13 @@ func (s *Service) Do(ctx context.Context, op string, args json.RawMessage) (any,
 		return s.status(ctx)
 	case "login":
 		var in struct {
-			PIN    string `json:"pin"`
+			PIN    pin    `json:"pin"`
 			Reader string `json:"reader"`
 		}
 		if err := decode(args, &in); err != nil {
 			return nil, err
 		}
-		return s.login(ctx, in.Reader, []byte(in.PIN))
+		return s.login(ctx, in.Reader, in.PIN)
 	case "logout":
 		s.end("logout")
 		return map[string]bool{"ok": true}, nil
@@ -190,6 +192,8 @@ func (s *Service) Do(ctx context.Context, op string, args json.RawMessage) (any,
 			return nil, fmt.Errorf("%w: ids", ErrBadArgs)
 		}
 		return map[string]any{"printed": a.Print(ctx, in.IDs, in.Attachments)}, nil
+	case "send":
+		return s.send(ctx, args)
 	case "settings":
 		return a.Settings(ctx)
 	case "setSettings":
@@ -219,28 +223,81 @@ func (s *Service) Do(ctx context.Context, op string, args json.RawMessage) (any,
 			return nil, err
 		}
 		return map[string]bool{"ok": true}, a.Return(ctx, sess, in.ID, in.Reason)
-	case "send":
-		var in struct {
-			To      []string `json:"to"`
-			Subject string   `json:"subject"`
-			Number  string   `json:"number"`
-			Body    string   `json:"body"`
-			Files   []struct {
-				Name string `json:"name"`
-				Data []byte `json:"data"` // base64 in JSON
-			} `json:"files"`
-		}
-		if err := decode(args, &in); err != nil || len(in.To) == 0 {
-			return nil, fmt.Errorf("%w: to", ErrBadArgs)
-		}
-		d := agent.Draft{To: in.To, Subject: in.Subject, Number: in.Number, Body: in.Body}
-		for _, f := range in.Files {
-			d.Files = append(d.Files, parcel.File{Name: f.Name, Role: parcel.RoleAttachment, Data: f.Data})
-		}
-		id, err := a.Queue(ctx, sess, d)
-		return map[string]string{"sendId": id, "state": agent.Queued}, err
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnknownOp, op)
+}
+
+// send composes a 函 and queues it, signed with the card opened anew with
+// the PIN the clerk typed after seeing the letter in CardBridge's PIN
+// window (a login session alone never signs a document), then sends it
+// at once when a session is open.
+func (s *Service) send(ctx context.Context, args json.RawMessage) (any, error) {
+	var in struct {
+		To      []string `json:"to"`
+		Subject string   `json:"subject"`
+		Number  string   `json:"number"`
+		Body    string   `json:"body"`
+		PIN     pin      `json:"pin"`
+		Reader  string   `json:"reader"`
+		Files   []struct {
+			Name string `json:"name"`
+			Data []byte `json:"data"` // base64 in JSON
+		} `json:"files"`
+	}
+	if err := decode(args, &in); err != nil {
+		return nil, err
+	}
+	if len(in.To) == 0 {
+		return nil, fmt.Errorf("%w: to", ErrBadArgs)
+	}
+	defer clear(in.PIN)
+	if len(in.PIN) == 0 {
+		return nil, fmt.Errorf("%w: pin", ErrBadArgs)
+	}
+	reader := in.Reader
+	s.mu.Lock()
+	login := s.sess
+	s.mu.Unlock()
+	if r, ok := login.(interface{ Reader() string }); ok && reader == "" {
+		reader = r.Reader()
+	}
+	card, err := s.Open(ctx, reader, in.PIN)
+	if err != nil {
+		return nil, err
+	}
+	defer card.Close()
+	d := agent.Draft{To: in.To, Subject: in.Subject, Number: in.Number, Body: in.Body}
+	for _, f := range in.Files {
+		d.Files = append(d.Files, parcel.File{Name: f.Name, Role: parcel.RoleAttachment, Data: f.Data})
+	}
+	id, err := s.Agent.Queue(ctx, card, d)
+	if err != nil {
+		return nil, err
+	}
+	if login != nil {
+		go func() {
+			rep, err := s.Agent.Sync(context.Background(), login)
+			s.synced(rep, err)
+		}()
+	}
+	return map[string]string{"sendId": id, "state": agent.Queued}, nil
+}
+
+// pin is a PIN in a request: decoded from its JSON string without passing
+// through a Go string, which could not be cleared.
+type pin []byte
+
+func (p *pin) UnmarshalJSON(b []byte) error {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return errors.New("pin must be a string")
+	}
+	for _, c := range b[1 : len(b)-1] {
+		if c < 0x20 || c > 0x7e || c == '\\' || c == '"' {
+			return errors.New("pin must be printable ASCII")
+		}
+	}
+	*p = append(pin(nil), b[1:len(b)-1]...)
+	return nil
 }
 
 func decode(args json.RawMessage, v any) error {
@@ -409,15 +466,45 @@ func (s *Service) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
 	for sc.Scan() {
 		var req line
 		if err := json.Unmarshal(sc.Bytes(), &req); err != nil || req.Op == "" {
-			send(map[string]any{"id": req.ID, "error": map[string]string{"message": "a request is {\"id\":…,\"op\":…,\"args\":{…}}"}})
+			send(map[string]any{"id": req.ID, "error": ErrorLine{Code: string(protocol.ErrBadMessage), Message: "a request is {\"id\":…,\"op\":…,\"args\":{…}}"}})
 			continue
 		}
 		res, err := s.Do(ctx, req.Op, req.Args)
 		if err != nil {
-			send(map[string]any{"id": req.ID, "error": map[string]string{"message": err.Error()}})
+			send(map[string]any{"id": req.ID, "error": WireError(err)})
 			continue
 		}
 		send(map[string]any{"id": req.ID, "result": res})
 	}
 	return sc.Err()
+}
+
+// ErrorLine is an answer's error: the protocol's code (docs/protocol.md
+// §5) that the native host passes on, its details, and the agent's own
+// words in both languages.
+type ErrorLine struct {
+	Code    string         `json:"code"`
+	Message string         `json:"message"`
+	Details map[string]any `json:"details,omitempty"`
+}
+
+// WireError classifies err for the page: card errors keep the codes the
+// rest of CardBridge gives them (a wrong PIN with its tries left), a
+// request that needs the card session says so, and anything else the
+// agent refused carries its reason.
+func WireError(err error) ErrorLine {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, ErrNotLoggedIn):
+		return ErrorLine{Code: string(protocol.ErrExchangeLoginNeeded), Message: msg}
+	case errors.Is(err, ErrBadArgs), errors.Is(err, ErrUnknownOp):
+		return ErrorLine{Code: string(protocol.ErrBadArgument), Message: msg, Details: map[string]any{"reason": msg}}
+	}
+	mapped := errcode.Map(err)
+	switch code := protocol.CodeFor(mapped); code {
+	case protocol.ErrInternal, protocol.ErrTimeout, protocol.ErrCancelled:
+		return ErrorLine{Code: string(protocol.ErrExchangeFailed), Message: msg, Details: map[string]any{"reason": msg}}
+	default:
+		return ErrorLine{Code: string(code), Message: msg, Details: protocol.Details(mapped)}
+	}
 }

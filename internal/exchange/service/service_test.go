@@ -37,6 +37,9 @@ type page struct {
 	lines  chan map[string]any
 	events chan map[string]any
 	n      int
+	// code and details are the last error's.
+	code    string
+	details map[string]any
 }
 
 func (p *page) do(op string, args any) (any, string) {
@@ -48,7 +51,10 @@ func (p *page) do(op string, args any) (any, string) {
 	select {
 	case m := <-p.lines:
 		require.EqualValues(p.t, p.n, m["id"])
+		p.code, p.details = "", nil
 		if e, ok := m["error"].(map[string]any); ok {
+			p.code, _ = e["code"].(string)
+			p.details, _ = e["details"].(map[string]any)
 			return nil, e["message"].(string)
 		}
 		return m["result"], ""
@@ -117,8 +123,11 @@ func TestServiceSession(t *testing.T) {
 	assert.Equal(t, false, st.(map[string]any)["loggedIn"])
 	_, msg = p.do("directory", nil)
 	assert.Contains(t, msg, "登入", "the card is needed")
+	assert.Equal(t, "ERR_EXCHANGE_LOGIN_NEEDED", p.code)
 	_, msg = p.do("login", map[string]string{"pin": "654321"})
 	assert.NotEmpty(t, msg, "a wrong PIN")
+	assert.Equal(t, "ERR_PIN_INCORRECT", p.code)
+	assert.EqualValues(t, 2, p.details["triesLeft"], "the tries left reach the PIN window")
 	assert.Equal(t, 1, tries, "tried once")
 	_, msg = p.do("login", map[string]string{"pin": "123456"})
 	require.Empty(t, msg)
@@ -179,13 +188,34 @@ func TestServiceSession(t *testing.T) {
 	assert.Equal(t, big, got)
 	_, msg = p.do("file", map[string]any{"id": bigID, "name": "大附件.pdf", "offset": len(big) + 1})
 	assert.Contains(t, msg, "offset")
-	_, msg = p.do("send", map[string]any{"to": []string{bureau.Code}, "subject": "回覆", "body": "已收到。",
-		"files": []map[string]any{{"name": "回條.pdf", "data": []byte("%PDF")}}})
+	// Sending signs with the card opened anew with the PIN the clerk typed
+	// after seeing the letter: none, or a wrong one, queues nothing.
+	reply := map[string]any{"to": []string{bureau.Code}, "subject": "回覆", "body": "已收到。",
+		"files": []map[string]any{{"name": "回條.pdf", "data": []byte("%PDF")}}}
+	_, msg = p.do("send", reply)
+	assert.Equal(t, "ERR_BAD_ARGUMENT", p.code, msg)
+	reply["pin"] = "111111"
+	_, msg = p.do("send", reply)
+	assert.Equal(t, "ERR_PIN_INCORRECT", p.code, msg)
+	out, _ := p.do("list", map[string]string{"box": "out"})
+	assert.Empty(t, out, "nothing queued without the PIN")
+	reply["pin"] = "123456"
+	tries = 0
+	sent, msg := p.do("send", reply)
 	require.Empty(t, msg)
+	assert.Equal(t, 1, tries, "the card opened for the letter")
+	assert.Equal(t, "queued", sent.(map[string]any)["state"])
+	for { // sent at once, while the session is open (earlier syncs' events come first)
+		if sentNow, _ := p.event("synced")["report"].(map[string]any)["sent"].([]any); len(sentNow) > 0 {
+			assert.Len(t, sentNow, 1)
+			break
+		}
+	}
 	_, msg = p.do("sync", nil)
 	require.Empty(t, msg)
 	_, msg = p.do("nonsense", nil)
 	assert.Contains(t, msg, "unknown")
+	assert.Equal(t, "ERR_BAD_ARGUMENT", p.code)
 	_, msg = p.do("list", map[string]any{"box": "in", "extra": 1})
 	assert.Contains(t, msg, "bad arguments")
 
