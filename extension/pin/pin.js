@@ -284,7 +284,7 @@ function render(view) {
   for (const f of fields) f.readOnly = true;
 
   const update = () => {
-    const s = formState(view.mode === "consent" ? "sign" : view.mode, { pin: input("pin").value, newPin: input("newPin").value, confirm: input("confirmPin").value }, rule);
+    const s = formState(view.mode === "changePin" ? "changePin" : "sign", { pin: input("pin").value, newPin: input("newPin").value, confirm: input("confirmPin").value }, rule);
     button("submit").disabled = !s.ok || !isArmed() || busyNow;
     if (s.problem) $("message").textContent = t(s.problem);
     else if ($("message").dataset.kind === "local") $("message").textContent = "";

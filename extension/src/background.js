@@ -15,6 +15,7 @@
  *   sign.js, authenticate.js, decrypt.js, changepin.js   one PIN action each
  *   sessions.js      the PIN and consent windows: one at a time, cooldown, pin-* messages
  *   local.js         kinds "popup", "overlay", "options"
+ *   exchange.js      kind "exchange": the 公文交換 page's requests and event port
  *
  * The contract is docs/extension.md §2–§6. Nothing here logs: the PIN passes
  * through pin-submit → host request and is dropped; it is never stored,
@@ -26,6 +27,7 @@ import { Consent } from "./consent.js";
 import { IdbConsentStore } from "./consentstore.js";
 import { HOST_NAME, NativeHost } from "./native.js";
 import { createHostConfig } from "./background/hostconfig.js";
+import { EXCHANGE_PAGE, createExchange, isExchangePage } from "./background/exchange.js";
 import { createLocal } from "./background/local.js";
 import { createPage } from "./background/page.js";
 import { SESSION_MS, createSessions } from "./background/sessions.js";
@@ -82,6 +84,7 @@ export function createBackground(chrome, opts = {}) {
   const env = { chrome, native, consent, windows, hostConfig };
   const { handlePage } = createPage(env);
   const { handleLocal, overlayAllowed, handleOptions } = createLocal(env);
+  const { handleExchange, onConnect } = createExchange(env);
 
   /**
    * Handles one runtime message; resolves with the reply.
@@ -104,6 +107,9 @@ export function createBackground(chrome, opts = {}) {
         case "options":
           if (!isExtensionPage(chrome, sender)) return fail("ERR_BAD_REQUEST");
           return await handleOptions(message);
+        case "exchange":
+          if (!isExchangePage(chrome, sender)) return fail("ERR_BAD_REQUEST");
+          return await handleExchange(message);
         case "pin-session":
         case "pin-submit":
         case "pin-choose":
@@ -131,9 +137,16 @@ export function createBackground(chrome, opts = {}) {
     return true;
   }
 
+  /** The 公文交換 page, from the popup's button and the keyboard shortcut (manifest commands). @param {string} command */
+  function onCommand(command) {
+    if (command === "open-exchange") openExchange(chrome);
+  }
+
   return {
     handle,
     onMessage,
+    onConnect,
+    onCommand,
     onWindowRemoved: windows.onWindowRemoved,
     onTabRemoved: windows.onTabRemoved,
     native,
@@ -151,7 +164,24 @@ export function start(chrome) {
   chrome.runtime.onMessage.addListener(bg.onMessage);
   chrome.windows.onRemoved.addListener(bg.onWindowRemoved);
   chrome.tabs.onRemoved.addListener(bg.onTabRemoved);
+  chrome.runtime.onConnect.addListener(bg.onConnect);
+  chrome.commands?.onCommand.addListener(bg.onCommand);
   return bg;
+}
+
+/**
+ * Opens the 公文交換 page, or brings its tab forward when one is open.
+ * @param {any} chrome
+ */
+export async function openExchange(chrome) {
+  const url = chrome.runtime.getURL(EXCHANGE_PAGE);
+  const open = await chrome.tabs.query({ url }).catch(() => []);
+  if (Array.isArray(open) && open.length > 0 && typeof open[0].id === "number") {
+    await chrome.tabs.update(open[0].id, { active: true });
+    if (typeof open[0].windowId === "number") await chrome.windows.update(open[0].windowId, { focused: true }).catch(() => {});
+    return;
+  }
+  await chrome.tabs.create({ url });
 }
 
 const g = /** @type {any} */ (globalThis);

@@ -51,7 +51,7 @@ const ENC_CERT = {
  * A fake host: answers each request with handler(request) after hello.
  * rawSign and decryptOrigins default to SITE and OTHER; build to "development".
  * @param {{approved?: string[], tries?: number, blocked?: boolean, certificates?: any[], down?: boolean, pinStatus?: Record<string, unknown>,
- *   rawSign?: string[], decryptOrigins?: string[], build?: string, loopback?: boolean, virtualReader?: boolean, readers?: any[], checkItems?: any[], checkOverall?: string}} [o]
+ *   rawSign?: string[], decryptOrigins?: string[], build?: string, loopback?: boolean, virtualReader?: boolean, readers?: any[], checkItems?: any[], checkOverall?: string, agency?: string}} [o]
  */
 function fakeHost(o = {}) {
   /** @type {any[]} */
@@ -90,30 +90,52 @@ function fakeHost(o = {}) {
         };
       case "pinStatus":
         return { result: { reader: "R1", triesLeft: o.blocked ? 0 : tries, blocked: !!o.blocked, ...(o.pinStatus ?? { minLength: 6, maxLength: 8, pukLength: 8, characters: "alnum" }) } };
+      case "exchange":
+        switch (a.op) {
+          case "status":
+            return { result: { setUp: true, agency: o.agency ?? "XC12345676", loggedIn: false } };
+          case "directory":
+            return { result: [{ code: "XC10458570", name: "測試市教育局" }] };
+          case "list":
+            return { result: [] };
+          case "login":
+          case "send":
+            return checkPin();
+          default:
+            return { error: { code: "ERR_BAD_ARGUMENT", message: "bad", messageZh: "錯誤" } };
+        }
       case "sign":
       case "authenticate":
       case "decrypt":
       case "changePin":
-        if (a.pin !== PIN) {
-          tries--;
-          if (tries <= 0) return { error: { code: "ERR_PIN_BLOCKED", message: "blocked", messageZh: "鎖住", details: { triesLeft: 0, reference: "PIN" } } };
-          return { error: { code: "ERR_PIN_INCORRECT", message: "Wrong PIN.", messageZh: "PIN 碼錯誤。", details: { triesLeft: tries, reference: "PIN" } } };
-        }
-        tries = 3;
-        if (req.command === "changePin") return { result: { reader: "R1", triesLeft: 3 } };
-        if (req.command === "decrypt") return { result: { plaintext: "AAAA" } };
-        return { result: { signature: "sig", algorithm: "RS256", certificate: "MII…" } };
+        return checkPin();
       default:
         return { error: { code: "ERR_UNKNOWN_COMMAND", message: "unknown", messageZh: "未知" } };
     }
+    /** The card's answer to a PIN: wrong, blocked, or the command's result. */
+    function checkPin() {
+      if (a.pin !== PIN) {
+        tries--;
+        if (tries <= 0) return { error: { code: "ERR_PIN_BLOCKED", message: "blocked", messageZh: "鎖住", details: { triesLeft: 0, reference: "PIN" } } };
+        return { error: { code: "ERR_PIN_INCORRECT", message: "Wrong PIN.", messageZh: "PIN 碼錯誤。", details: { triesLeft: tries, reference: "PIN" } } };
+      }
+      tries = 3;
+      if (req.command === "changePin") return { result: { reader: "R1", triesLeft: 3 } };
+      if (req.command === "decrypt") return { result: { plaintext: "AAAA" } };
+      if (req.command === "exchange") return { result: a.op === "login" ? { agency: o.agency ?? "XC12345676" } : { sendId: "S1", state: "queued" } };
+      return { result: { signature: "sig", algorithm: "RS256", certificate: "MII…" } };
+    }
   };
   let connects = 0;
+  /** @type {Array<(m: any) => void>} the last port's listeners */
+  let lastListeners = [];
   const connectNative = (/** @type {string} */ name) => {
     assert.equal(name, "tw.cardbridge.host");
     connects++;
     if (o.down) throw new Error("Specified native messaging host not found.");
     /** @type {Array<(m: any) => void>} */
     const listeners = [];
+    lastListeners = listeners;
     const port = {
       /** @param {any} req */
       postMessage(req) {
@@ -128,7 +150,9 @@ function fakeHost(o = {}) {
     setImmediate(() => listeners.forEach((f) => f({ event: "hello", data: { version: "0.1.0-dev", protocol: 1, build: o.build ?? "development" } })));
     return port;
   };
-  return { requests, connectNative, connects: () => connects, commands: () => requests.map((r) => r.command) };
+  /** The host pushes an event on the open port. @param {any} m */
+  const push = (m) => lastListeners.forEach((f) => f(m));
+  return { requests, connectNative, push, connects: () => connects, commands: () => requests.map((r) => r.command) };
 }
 
 /**
@@ -1054,4 +1078,131 @@ test("a HiCOS card read without the vendor's module: ERR_HICOS_CLIENT_NEEDED bef
     assert.match(r.error?.messageZh ?? "", /HiCOS/);
   }
   assert.equal(s.windows.length, 0);
+});
+
+// ---------------------------------------------------------------- the 公文交換 page (src/background/exchange.js)
+
+const exchangeSender = () => extSender("exchange/exchange.html");
+/** The agency's card (統一編號 10458570) in reader R2, beside the clerk's own card in R1. */
+const AGENCY_CERT = { ...SIGN_CERT, id: "c".repeat(64), reader: "R2", info: { ...SIGN_CERT.info, holder: "測試市教育局", ubn: "10458570" } };
+
+test("exchange: only the extension's exchange page may send exchange requests; they reach the host without an origin", async () => {
+  const s = setup();
+  for (const sender of [extSender(), pageSender(), pinSender("s1"), { ...exchangeSender(), id: "another-extension" }, extSender("exchange/exchange.html.evil")]) {
+    const r = await s.bg.handle({ kind: "exchange", op: "status" }, sender);
+    assert.equal(r.error?.code, "ERR_BAD_REQUEST", JSON.stringify(sender));
+  }
+  assert.ok(!s.host.commands().includes("exchange"), "a refused sender reached the host");
+  const r = await s.bg.handle({ kind: "exchange", op: "list", args: { box: "in", text: "研習" } }, exchangeSender());
+  assert.deepEqual(r, { result: [] });
+  const req = s.host.requests.find((q) => q.command === "exchange");
+  assert.deepEqual(req, { id: req.id, command: "exchange", args: { op: "list", args: { box: "in", text: "研習" } } });
+  for (const bad of [{ op: 7 }, { op: "list", args: [1] }, { op: "rm" }]) {
+    assert.equal((await s.bg.handle({ kind: "exchange", ...bad }, exchangeSender())).error?.code, "ERR_BAD_REQUEST", JSON.stringify(bad));
+  }
+});
+
+test("exchange login: the PIN window asks for the agency card's PIN (not the clerk's own card), keeps a wrong PIN's tries, logs in with the right one", async () => {
+  const s = setup({ agency: "XC10458570", certificates: [SIGN_CERT, AGENCY_CERT] });
+  const p = s.bg.handle({ kind: "exchange", op: "login" }, exchangeSender());
+  await until(() => s.windows.length === 1, "PIN window");
+  const view = await s.bg.handle({ kind: "pin-session", session: "s1" }, pinSender("s1"));
+  assert.equal(view.mode, "exchangeLogin");
+  assert.equal(view.origin, null, "CardBridge itself asks");
+  assert.equal(view.certificate.id, AGENCY_CERT.id);
+  assert.equal(view.choices, undefined, "no chooser: the agency's card is the one");
+  const wrong = await s.bg.handle({ kind: "pin-submit", session: "s1", pin: "000000" }, pinSender("s1"));
+  assert.equal(wrong.error.code, "ERR_PIN_INCORRECT");
+  assert.equal(wrong.pinStatus.triesLeft, 2);
+  assert.equal((await s.bg.handle({ kind: "pin-submit", session: "s1", pin: PIN }, pinSender("s1"))).ok, true);
+  const r = await p;
+  assert.deepEqual(r, { result: { agency: "XC10458570" } });
+  const login = s.host.requests.filter((q) => q.command === "exchange" && q.args.op === "login").at(-1);
+  assert.deepEqual(login.args, { op: "login", args: { reader: "R2" }, pin: PIN });
+  assert.ok(!JSON.stringify(r).includes(PIN));
+});
+
+test("exchange login without the agency's card: a clear error before any window", async () => {
+  const s = setup({ agency: "XC10458570", certificates: [SIGN_CERT, ENC_CERT] });
+  const r = await s.bg.handle({ kind: "exchange", op: "login" }, exchangeSender());
+  assert.equal(r.error?.code, "ERR_EXCHANGE_FAILED");
+  assert.match(String(r.error?.details?.reason), /XC10458570/);
+  assert.equal(s.windows.length, 0);
+});
+
+test("exchange send: the PIN window shows the letter (recipients by name, 主旨, 說明, each attachment's SHA-256); the PIN signs that letter", async () => {
+  const s = setup({ agency: "XC12345676" });
+  const pdf = Buffer.from("%PDF-1.7 研習計畫").toString("base64");
+  const letter = { to: ["XC10458570"], subject: "申請組織及團體憑證", body: "一、依據辦理。\n二、請查照。", files: [{ name: "申請書.pdf", data: pdf }] };
+  const p = s.bg.handle({ kind: "exchange", op: "send", args: letter }, exchangeSender());
+  await until(() => s.windows.length === 1, "PIN window");
+  const view = await s.bg.handle({ kind: "pin-session", session: "s1" }, pinSender("s1"));
+  assert.equal(view.mode, "exchangeSend");
+  assert.equal(view.content.kind, "sign");
+  const text = view.content.text.text;
+  for (const want of ["受文者：測試市教育局（XC10458570）", "主旨：申請組織及團體憑證", "一、依據辦理。", "二、請查照。", "附件：申請書.pdf"]) {
+    assert.ok(text.includes(want), `the window lacks ${want}:\n${text}`);
+  }
+  assert.match(text, /SHA-256 [0-9a-f]{16}…/);
+  assert.equal(s.windows[0].height, 720, "the taller window that shows content");
+  assert.equal((await s.bg.handle({ kind: "pin-submit", session: "s1", pin: PIN }, pinSender("s1"))).ok, true);
+  assert.deepEqual(await p, { result: { sendId: "S1", state: "queued" } });
+  const send = s.host.requests.filter((q) => q.command === "exchange" && q.args.op === "send").at(-1);
+  assert.deepEqual(send.args, { op: "send", args: { ...letter, number: "", reader: "R1" }, pin: PIN });
+});
+
+test("exchange send: refused before any window when the letter is incomplete or its attachments exceed 5 MiB", async () => {
+  const s = setup();
+  const big = Buffer.alloc(5 * 1024 * 1024 + 3).toString("base64");
+  for (const [args, code] of [
+    [{ to: [], subject: "x", body: "" }, "ERR_BAD_ARGUMENT"],
+    [{ to: ["XC1<script>"], subject: "x", body: "" }, "ERR_BAD_ARGUMENT"],
+    [{ to: ["XC10458570"], subject: " ", body: "" }, "ERR_BAD_ARGUMENT"],
+    [{ to: ["XC10458570"], subject: "x", body: "", files: [{ name: "a.pdf" }] }, "ERR_BAD_ARGUMENT"],
+    [{ to: ["XC10458570"], subject: "x", body: "", files: [{ name: "a.pdf", data: big }] }, "ERR_MESSAGE_TOO_LARGE"],
+  ]) {
+    const r = await s.bg.handle({ kind: "exchange", op: "send", args }, exchangeSender());
+    assert.equal(r.error?.code, code, JSON.stringify(args).slice(0, 120));
+  }
+  assert.equal(s.windows.length, 0);
+  assert.ok(!s.host.requests.some((q) => q.args?.op === "send"));
+});
+
+test("exchange events reach the exchange page's port; other ports are closed; an open page keeps the host from idling", async () => {
+  const s = setup();
+  /** @param {any} sender */
+  const fakePort = (sender) => {
+    /** @type {any[]} */
+    const got = [];
+    /** @type {Array<() => void>} */
+    const gone = [];
+    const port = {
+      name: "exchange",
+      sender,
+      got,
+      disconnected: false,
+      postMessage: (/** @type {any} */ m) => got.push(m),
+      disconnect() {
+        port.disconnected = true;
+      },
+      onDisconnect: { addListener: (/** @type {() => void} */ f) => gone.push(f) },
+      close: () => gone.forEach((f) => f()),
+    };
+    return port;
+  };
+  const stranger = fakePort(extSender("popup/popup.html"));
+  s.bg.onConnect(stranger);
+  assert.equal(stranger.disconnected, true);
+  const pagePort = fakePort(exchangeSender());
+  s.bg.onConnect(pagePort);
+  assert.equal(pagePort.disconnected, false);
+  await s.bg.handle({ kind: "exchange", op: "status" }, exchangeSender());
+  await new Promise((r) => setTimeout(r, 60)); // past the test host's 20 ms idle time
+  assert.equal(s.bg.native.connected, true, "the host idled out while the exchange page was open");
+  s.host.push({ event: "exchange", data: { name: "synced", data: { report: { received: ["P1"] } } } });
+  s.host.push({ event: "cardRemoved", data: { name: "R1", card: false } });
+  assert.deepEqual(stranger.got, []);
+  assert.deepEqual(pagePort.got, [{ event: "synced", data: { report: { received: ["P1"] } } }]);
+  pagePort.close();
+  await until(() => !s.bg.native.connected, "the idle close after the page went");
 });

@@ -18,7 +18,8 @@ import { virtualCard } from "./hostconfig.js";
 /**
  * What a PIN action module defines.
  * @typedef {object} PinAction
- * @property {import("./sessions.js").PinMode} mode also the host command
+ * @property {import("./sessions.js").PinMode} mode also the host command, unless command says otherwise
+ * @property {string} [command] the host command when it is not the mode (the exchange's login and send go through `exchange`)
  * @property {readonly string[]} args the argument keys a page may send (docs/extension.md §2)
  * @property {ReadonlyArray<string | string[]>} required keys the request cannot go without (an array: one of them)
  * @property {(certificates: any[], args: Record<string, any>) => any | null} choose the certificate to use, or throws
@@ -95,7 +96,7 @@ export async function runPinAction(env, action, args, origin, req) {
     cert = c;
     return { certificate: { id: c.id, info: c.info }, ...state };
   };
-  return windows.openSession(view, req.tabId, (secrets) => native.request(action.mode, action.hostArgs(args, cert, secrets), origin), view.choices ? choose : undefined);
+  return windows.openSession(view, req.tabId, (secrets) => native.request(action.command ?? action.mode, action.hostArgs(args, cert, secrets), origin), view.choices ? choose : undefined);
 }
 
 /**

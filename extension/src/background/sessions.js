@@ -37,7 +37,7 @@ export function windowSize(view) {
 }
 
 /**
- * @typedef {"sign" | "authenticate" | "decrypt" | "changePin" | "consent"} Mode
+ * @typedef {"sign" | "authenticate" | "decrypt" | "changePin" | "consent" | "exchangeLogin" | "exchangeSend"} Mode
  * @typedef {Exclude<Mode, "consent">} PinMode
  * @typedef {import("./shared.js").Sender} Sender
  */
