@@ -167,6 +167,9 @@ func (c *cli) report(err error) int {
 		_ = json.NewEncoder(c.stdout).Encode(out)
 	}
 	fmt.Fprintf(c.stderr, "錯誤：%s\nError: %s\n", withDetail(msg.ZH, detail, true), withDetail(msg.EN, detail, false))
+	if reason, ok := detail["reason"].(string); ok && reason != "" {
+		fmt.Fprintf(c.stderr, "原因 / reason: %s\n", reason)
+	}
 	if code == protocol.ErrInternal || os.Getenv("CARDBRIDGE_DEBUG") != "" {
 		fmt.Fprintf(c.stderr, "(%s: %v)\n", code, err)
 	} else {

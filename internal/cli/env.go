@@ -62,6 +62,16 @@ func (c *cli) Version() string         { return c.opts.Version }
 // the native host every browser starts (host/deps_test.go).
 const exchangeBinary = "cardbridge-exchange"
 
+// Exit is an error that only sets the exit status: the command has said
+// what went wrong already (in its JSON answer, or line by line).
+func Exit(status int) error { return exitCode(status) }
+
+// IsExit reports whether err is one of Exit's.
+func IsExit(err error) bool {
+	var ec exitCode
+	return errors.As(err, &ec)
+}
+
 // ExchangeProgram is the path of cardbridge-exchange: beside this program
 // (where the installers put it), else on the PATH.
 func ExchangeProgram() (string, error) {

@@ -7,6 +7,7 @@ package exchangecli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -19,13 +20,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/cardbridge/cardbridge/internal/cards"
-	"github.com/cardbridge/cardbridge/internal/certinfo"
 	"github.com/cardbridge/cardbridge/internal/cli"
+	"github.com/cardbridge/cardbridge/internal/errcode"
 	"github.com/cardbridge/cardbridge/internal/exchange/agent"
 	"github.com/cardbridge/cardbridge/internal/exchange/di"
 	"github.com/cardbridge/cardbridge/internal/exchange/parcel"
 	"github.com/cardbridge/cardbridge/internal/exchange/portable"
 	"github.com/cardbridge/cardbridge/internal/exchange/service"
+	"github.com/cardbridge/cardbridge/internal/protocol"
 )
 
 // defaultExchangeHome is where an agency's exchange state lives: the
@@ -60,8 +62,9 @@ func exchangeFlags(c cli.Env, name string, e *exchangeCmd) *flag.FlagSet {
 	return fs
 }
 
-// session asks for the PIN once and opens the card for this process.
-func session(c cli.Env, e *exchangeCmd) (*cards.Session, error) {
+// session asks for the PIN once and opens the card for this process: the
+// agency's card (agencyReader) unless --reader names one.
+func session(c cli.Env, e *exchangeCmd, a *agent.Agent) (*cards.Session, error) {
 	pin, err := c.Secret(e.pinStdin, "PIN 碼", "PIN")
 	if err != nil {
 		return nil, err
@@ -69,11 +72,30 @@ func session(c cli.Env, e *exchangeCmd) (*cards.Session, error) {
 	defer clear(pin)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	return c.Manager().NewSession(ctx, e.reader, pin, c.Version())
+	reader := e.reader
+	if reader == "" {
+		reader = agencyReader(ctx, c, a)
+	}
+	return c.Manager().NewSession(ctx, reader, pin, c.Version())
 }
 
-// Run runs `exchange args…` with the command line's environment.
+// Run runs `exchange args…` with the command line's environment. What the
+// exchange refuses (the centre unreachable, a document not 收文完成, the
+// card of another agency) is ERR_EXCHANGE_FAILED with the agent's own
+// words as the reason, not an unexpected error; card errors keep their
+// codes.
 func Run(c cli.Env, args []string) error {
+	err := run(c, args)
+	if err == nil || errors.Is(err, cli.ErrUsage) || cli.IsExit(err) {
+		return err
+	}
+	if protocol.CodeFor(errcode.Map(err)) != protocol.ErrInternal {
+		return err
+	}
+	return &protocol.Error{Code: protocol.ErrExchangeFailed, Details: map[string]any{"reason": err.Error()}, Err: err}
+}
+
+func run(c cli.Env, args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("exchange: setup, settings, send, sync, list, show, export, print, return or announcements: %w", cli.ErrUsage)
 	}
@@ -190,13 +212,21 @@ func Run(c cli.Env, args []string) error {
 			}
 			rep, err := a.Sync(ctx, s)
 			if c.JSON() {
-				if jerr := c.Emit(syncResult{Report: rep, Warnings: ws}); jerr != nil {
+				// One document, the error in it: a failed sync still
+				// reports what it did before it stopped.
+				if jerr := c.Emit(syncResult{Report: rep, Error: errText(err), Warnings: ws}); jerr != nil {
 					return jerr
 				}
+				if err != nil {
+					return cli.Exit(1)
+				}
+				return nil
+			}
+			if err != nil {
 				return err
 			}
 			show(rep, nil)
-			return err
+			return nil
 		})
 	case "show":
 		fs := exchangeFlags(c, "show", &e)
@@ -411,8 +441,8 @@ func Run(c cli.Env, args []string) error {
 				}
 			}
 		}
-		if failed > 0 {
-			return fmt.Errorf("有 %d 個檔案沒有印出 / %d files not printed", failed, failed)
+		if failed > 0 { // each failure is said above, with its reason
+			return cli.Exit(1)
 		}
 		return nil
 	case "export":
@@ -482,7 +512,7 @@ func withAgent(c cli.Env, ctx context.Context, e *exchangeCmd, f func(*agent.Age
 		return err
 	}
 	defer a.Close()
-	s, err := session(c, e)
+	s, err := session(c, e, a)
 	if err != nil {
 		return err
 	}
@@ -621,7 +651,7 @@ func errText(err error) string {
 // reader; "" when no card is the agency's (the first usable card then).
 func agencyReader(ctx context.Context, c cli.Env, a *agent.Agent) string {
 	_, agency, err := a.Centre(ctx)
-	if err != nil || len(agency) != 10 {
+	if err != nil || agency == "" {
 		return ""
 	}
 	certs, err := c.Manager().Certificates(ctx, "")
@@ -629,7 +659,7 @@ func agencyReader(ctx context.Context, c cli.Env, a *agent.Agent) string {
 		return ""
 	}
 	for _, k := range certs {
-		if k.Cert != nil && certinfo.Describe(k.Cert, time.Now()).UBN == agency[2:] {
+		if k.Cert != nil && parcel.AgencyCodeOf(k.Cert) == agency {
 			return k.Reader
 		}
 	}

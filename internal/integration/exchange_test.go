@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/cardbridge/cardbridge/internal/exchange/agent"
 	"github.com/cardbridge/cardbridge/internal/exchange/exchangetest"
+	"github.com/cardbridge/cardbridge/internal/protocol"
 
 	_ "modernc.org/sqlite"
 
@@ -448,4 +450,174 @@ func bureauLetter(t *testing.T, code string, attachments ...string) []byte {
 		t.Fatal(err)
 	}
 	return letter
+}
+
+// The 公文交換 page's way to the exchange, without the browser: the host's
+// exchange command (extension only) relays to cardbridge-exchange beside
+// it. The kindergarten logs in with its card, found by its 統一編號 while
+// the bureau's card sits in the other reader; a wrong PIN costs one try and
+// says how many are left; the bureau's letter arrives by push as an
+// exchange event; its attachment and 可攜式公文 come in parts; a reply is
+// signed with a PIN typed for it and sent at once; the PIN is in no log.
+func TestExchangeThroughTheHost(t *testing.T) {
+	needPCSC(t)
+	bureauCard := issuedFor(t, "host-exchange-bureau", testca.Org{Name: "測試市教育局", UBN: "10458570", CardSerial: "TEST000000000002"}, softcard.IssueOptions{})
+	kgCard := issued(t, "host-exchange-kindergarten", softcard.IssueOptions{})
+	kg := insertAt(t, kgCard, softcard.Options{}, vpcdAddr, readerName)
+	bureau := insertAt(t, bureauCard, softcard.Options{}, vpcdAddr2, readerName2)
+	centre, roots := exchangeCentre(t, map[string]*softcard.State{"XC10458570": bureauCard, "XC04595252": kgCard})
+
+	dataHome := t.TempDir()
+	homeK := filepath.Join(dataHome, "cardbridge", "exchange") // the default home under XDG_DATA_HOME
+	homeB := t.TempDir()
+	for _, args := range [][]string{
+		{"setup", "--home", homeB, "--centre", centre, "--agency", "XC10458570", "--roots", roots},
+		{"setup", "--home", homeK, "--centre", centre, "--agency", "XC04595252", "--roots", roots, "--archive", filepath.Join(dataHome, "收文")},
+	} {
+		if out, errOut, code := cli(t, "", append([]string{"exchange"}, args...)...); code != 0 {
+			t.Fatalf("exchange %v: %s %s", args, out, errOut)
+		}
+	}
+	h := startHost(t, hostOptions{env: []string{"XDG_DATA_HOME=" + dataHome}})
+	h.hello()
+	// ask sends one exchange request and returns its reply.
+	ask := func(op string, args any, pin string) map[string]any {
+		t.Helper()
+		a := map[string]any{"op": op}
+		if args != nil {
+			a["args"] = args
+		}
+		if pin != "" {
+			a["pin"] = pin
+		}
+		return h.reply(h.send("exchange", "", a), 60*time.Second)
+	}
+	result := func(m map[string]any) any {
+		t.Helper()
+		if e, ok := m["error"]; ok {
+			t.Fatalf("exchange error: %v", e)
+		}
+		return m["result"]
+	}
+
+	st := result(ask("status", nil, "")).(map[string]any)
+	if st["setUp"] != true || st["loggedIn"] != false || st["agency"] != "XC04595252" {
+		t.Fatalf("status: %v", st)
+	}
+	wantCode(t, ask("directory", nil, "")["error"].(map[string]any), protocol.ErrExchangeLoginNeeded)
+	wantCode(t, h.callErr("exchange", pageOrigin, map[string]any{"op": "status"}), protocol.ErrUnknownCommand)
+
+	e := ask("login", nil, "654321")["error"].(map[string]any)
+	wantCode(t, e, protocol.ErrPINIncorrect)
+	if tries := e["details"].(map[string]any)["triesLeft"]; tries != float64(softcard.MaxTries-1) {
+		t.Errorf("triesLeft = %v after a wrong PIN", tries)
+	}
+	if pin, _ := kg.card.Tries(); pin != softcard.MaxTries-1 {
+		t.Fatalf("the kindergarten's card has %d tries, want one used (the PIN reached another card?)", pin)
+	}
+	login := result(ask("login", nil, softcard.DefaultPIN)).(map[string]any)
+	if login["agency"] != "XC04595252" {
+		t.Fatalf("login: %v", login)
+	}
+	if pin, _ := kg.card.Tries(); pin != softcard.MaxTries {
+		t.Errorf("tries = %d after the right PIN", pin)
+	}
+
+	// The bureau sends with the command line; the page hears of it.
+	pdf := bytes.Repeat([]byte("%PDF-1.7 研習計畫 "), 60000) // 1.2 MB: three parts
+	dir := t.TempDir()
+	pdfFile, body := filepath.Join(dir, "研習計畫.pdf"), filepath.Join(dir, "說明.txt")
+	os.WriteFile(pdfFile, pdf, 0o644)
+	os.WriteFile(body, []byte("研習日期：116年1月10日。\n"), 0o644)
+	pin := softcard.DefaultPIN + "\n"
+	for _, args := range [][]string{
+		{"send", "--home", homeB, "--reader", readerName2, "--to", "XC04595252", "--subject", "請派員參加研習", "--body", body, "--attach", pdfFile, "--pin-stdin"},
+		{"sync", "--home", homeB, "--reader", readerName2, "--pin-stdin"},
+	} {
+		if out, errOut, code := cli(t, pin, append([]string{"exchange"}, args...)...); code != 0 {
+			t.Fatalf("exchange %v: %s %s", args, out, errOut)
+		}
+	}
+	var id string
+	for deadline := time.Now().Add(30 * time.Second); id == "" && time.Now().Before(deadline); {
+		ev := h.waitEvent("exchange", 30*time.Second)
+		d := ev["data"].(map[string]any)
+		if d["name"] != "synced" {
+			continue
+		}
+		if got, _ := d["data"].(map[string]any)["report"].(map[string]any)["received"].([]any); len(got) == 1 {
+			id = got[0].(string)
+		}
+	}
+	if id == "" {
+		t.Fatal("no synced event with the received document")
+	}
+	rows := result(ask("list", map[string]any{"box": "in", "text": "研習"}, "")).([]any)
+	if len(rows) != 1 || rows[0].(map[string]any)["state"] != "completed" || rows[0].(map[string]any)["unread"] != true {
+		t.Fatalf("inbox: %v", rows)
+	}
+	fetch := func(op string, args map[string]any) []byte {
+		t.Helper()
+		var got []byte
+		for {
+			args["offset"] = len(got)
+			part := result(ask(op, args, "")).(map[string]any)
+			b, err := base64.StdEncoding.DecodeString(part["data"].(string))
+			if err != nil || len(b) == 0 {
+				t.Fatalf("%s part at %d: %v", op, len(got), err)
+			}
+			got = append(got, b...)
+			if len(got) >= int(part["size"].(float64)) {
+				return got
+			}
+		}
+	}
+	if got := fetch("file", map[string]any{"id": id, "name": "研習計畫.pdf"}); !bytes.Equal(got, pdf) {
+		t.Errorf("the attachment through the host: %d bytes, want %d", len(got), len(pdf))
+	}
+	if got := fetch("portable", map[string]any{"id": id}); !bytes.HasPrefix(got, []byte("%PDF-")) {
+		t.Errorf("the 可攜式公文 is not a PDF: %.20q", got)
+	}
+
+	// A reply, signed with the PIN typed for it and sent at once.
+	sent := result(ask("send", map[string]any{"to": []string{"XC10458570"}, "subject": "回覆：已報名", "body": "本園已報名。",
+		"files": []map[string]any{{"name": "報名表.pdf", "data": base64.StdEncoding.EncodeToString([]byte("%PDF-1.4 報名表"))}}}, softcard.DefaultPIN)).(map[string]any)
+	if sent["state"] != "queued" {
+		t.Fatalf("send: %v", sent)
+	}
+	for sentNow := false; !sentNow; {
+		d := h.waitEvent("exchange", 30*time.Second)["data"].(map[string]any)
+		if s, _ := d["data"].(map[string]any)["report"].(map[string]any)["sent"].([]any); len(s) == 1 {
+			sentNow = true
+		}
+	}
+	if out, errOut, code := cli(t, pin, "exchange", "sync", "--home", homeB, "--reader", readerName2, "--pin-stdin", "--json"); code != 0 || !strings.Contains(out, `"received": [`) {
+		t.Errorf("the bureau's sync: %s %s", out, errOut)
+	}
+
+	result(ask("logout", nil, ""))
+	if h.exit() != 0 {
+		t.Error("the host's exit status")
+	}
+	h.noPIN(softcard.DefaultPIN, "654321")
+	if !strings.Contains(h.c.Stderr(), "exchange program started") {
+		t.Errorf("the host's log does not say it started the exchange program:\n%s", h.c.Stderr())
+	}
+
+	// The command line without --reader finds the agency's card too: the
+	// bureau's clerk's wrong PIN costs the bureau's card a try, not the
+	// kindergarten's card in the first reader (found by a helper's attack).
+	if _, _, code := cli(t, "000000\n", "exchange", "sync", "--home", homeB, "--pin-stdin"); code != 1 {
+		t.Errorf("sync with a wrong PIN: exit %d", code)
+	}
+	kgTries, _ := kg.card.Tries()
+	bureauTries, _ := bureau.card.Tries()
+	if kgTries != softcard.MaxTries || bureauTries != softcard.MaxTries-1 {
+		t.Errorf("tries after the bureau's wrong PIN: kindergarten %d, bureau %d", kgTries, bureauTries)
+	}
+	out, errOut, code := cli(t, pin, "exchange", "sync", "--home", homeB, "--pin-stdin", "--json")
+	var rep map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil {
+		t.Errorf("the bureau's sync without --reader: exit %d, one JSON document?\n%s\n%s", code, out, errOut)
+	}
 }

@@ -33,6 +33,9 @@ type hostOptions struct {
 	// default, which lets pageOrigin sign raw and decrypt, as an
 	// administrator lists an exchange site; the policy tests set their own.
 	system string
+	// env is added to the host's environment (XDG_DATA_HOME: where the
+	// exchange program finds its home).
+	env []string
 }
 
 // defaultSystem is the system configuration of tests that do not set one.
@@ -65,8 +68,8 @@ func startHost(t *testing.T, o hostOptions) *host {
 	}
 	c, err := nativeclient.Start(binary, nativeclient.Options{
 		Args: o.args,
-		Env: append(os.Environ(), "HOME="+dir, "CARDBRIDGE_CONFIG="+cfg, "CARDBRIDGE_SYSTEM_CONFIG="+sys,
-			"XDG_CONFIG_HOME="+filepath.Join(dir, ".config")),
+		Env: append(append(os.Environ(), "HOME="+dir, "CARDBRIDGE_CONFIG="+cfg, "CARDBRIDGE_SYSTEM_CONFIG="+sys,
+			"XDG_CONFIG_HOME="+filepath.Join(dir, ".config")), o.env...),
 	})
 	if err != nil {
 		t.Fatal(err)
