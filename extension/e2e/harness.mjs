@@ -93,11 +93,12 @@ process.on('exit', () => {
 });
 
 /**
- * Starts a tracked child process with its output in logFile.
+ * Starts a tracked child process with its output in logFile (killed when
+ * the node process exits, if still running).
  * @param {string} cmd @param {string[]} args
  * @param {{env?: NodeJS.ProcessEnv, logFile: string, cwd?: string}} o
  */
-function startProc(cmd, args, { env = process.env, logFile, cwd = ROOT }) {
+export function startProc(cmd, args, { env = process.env, logFile, cwd = ROOT }) {
   const fd = fs.openSync(logFile, 'a');
   const c = spawn(cmd, args, { cwd, env, stdio: ['ignore', fd, fd] });
   fs.closeSync(fd);
@@ -108,7 +109,7 @@ function startProc(cmd, args, { env = process.env, logFile, cwd = ROOT }) {
 }
 
 /** Stops a child: SIGTERM, then SIGKILL after 5 s. @param {import('node:child_process').ChildProcess | null | undefined} c */
-async function stopProc(c) {
+export async function stopProc(c) {
   if (!c || c.exitCode !== null || c.signalCode !== null) return;
   const exited = new Promise((r) => c.once('exit', r));
   c.kill('SIGTERM');
@@ -214,7 +215,8 @@ export async function ensurePcscd(logFile) {
   return true;
 }
 
-async function stopPcscd() {
+/** Stops the pcscd that ensurePcscd started, if any (env.stop() does this). */
+export async function stopPcscd() {
   if (pcscdProc) {
     log('stopping the pcscd this run started');
     await stopProc(pcscdProc);
@@ -455,10 +457,12 @@ export async function writeSystemConfig(dir, config) {
  * Launches Chromium with the extension and (unless hostManifest is false)
  * the host manifest in a fresh profile under parentDir. The host the
  * browser starts inherits its environment: CARDBRIDGE_CONFIG = config and,
- * when given, CARDBRIDGE_SYSTEM_CONFIG = systemConfig (writeSystemConfig).
- * @param {{parentDir: string, config?: string, systemConfig?: string, hostManifest?: boolean, lang?: string, name?: string, overlay?: boolean}} o
+ * when given, CARDBRIDGE_SYSTEM_CONFIG = systemConfig (writeSystemConfig),
+ * and the variables of env (e.g. an exchange agency's XDG_DATA_HOME and
+ * CUPS_SERVER, exchange-fixture.mjs).
+ * @param {{parentDir: string, config?: string, systemConfig?: string, hostManifest?: boolean, lang?: string, name?: string, overlay?: boolean, env?: Record<string, string>}} o
  */
-export async function launchChromium({ parentDir, config, systemConfig, hostManifest = true, lang = 'zh-TW', name = 'chromium-profile', overlay = true }) {
+export async function launchChromium({ parentDir, config, systemConfig, hostManifest = true, lang = 'zh-TW', name = 'chromium-profile', overlay = true, env = {} }) {
   const { chromium } = await import('playwright-core');
   const userDataDir = path.join(parentDir, name);
   await fsp.mkdir(userDataDir, { recursive: true });
@@ -475,6 +479,7 @@ export async function launchChromium({ parentDir, config, systemConfig, hostMani
       LANGUAGE: envLang, LANG: `${envLang}.UTF-8`,
       ...(config ? { CARDBRIDGE_CONFIG: config } : {}),
       ...(systemConfig ? { CARDBRIDGE_SYSTEM_CONFIG: systemConfig } : {}),
+      ...env,
     },
     locale: lang,
     viewport: { width: 1100, height: 820 },
