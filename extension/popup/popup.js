@@ -468,6 +468,17 @@ export function changePinOutcome(reply, lang) {
   return { tone: "ok", text: t("ui_pinChanged", "PIN 碼已變更。下次請輸入新的 PIN 碼。") };
 }
 
+/** The 「公文交換」 page, opened in a tab from the popup. */
+export const EXCHANGE_PAGE = "exchange/exchange.html";
+
+/**
+ * Opens the 「公文交換」 page in a new tab.
+ * @param {{tabs: {create: (p: {url: string}) => unknown}, runtime: {getURL: (path: string) => string}}} api chrome, or a stand-in in tests
+ */
+export async function openExchange(api) {
+  await api.tabs.create({ url: api.runtime.getURL(EXCHANGE_PAGE) });
+}
+
 // ---------------------------------------------------------------------------------------------
 // DOM
 
@@ -747,6 +758,14 @@ function start() {
   document.title = t("popup_title", "檢查讀卡機");
   const title = document.getElementById("title");
   if (title) title.textContent = t("popup_title", "檢查讀卡機");
+  const exchange = document.getElementById("exchange");
+  if (exchange) {
+    exchange.textContent = t("popup_openExchange", "公文交換");
+    exchange.title = t("popup_openExchangeTitle", "在新分頁開啟公文交換：收發文狀態表、發文與設定");
+    exchange.addEventListener("click", () => {
+      void openExchange(chrome).then(() => window.close());
+    });
+  }
   const again = document.getElementById("again");
   if (again) {
     again.textContent = t("popup_checkAgain", "重新檢查");

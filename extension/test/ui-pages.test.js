@@ -13,9 +13,10 @@ const root = new URL("../", import.meta.url);
 /** @param {string} p */
 const read = (p) => fs.readFileSync(new URL(p, root), "utf8");
 
-const SCRIPTS = ["popup/popup.js", "options/options.js", "overlay/overlay.js", "overlay/sites.js"];
-const PAGES = ["popup/popup.html", "options/options.html"];
-const STYLES = ["popup/popup.css", "options/options.css", "overlay/overlay.css"];
+const EXCHANGE = ["exchange/exchange.js", "exchange/view.js", "exchange/letter.js", "exchange/compose.js", "exchange/files.js"];
+const SCRIPTS = ["popup/popup.js", "options/options.js", "overlay/overlay.js", "overlay/sites.js", ...EXCHANGE];
+const PAGES = ["popup/popup.html", "options/options.html", "exchange/exchange.html"];
+const STYLES = ["popup/popup.css", "options/options.css", "overlay/overlay.css", "exchange/exchange.css"];
 
 /** The UI's strings as they are in _locales, keyed like the code uses them. */
 const zh = JSON.parse(read("_locales/zh_TW/messages.json"));
@@ -23,20 +24,24 @@ const en = JSON.parse(read("_locales/en/messages.json"));
 /** @type {Record<string, {zh_TW: string, en: string}>} */
 const messages = Object.fromEntries(
   Object.keys(zh)
-    .filter((k) => /^(cert|popup|options|overlay|ui)_/.test(k))
+    .filter((k) => /^(cert|popup|options|overlay|ui|exchange)_/.test(k))
     .map((k) => [k, { zh_TW: zh[k].message, en: en[k] && en[k].message }]),
 );
 
-/** Every t("key", "fallback") call in the UI scripts. */
+/** Every t("key", "fallback") call in the UI scripts, and every data-i18n="key" of the pages with its text. */
 function usedKeys() {
   /** @type {Map<string, Set<string>>} */
   const used = new Map();
+  const add = (/** @type {string} */ key, /** @type {string} */ fallback) => {
+    const set = used.get(key) || new Set();
+    set.add(fallback);
+    used.set(key, set);
+  };
   for (const file of SCRIPTS) {
-    for (const m of read(file).matchAll(/\bt\(\s*"(\w+)",\s*"([^"]*)"/g)) {
-      const set = used.get(m[1]) || new Set();
-      set.add(m[2]);
-      used.set(m[1], set);
-    }
+    for (const m of read(file).matchAll(/\bt\(\s*"(\w+)",\s*"([^"]*)"/g)) add(m[1], m[2]);
+  }
+  for (const page of PAGES) {
+    for (const m of read(page).matchAll(/data-i18n="(\w+)"[^>]*>([^<]*)</g)) add(m[1], m[2]);
   }
   return used;
 }

@@ -15,6 +15,7 @@ import {
   groupByCard,
   headlineFor,
   itemView,
+  openExchange,
   readerView,
   splitItems,
   summaryFor,
@@ -369,4 +370,18 @@ test("ask: passes replies through; no answer, a bad answer or a late answer beco
   } finally {
     Reflect.set(globalThis, "chrome", saved);
   }
+});
+
+test("openExchange: the 「公文交換」 button opens the extension's exchange page in a new tab", async () => {
+  /** @type {{url: string}[]} */
+  const created = [];
+  const api = {
+    tabs: { create: async (/** @type {{url: string}} */ p) => void created.push(p) },
+    runtime: { getURL: (/** @type {string} */ path) => `chrome-extension://fnelgdaolebahileglgckdchfgcenipo/${path}` },
+  };
+  await openExchange(api);
+  assert.deepEqual(created, [{ url: "chrome-extension://fnelgdaolebahileglgckdchfgcenipo/exchange/exchange.html" }]);
+  assert.ok(fs.existsSync(new URL("../exchange/exchange.html", import.meta.url)), "the page it opens exists");
+  const html = fs.readFileSync(new URL("../popup/popup.html", import.meta.url), "utf8");
+  assert.match(html, /<button type="button" id="exchange"[^>]*>公文交換<\/button>/);
 });

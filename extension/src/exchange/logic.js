@@ -155,6 +155,9 @@ const REASONS = {
   expired: ["公文已超過交換中心的保存期限。", "The document passed the centre's retention period."],
 };
 
+/** The reason codes the agent gives a 收文異常 (the part before the colon). */
+export const REFUSAL_CODES = Object.keys(REASONS);
+
 /**
  * A 收文異常's reason ("bad-signature: …" as the agent records it) in words
  * a clerk understands, with what happens next: the seed's table says the

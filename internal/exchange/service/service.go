@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cardbridge/cardbridge/internal/centre/api"
 	"github.com/cardbridge/cardbridge/internal/errcode"
 	"github.com/cardbridge/cardbridge/internal/exchange/agent"
 	"github.com/cardbridge/cardbridge/internal/exchange/parcel"
@@ -210,7 +211,8 @@ func (s *Service) Do(ctx context.Context, op string, args json.RawMessage) (any,
 	}
 	switch op {
 	case "directory":
-		return a.Directory(ctx, sess)
+		dir, err := a.Directory(ctx, sess)
+		return listing(dir), err
 	case "sync":
 		rep, err := a.Sync(ctx, sess)
 		s.synced(rep, err)
@@ -341,7 +343,7 @@ func (s *Service) status(ctx context.Context) (Status, error) {
 	}
 	out, err := s.Agent.Outbox(ctx, time.Unix(0, 0), far)
 	for _, o := range out {
-		if o.State != agent.Sent {
+		if o.State != agent.Sent && o.State != agent.Failed { // failed ones are shown in the 發文匣, not as waiting
 			st.Queued++
 		}
 	}
@@ -507,4 +509,23 @@ func WireError(err error) ErrorLine {
 	default:
 		return ErrorLine{Code: string(code), Message: msg, Details: protocol.Details(mapped)}
 	}
+}
+
+// Agency is a directory entry as the page lists it: without the
+// encryption certificate, which the agent alone needs, so that a city's
+// thousands of agencies fit in the 1 MB a browser takes a message.
+type Agency struct {
+	Code      string    `json:"code"`
+	Name      string    `json:"name"`
+	Suspended bool      `json:"suspended,omitempty"`
+	Expires   time.Time `json:"expires"`
+	Expired   bool      `json:"expired,omitempty"`
+}
+
+func listing(dir []api.DirectoryEntry) []Agency {
+	out := make([]Agency, 0, len(dir))
+	for _, e := range dir {
+		out = append(out, Agency{Code: e.Code, Name: e.Name, Suspended: e.Suspended, Expires: e.Expires, Expired: e.Expired})
+	}
+	return out
 }

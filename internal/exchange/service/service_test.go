@@ -133,6 +133,13 @@ func TestServiceSession(t *testing.T) {
 	require.Empty(t, msg)
 	st, _ = p.do("status", nil)
 	assert.Equal(t, true, st.(map[string]any)["loggedIn"])
+	dir, msg := p.do("directory", nil)
+	require.Empty(t, msg)
+	require.Len(t, dir, 2)
+	for _, e := range dir.([]any) {
+		assert.NotContains(t, e, "encCert", "the page gets names, not certificates")
+		assert.NotEmpty(t, e.(map[string]any)["name"])
+	}
 
 	// The bureau sends; the watch takes it in and the page hears of it.
 	ab, err := agent.Open(ctx, agent.Options{Home: t.TempDir()})
