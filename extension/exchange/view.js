@@ -39,6 +39,8 @@ import { REFUSAL_CODES, agencyCodeState, dayRange, refusalText, statusText } fro
  * @property {number} [attempts]
  * @property {string} [lastError]
  * @property {string} [packageId]
+ * @property {string} [number] the 發文字號
+ * @property {string[]} [files] the attachments' names
  */
 /** @typedef {{level: string, notAfter?: string, daysLeft?: number, messageZh?: string, message?: string}} Warning */
 /**
@@ -517,7 +519,7 @@ export function outSummary(o) {
 
 /**
  * One 發文匣 row: 序號, 狀態 (overall), 受文機關 (each with its status), 主旨, 文號 (the list
- * does not give it), 日期, 附件 (known for what this page sent).
+ * the agent gives), 日期, 附件 (the attachments' names).
  * @param {Outgoing} o
  * @param {number} index
  * @param {RowContext} ctx
@@ -534,9 +536,9 @@ export function outRowView(o, index, ctx) {
     meaning: stateMeaning(summary.state, "out", ctx.lang),
     recipients: (Array.isArray(o.recipients) ? o.recipients : []).map((r) => recipientView(r, ctx.names, ctx.lang)),
     subject: o.subject || "",
-    number: "",
+    number: o.number || "",
     date: formatTime(o.created, ctx.offsetMinutes),
-    attachments: attachmentsCell(ctx.attachments.get(o.sendId)),
+    attachments: attachmentsCell(Array.isArray(o.files) ? o.files : ctx.attachments.get(o.sendId)),
     lastError: o.state === "failed" || o.state === "retrying" ? o.lastError || "" : "",
     attempts: Number(o.attempts) || 0,
   };

@@ -109,7 +109,7 @@ export function createBackground(chrome, opts = {}) {
           return await handleOptions(message);
         case "exchange":
           if (!isExchangePage(chrome, sender)) return fail("ERR_BAD_REQUEST");
-          return await handleExchange(message);
+          return await handleExchange(message, sender);
         case "pin-session":
         case "pin-submit":
         case "pin-choose":

@@ -306,9 +306,12 @@ test("outRowView: cells in column order; each recipient with its status; the fai
   assert.equal(v.label, "使用者退文");
   assert.deepEqual(v.recipients.map((r) => [r.name, r.label]), [["測試市教育局", "使用者退文"], ["測試國小", "使用者確認"]]);
   assert.equal(v.recipients[0].reason, "退文理由：非本園業務");
-  assert.equal(v.number, "", "the list does not give the 發文字號");
+  assert.equal(v.number, "", "none given");
   assert.equal(v.date, "2026-12-06 10:00");
-  assert.equal(v.attachments.text, "回條.pdf");
+  assert.equal(v.attachments.text, "回條.pdf", "this page's own memory, for an agent that does not say");
+  const listed = outRowView(outgoing({ number: "測幼字第1150000007號", files: ["報名表.pdf", "名冊.ods"] }), 0, ctx());
+  assert.equal(listed.number, "測幼字第1150000007號");
+  assert.equal(listed.attachments.text, "報名表.pdf、名冊.ods");
   const failed = outRowView(outgoing({ state: "failed", lastError: "the exchange centre cannot be reached", recipients: null }), 0, ctx());
   assert.equal(failed.lastError, "the exchange centre cannot be reached");
   assert.deepEqual(failed.recipients, []);

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cardbridge/cardbridge/internal/protocol"
 )
@@ -51,7 +52,11 @@ type exchangeRelay struct {
 type exchangeProc struct {
 	cmd *exec.Cmd
 	in  io.WriteCloser
-	wmu sync.Mutex // one line at a time on in
+	// wsem lets one line at a time onto in. A channel, not a mutex: while
+	// the program reads nothing (it answers one request at a time, and a
+	// line larger than the pipe waits for it), the requests queued behind
+	// that line still end at their deadline and give back their slots.
+	wsem chan struct{}
 
 	mu       sync.Mutex
 	pending  map[int64]chan exchangeAnswer
@@ -66,11 +71,14 @@ type exchangeAnswer struct {
 	Event  string          `json:"event"`
 	Data   json.RawMessage `json:"data"`
 	Result json.RawMessage `json:"result"`
-	Error  *struct {
-		Code    string         `json:"code"`
-		Message string         `json:"message"`
-		Details map[string]any `json:"details"`
-	} `json:"error"`
+	Error  *exchangeError  `json:"error"`
+}
+
+// exchangeError is an answer's error (service.ErrorLine).
+type exchangeError struct {
+	Code    string         `json:"code"`
+	Message string         `json:"message"`
+	Details map[string]any `json:"details"`
 }
 
 // Do relays one request and returns the program's result as it is.
@@ -100,12 +108,10 @@ func (r *exchangeRelay) Do(ctx context.Context, a *protocol.ExchangeArgs) (any, 
 	}()
 
 	line := exchangeLine(id, a)
-	p.wmu.Lock()
-	_, err = p.in.Write(line)
-	p.wmu.Unlock()
+	err = p.write(ctx, line)
 	clear(line) // the PIN, for login and send
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, err
 	}
 	select {
 	case ans := <-ch:
@@ -121,6 +127,22 @@ func (r *exchangeRelay) Do(ctx context.Context, a *protocol.ExchangeArgs) (any, 
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// write puts one line on the program's input, after the lines before it.
+func (p *exchangeProc) write(ctx context.Context, line []byte) error {
+	select {
+	case p.wsem <- struct{}{}:
+	case <-p.done:
+		return unavailable(errors.New(p.exitText))
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-p.wsem }()
+	if _, err := p.in.Write(line); err != nil {
+		return unavailable(err)
+	}
+	return nil
 }
 
 // exchangeLine is the request line {"id":…,"op":…,"args":{…}} with the PIN
@@ -153,14 +175,22 @@ func exchangeLine(id int64, a *protocol.ExchangeArgs) []byte {
 	return append(b, '}', '\n')
 }
 
+// sessionCodes speak of the host's session and of the page's request as
+// the host read it, which the program never sees: from the program they
+// would tell the page something false (reinstall CardBridge, send less,
+// the site is not allowed, too many requests).
+var sessionCodes = []protocol.Code{protocol.ErrMessageTooLarge, protocol.ErrBadMessage, protocol.ErrUnknownCommand,
+	protocol.ErrBadOrigin, protocol.ErrCallerNotAllowed, protocol.ErrBusy, protocol.ErrResponseTooLarge, protocol.ErrNotAllowed}
+
 // answerError is the protocol error of an answer: the program's code when
-// it is one of the protocol's (card errors keep theirs), else
-// ERR_EXCHANGE_FAILED with the program's words as the reason.
+// it is one of the protocol's (card errors keep theirs) and not one of the
+// session's, else ERR_EXCHANGE_FAILED with the program's words as the
+// reason.
 func answerError(ans exchangeAnswer) error {
 	e := ans.Error
 	code := protocol.Code(e.Code)
 	details := e.Details
-	if !slices.Contains(protocol.Codes, code) {
+	if !slices.Contains(protocol.Codes, code) || slices.Contains(sessionCodes, code) {
 		code = protocol.ErrExchangeFailed
 	}
 	if code == protocol.ErrExchangeFailed {
@@ -209,7 +239,7 @@ func (r *exchangeRelay) running() (*exchangeProc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, unavailable(fmt.Errorf("start %s: %w", path, err))
 	}
-	p := &exchangeProc{cmd: cmd, in: in, pending: map[int64]chan exchangeAnswer{}, done: make(chan struct{})}
+	p := &exchangeProc{cmd: cmd, in: in, wsem: make(chan struct{}, 1), pending: map[int64]chan exchangeAnswer{}, done: make(chan struct{})}
 	r.proc = p
 	r.log.Info("exchange program started", "path", path, "pid", cmd.Process.Pid)
 	go r.logStderr(errOut)
@@ -224,10 +254,25 @@ func (r *exchangeRelay) read(p *exchangeProc, out io.Reader) {
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 64<<10), maxExchangeLine)
 	for sc.Scan() {
+		line := sc.Bytes()
+		if !utf8.Valid(line) {
+			// Passed on as they are, the bytes would reach the browser in
+			// a frame that is not UTF-8 JSON.
+			line = bytes.ToValidUTF8(line, []byte("\uFFFD"))
+		}
 		var ans exchangeAnswer
-		if err := json.Unmarshal(sc.Bytes(), &ans); err != nil {
+		if err := json.Unmarshal(line, &ans); err != nil {
 			r.log.Warn("exchange program wrote a line that is not JSON", "err", err)
-			continue
+			// An answer the host cannot read (details that are not an
+			// object, say) still ends its request, now and not at its
+			// deadline.
+			var idOnly struct {
+				ID *int64 `json:"id"`
+			}
+			if json.Unmarshal(line, &idOnly) != nil || idOnly.ID == nil {
+				continue
+			}
+			ans = exchangeAnswer{ID: idOnly.ID, Error: &exchangeError{Message: "the exchange program's answer could not be read"}}
 		}
 		if ans.Event != "" {
 			r.emit(ans.Event, ans.Data)
@@ -236,21 +281,32 @@ func (r *exchangeRelay) read(p *exchangeProc, out io.Reader) {
 		if ans.ID == nil {
 			continue
 		}
+		// One answer a request: a second line with the same id finds
+		// nothing to deliver to, and never blocks this loop on a channel
+		// nobody reads.
 		p.mu.Lock()
 		ch := p.pending[*ans.ID]
+		delete(p.pending, *ans.ID)
 		p.mu.Unlock()
 		if ch != nil {
-			ch <- ans
+			ch <- ans // buffered, and its only send
 		}
 	}
 	scanErr := sc.Err()
-	if scanErr != nil { // a line too long: the program is broken
+	p.mu.Lock()
+	closing := p.closing
+	p.mu.Unlock()
+	if scanErr != nil || !closing {
+		// A line too long, or the output closed while the host still
+		// expects answers: the program is broken. Waiting for it to end by
+		// itself would leave every request to its deadline, and no new
+		// run would start.
 		_ = p.cmd.Process.Kill()
 	}
 	waitErr := p.cmd.Wait()
 	p.mu.Lock()
 	p.pending = nil
-	closing := p.closing
+	closing = p.closing
 	p.exitText = "the exchange program stopped"
 	if waitErr != nil {
 		p.exitText += ": " + waitErr.Error()

@@ -90,13 +90,21 @@ func (s Secret) Wipe() { clear(s) }
 // checks only that it is an object and its size.
 type Object json.RawMessage
 
-// UnmarshalJSON keeps a JSON object as it is.
+// UnmarshalJSON keeps a JSON object, compacted: the exchange relay writes
+// it into a line of its own, and a line break between the object's tokens
+// (valid JSON, which a frame may carry) would end that line there and
+// make the rest of the object a request of its own, with an id and a PIN
+// of the sender's choosing.
 func (o *Object) UnmarshalJSON(data []byte) error {
 	data = bytes.TrimSpace(data)
-	if len(data) == 0 || data[0] != '{' || !json.Valid(data) {
+	if len(data) == 0 || data[0] != '{' {
 		return errors.New("must be an object")
 	}
-	*o = append(Object(nil), data...)
+	var b bytes.Buffer
+	if err := json.Compact(&b, data); err != nil {
+		return errors.New("must be an object")
+	}
+	*o = Object(b.Bytes())
 	return nil
 }
 

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"crypto"
+	"encoding/json"
 	"slices"
 	"time"
 )
@@ -304,10 +305,24 @@ type ExchangeArgs struct {
 	PIN  Secret `json:"pin" arg:"max=16"`
 }
 
-// Check refuses unknown requests and a PIN where none is asked for.
+// Check refuses unknown requests, a PIN where none is asked for, and a
+// PIN inside args.
 func (a *ExchangeArgs) Check() error {
 	if !slices.Contains(ExchangeOps, a.Op) {
 		return BadArg("op", "unknown exchange request")
+	}
+	// The relay puts the typed PIN into args as "pin"; the agent decodes
+	// args with encoding/json, which takes the last of two keys and matches
+	// them regardless of case and escapes ("PIN", "p\u0069n"). A pin in
+	// args would override the one typed in the PIN window, or log in
+	// without it. Decoded here the way the agent decodes it.
+	if len(a.Args) > 0 {
+		var inner struct {
+			PIN json.RawMessage `json:"pin"`
+		}
+		if err := json.Unmarshal(a.Args, &inner); err != nil || inner.PIN != nil {
+			return BadArg("args", "the PIN goes in pin, never in args")
+		}
 	}
 	needsPIN := a.Op == "login" || a.Op == "send"
 	switch {

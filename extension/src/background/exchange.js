@@ -41,18 +41,38 @@ export function isExchangePage(chrome, sender) {
 }
 
 /**
- * The agency card's signing certificate: the one whose 統一編號 is the
- * 機關代碼's (XC + 統一編號), so that the PIN goes to the agency's card and
- * not to a clerk's own card in another reader.
+ * The 機關代碼 a certificate speaks for, as the host reckons it
+ * (parcel.AgencyCodeOf): its organisation code when it is one (a GCA
+ * agency's), else XC and its 統一編號; "" for none (a person's card).
+ * @param {any} c
+ */
+function agencyCodeOf(c) {
+  const org = c?.info?.orgCode;
+  if (typeof org === "string" && /^[0-9A-Z]{10,17}$/.test(org)) return org;
+  const ubn = c?.info?.ubn;
+  return typeof ubn === "string" && /^\d{8}$/.test(ubn) ? `XC${ubn}` : "";
+}
+
+/**
+ * The agency card's signing certificate: the one that speaks for the
+ * 機關代碼, so that the PIN goes to the agency's card and not to a clerk's
+ * own card in another reader. Never any card when the code is of another
+ * form or there is none (the exchange not set up): the first signing card
+ * in the readers would get the PIN then.
  * @param {any[]} certificates
  * @param {string} agency
  */
 export function agencyCertificate(certificates, agency) {
-  const ubn = typeof agency === "string" && /^XC\d{8}$/.test(agency) ? agency.slice(2) : "";
-  const mine = certificates.filter((c) => can(c, "sign") && (ubn === "" || c.info?.ubn === ubn));
+  const code = typeof agency === "string" ? agency : "";
+  const mine = code === "" ? [] : certificates.filter((c) => can(c, "sign") && agencyCodeOf(c) === code);
   if (mine.length > 0) return mine[0];
   if (certificates.some((c) => c.readOnly === true)) {
     throw new CodedError("ERR_HICOS_CLIENT_NEEDED", { download: "https://moica.nat.gov.tw/download_1.html" });
+  }
+  if (code === "") {
+    throw new CodedError("ERR_EXCHANGE_FAILED", {
+      reason: "公文交換尚未設定本機關的機關代碼，請先完成設定。 / The document exchange has no agency code yet; set it up first.",
+    });
   }
   throw new CodedError("ERR_EXCHANGE_FAILED", {
     reason: `讀卡機中沒有本機關（${agency}）的憑證卡。請插入機關憑證卡（組織及團體憑證）後再試一次。 / No card of this agency (${agency}) is in a reader. Insert the agency's organisation card and try again.`,
@@ -184,8 +204,14 @@ export function createExchange(env) {
   /**
    * One request of the exchange page.
    * @param {Record<string, any>} message
+   * @param {import("./shared.js").Sender} [sender]
    */
-  async function handleExchange(message) {
+  async function handleExchange(message, sender) {
+    // The page's tab: its PIN window closes when the page goes, as a web
+    // page's does, and a PIN typed there logs in or sends for no page.
+    // (Without an origin no cancel cooldown applies.)
+    /** @type {import("./pinflow.js").PinRequest} */
+    const req = typeof sender?.tab?.id === "number" ? { tabId: sender.tab.id } : {};
     const op = message.op;
     const args = message.args ?? {};
     if (typeof op !== "string" || !isObject(args)) return fail("ERR_BAD_REQUEST");
@@ -196,7 +222,7 @@ export function createExchange(env) {
       case "login": {
         const code = await agency();
         return withPinWindow(op, () =>
-          runPinAction(env, exchangeAction("exchangeLogin", code, (cert) => ({ op: "login", args: { reader: String(cert.reader ?? "") } })), {}, null, {}),
+          runPinAction(env, exchangeAction("exchangeLogin", code, (cert) => ({ op: "login", args: { reader: String(cert.reader ?? "") } })), {}, null, req),
         );
       }
       case "send": {
@@ -215,7 +241,7 @@ export function createExchange(env) {
         /** @type {import("./sessions.js").SignContent} */
         const content = { kind: "sign", format: "cms", hashAlgorithm: "SHA-256", digestOnly: false, size: bytes.length, sha256: await sha256Hex(bytes), text: textPreview(bytes) };
         return withPinWindow(op, () =>
-          runPinAction(env, exchangeAction("exchangeSend", code, (cert) => ({ op: "send", args: { ...letter, reader: String(cert.reader ?? "") } }), content), {}, null, {}),
+          runPinAction(env, exchangeAction("exchangeSend", code, (cert) => ({ op: "send", args: { ...letter, reader: String(cert.reader ?? "") } }), content), {}, null, req),
         );
       }
     }

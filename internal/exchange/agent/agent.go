@@ -295,8 +295,16 @@ func (a *Agent) Queue(ctx context.Context, card Card, d Draft) (string, error) {
 		return "", err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (send_id, subject, recipients, created, state, envelope) VALUES (?, ?, ?, ?, ?, ?)`,
-		id, d.Subject, strings.Join(d.To, ","), now, Queued, env); err != nil {
+	var names []string
+	for _, f := range d.Files {
+		names = append(names, f.Name)
+	}
+	number := d.Number
+	if number == "" {
+		number = l.Number.String()
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (send_id, subject, recipients, created, state, envelope, number, files) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, d.Subject, strings.Join(d.To, ","), now, Queued, env, number, strings.Join(names, "\n")); err != nil {
 		return "", err
 	}
 	for _, r := range d.To {

@@ -13,7 +13,7 @@ import (
 
 // Outbox lists the documents sent or queued since from, newest first.
 func (a *Agent) Outbox(ctx context.Context, from, to time.Time) ([]Outgoing, error) {
-	rows, err := a.st.db.QueryContext(ctx, `SELECT send_id, subject, created, state, attempts, last_error, package_id FROM outbox WHERE created >= ? AND created < ? ORDER BY created DESC`, from.Unix(), to.Unix())
+	rows, err := a.st.db.QueryContext(ctx, `SELECT send_id, subject, created, state, attempts, last_error, package_id, number, files FROM outbox WHERE created >= ? AND created < ? ORDER BY created DESC`, from.Unix(), to.Unix())
 	if err != nil {
 		return nil, err
 	}
@@ -21,11 +21,16 @@ func (a *Agent) Outbox(ctx context.Context, from, to time.Time) ([]Outgoing, err
 	for rows.Next() {
 		var o Outgoing
 		var at int64
-		if err := rows.Scan(&o.SendID, &o.Subject, &at, &o.State, &o.Attempts, &o.LastError, &o.PackageID); err != nil {
+		var files string
+		if err := rows.Scan(&o.SendID, &o.Subject, &at, &o.State, &o.Attempts, &o.LastError, &o.PackageID, &o.Number, &files); err != nil {
 			rows.Close()
 			return nil, err
 		}
 		o.Created, o.Label = time.Unix(at, 0), OutLabel(o.State)
+		o.Files = []string{}
+		if files != "" {
+			o.Files = strings.Split(files, "\n")
+		}
 		out = append(out, o)
 	}
 	rows.Close()

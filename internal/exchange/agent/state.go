@@ -112,6 +112,14 @@ func openState(ctx context.Context, home string) (*state, error) {
 			return nil, fmt.Errorf("agent state: %w", err)
 		}
 	}
+	// The 發文匣's 文號 and 附件 columns (the page's 收發文狀態表).
+	for _, c := range [][2]string{{"number", `TEXT NOT NULL DEFAULT ''`}, {"files", `TEXT NOT NULL DEFAULT ''`}} {
+		if err := addColumn(ctx, db, "outbox", c[0], c[1]); err != nil {
+			db.Close()
+			lock.Close()
+			return nil, fmt.Errorf("agent state: %w", err)
+		}
+	}
 	return &state{db: db, lock: lock}, nil
 }
 
@@ -155,6 +163,9 @@ type Outgoing struct {
 	Attempts   int         `json:"attempts"`
 	LastError  string      `json:"lastError,omitempty"`
 	PackageID  string      `json:"packageId,omitempty"`
+	// Number is the 發文字號, Files the attachments' names.
+	Number string   `json:"number,omitempty"`
+	Files  []string `json:"files"`
 }
 
 // Recipient is a recipient's state as the sender sees it.

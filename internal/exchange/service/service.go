@@ -10,6 +10,7 @@ package service
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -121,6 +122,9 @@ func (s *Service) Do(ctx context.Context, op string, args json.RawMessage) (any,
 		var in struct {
 			PIN    pin    `json:"pin"`
 			Reader string `json:"reader"`
+		}
+		if err := onePIN(args); err != nil {
+			return nil, err
 		}
 		if err := decode(args, &in); err != nil {
 			return nil, err
@@ -246,6 +250,9 @@ func (s *Service) send(ctx context.Context, args json.RawMessage) (any, error) {
 			Data []byte `json:"data"` // base64 in JSON
 		} `json:"files"`
 	}
+	if err := onePIN(args); err != nil {
+		return nil, err
+	}
 	if err := decode(args, &in); err != nil {
 		return nil, err
 	}
@@ -302,11 +309,41 @@ func (p *pin) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// onePIN refuses args that name the PIN more than once: encoding/json
+// would take the last, matched regardless of case ("PIN", "Pin"), and the
+// host puts the PIN typed in CardBridge's PIN window first.
+func onePIN(args json.RawMessage) error {
+	dec := json.NewDecoder(bytes.NewReader(args))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil // not an object: decode says so
+	}
+	n := 0
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		if key, _ := k.(string); strings.EqualFold(key, "pin") {
+			n++
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	if n > 1 {
+		return fmt.Errorf("%w: the PIN given twice", ErrBadArgs)
+	}
+	return nil
+}
+
+// decode reads args into v strictly. From the bytes, not a string of them:
+// args may hold the PIN, and a Go string cannot be cleared.
 func decode(args json.RawMessage, v any) error {
 	if len(args) == 0 {
 		return nil
 	}
-	dec := json.NewDecoder(strings.NewReader(string(args)))
+	dec := json.NewDecoder(bytes.NewReader(args))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadArgs, err)
@@ -467,11 +504,14 @@ func (s *Service) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
 	sc.Buffer(make([]byte, 64<<10), MaxLine)
 	for sc.Scan() {
 		var req line
-		if err := json.Unmarshal(sc.Bytes(), &req); err != nil || req.Op == "" {
+		err := json.Unmarshal(sc.Bytes(), &req)
+		clear(sc.Bytes()) // the line holds the PIN of a login or send; req has its own copy
+		if err != nil || req.Op == "" {
 			send(map[string]any{"id": req.ID, "error": ErrorLine{Code: string(protocol.ErrBadMessage), Message: "a request is {\"id\":…,\"op\":…,\"args\":{…}}"}})
 			continue
 		}
 		res, err := s.Do(ctx, req.Op, req.Args)
+		clear(req.Args)
 		if err != nil {
 			send(map[string]any{"id": req.ID, "error": WireError(err)})
 			continue

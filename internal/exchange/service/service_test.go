@@ -220,6 +220,18 @@ func TestServiceSession(t *testing.T) {
 	}
 	_, msg = p.do("sync", nil)
 	require.Empty(t, msg)
+	// The 發文匣 shows its 發文字號 and attachments, and finds it by either.
+	out, msg = p.do("list", map[string]string{"box": "out", "text": "回條"})
+	require.Empty(t, msg)
+	require.Len(t, out, 0, "attachments' names are shown, not searched")
+	out, _ = p.do("list", map[string]string{"box": "out"})
+	require.Len(t, out, 1)
+	sentRow := out.([]any)[0].(map[string]any)
+	assert.Equal(t, []any{"回條.pdf"}, sentRow["files"])
+	number, _ := sentRow["number"].(string)
+	require.Contains(t, number, "字第")
+	out, _ = p.do("list", map[string]string{"box": "out", "text": number})
+	assert.Len(t, out, 1, "found by its 發文字號")
 	_, msg = p.do("nonsense", nil)
 	assert.Contains(t, msg, "unknown")
 	assert.Equal(t, "ERR_BAD_ARGUMENT", p.code)

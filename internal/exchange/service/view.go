@@ -64,12 +64,12 @@ func FilterIn(in []agent.Incoming, text string) []agent.Incoming {
 	return out
 }
 
-// FilterOut keeps the sent documents whose subject, id or a recipient
-// holds text.
+// FilterOut keeps the sent documents whose subject, 發文字號, id or a
+// recipient holds text.
 func FilterOut(in []agent.Outgoing, text string) []agent.Outgoing {
 	out := []agent.Outgoing{}
 	for _, o := range in {
-		fields := []string{o.Subject, o.SendID, o.PackageID}
+		fields := []string{o.Subject, o.Number, o.SendID, o.PackageID}
 		for _, r := range o.Recipients {
 			fields = append(fields, r.Code)
 		}
