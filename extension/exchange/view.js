@@ -185,6 +185,7 @@ export function sessionEndedText(reason) {
   if (r === "logout") return t("exchange_endedLogout", "您已登出公文交換。要再收發公文，請插入機關憑證卡後按「以憑證卡登入」。");
   if (r === "idle") return t("exchange_endedIdle", "閒置 30 分鐘，已自動登出以保護機關憑證卡。請按「以憑證卡登入」再登入。");
   if (/card/i.test(r) && /remov/i.test(r)) return t("exchange_endedCard", "憑證卡已從讀卡機取出，所以已登出。請把機關憑證卡插回讀卡機，再按「以憑證卡登入」。");
+  if (r === "login failed") return t("exchange_endedLoginFailed", "再次登入沒有成功，原先的登入也已結束。請確認插入的是機關憑證卡、PIN 碼正確，再按「以憑證卡登入」。");
   if (r === "closed" || r === "stopped") return t("exchange_endedClosed", "公文交換程式已結束，所以已登出。請按「以憑證卡登入」再登入；若一再發生，請重新開啟瀏覽器。");
   if (/^error:/i.test(r)) {
     return t("exchange_endedError", "與交換中心的連線發生問題，所以已登出（{1}）。請檢查網路後按「以憑證卡登入」再登入；若一再發生，請洽資訊人員。", r.replace(/^error:\s*/i, "").slice(0, 300));

@@ -651,6 +651,7 @@ test("sessionEndedText: why the session ended and what to do, a sentence per rea
     ["cardRemoved", /憑證卡已從讀卡機取出/],
     ["closed", /公文交換程式已結束/],
     ["stopped", /公文交換程式已結束/],
+    ["login failed", /再次登入沒有成功，原先的登入也已結束/],
     ["error: centre: SUSPENDED (403): agency suspended", /連線發生問題.*centre: SUSPENDED/],
     ["something else", /登入已結束（something else）/],
     ["", /登入已結束（\?）/],

@@ -72,21 +72,38 @@ func IsExit(err error) bool {
 	return errors.As(err, &ec)
 }
 
-// ExchangeProgram is the path of cardbridge-exchange: beside this program
-// (where the installers put it), else on the PATH.
+// ExchangeProgram is the path of cardbridge-exchange beside this program,
+// where the installers put it. The native host starts only that one: it
+// hands the program the agency card's PIN, and the browser's PATH may hold
+// folders others can write.
 func ExchangeProgram() (string, error) {
-	name := exchangeBinary
-	if runtime.GOOS == "windows" {
-		name += ".exe"
-	}
+	name := exchangeProgramName()
 	if exe, err := os.Executable(); err == nil {
 		if p := filepath.Join(filepath.Dir(exe), name); fileExists(p) {
 			return p, nil
 		}
 	}
-	p, err := exec.LookPath(name)
+	return "", fmt.Errorf("找不到公文交換程式 %s，請重新安裝 CardBridge / the document exchange program %s is not installed next to cardbridge; reinstall CardBridge", name, name)
+}
+
+// exchangeProgramName is cardbridge-exchange's file name here.
+func exchangeProgramName() string {
+	if runtime.GOOS == "windows" {
+		return exchangeBinary + ".exe"
+	}
+	return exchangeBinary
+}
+
+// commandExchangeProgram is the program `cardbridge exchange …` starts:
+// beside this program, else on the PATH (a person at a terminal chose
+// their PATH).
+func commandExchangeProgram() (string, error) {
+	if p, err := ExchangeProgram(); err == nil {
+		return p, nil
+	}
+	p, err := exec.LookPath(exchangeProgramName())
 	if err != nil {
-		return "", fmt.Errorf("找不到公文交換程式 %s，請重新安裝 CardBridge / the document exchange program %s is not installed next to cardbridge; reinstall CardBridge", name, name)
+		return "", fmt.Errorf("找不到公文交換程式 %s，請重新安裝 CardBridge / the document exchange program %s is not installed next to cardbridge; reinstall CardBridge", exchangeProgramName(), exchangeProgramName())
 	}
 	return p, nil
 }
@@ -99,7 +116,7 @@ func (c *cli) exchange(args []string) error {
 	if c.opts.Exchange != nil {
 		return c.opts.Exchange(c, args)
 	}
-	path, err := ExchangeProgram()
+	path, err := commandExchangeProgram()
 	if err != nil {
 		return err
 	}

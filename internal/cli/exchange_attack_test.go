@@ -9,14 +9,14 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-// Finding 14 (not fixed): the native host starts cardbridge-exchange from
-// beside itself, else from the PATH, and writes the agency card's PIN to
+// Finding 14 (fixed: the host takes only the program beside it): the
+// native host started cardbridge-exchange from beside itself, else from
+// the PATH, and wrote the agency card's PIN to
 // its input. The PATH of a host is the browser's (the desktop session's):
 // a cardbridge-exchange in any directory on it (a shared tools folder, one
 // a user may write) gets the PIN when the installer left none beside the
 // host (install --binary PATH pointing at a lone cardbridge).
 func TestAttackExchangeProgramFromPATH(t *testing.T) {
-	t.Skip("finding 14: ExchangeProgram falls back to the PATH for the native host, which hands the program the PIN; fix: the host (host/main.go) takes cardbridge-exchange only from beside its own executable (ERR_EXCHANGE_UNAVAILABLE otherwise); the command line may keep the PATH")
 	if runtime.GOOS == "windows" {
 		t.Skip("a shell script stands in for the program")
 	}
@@ -28,4 +28,8 @@ func TestAttackExchangeProgramFromPATH(t *testing.T) {
 	t.Setenv("PATH", dir)
 	path, err := ExchangeProgram()
 	assert.Error(t, err, "the host started %s", path)
+	// The command line may still find it there: a person chose that PATH.
+	path, err = commandExchangeProgram()
+	assert.NoError(t, err)
+	assert.Equal(t, planted, path)
 }

@@ -74,7 +74,9 @@ func session(c cli.Env, e *exchangeCmd, a *agent.Agent) (*cards.Session, error) 
 	defer cancel()
 	reader := e.reader
 	if reader == "" {
-		reader = agencyReader(ctx, c, a)
+		if reader = agencyReader(ctx, c, a); reader == "" {
+			return nil, errNoAgencyCard(ctx, a)
+		}
 	}
 	return c.Manager().NewSession(ctx, reader, pin, c.Version())
 }
@@ -336,7 +338,9 @@ func run(c cli.Env, args []string) error {
 				reader = e.reader
 			}
 			if reader == "" {
-				reader = agencyReader(ctx, c, a)
+				if reader = agencyReader(ctx, c, a); reader == "" {
+					return nil, errNoAgencyCard(ctx, a)
+				}
 			}
 			return c.Manager().NewSession(ctx, reader, pin, c.Version())
 		}}
@@ -645,10 +649,17 @@ func errText(err error) string {
 	return err.Error()
 }
 
+// errNoAgencyCard says no reader holds the agency's card: the PIN typed
+// for the exchange goes to no other card.
+func errNoAgencyCard(ctx context.Context, a *agent.Agent) error {
+	_, agency, _ := a.Centre(ctx)
+	return fmt.Errorf("讀卡機中沒有本機關（%s）的憑證卡，PIN 碼沒有送出。請插入機關憑證卡後再試，或以 --reader 指定讀卡機 / no card of this agency (%s) is in a reader, so the PIN was not sent; insert the agency card and try again, or name the reader with --reader", agency, agency)
+}
+
 // agencyReader is the reader whose card carries the agency's certificate
-// (its 統一編號 is the 機關代碼's), so that a PIN typed for the exchange
-// goes to the agency's card and not to a clerk's own card in another
-// reader; "" when no card is the agency's (the first usable card then).
+// (its 機關代碼 as the centre reads it, parcel.AgencyCodeOf), so that a PIN
+// typed for the exchange goes to the agency's card and not to a clerk's
+// own card in another reader; "" when no card is the agency's.
 func agencyReader(ctx context.Context, c cli.Env, a *agent.Agent) string {
 	_, agency, err := a.Centre(ctx)
 	if err != nil || agency == "" {

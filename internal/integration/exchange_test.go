@@ -620,4 +620,17 @@ func TestExchangeThroughTheHost(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil {
 		t.Errorf("the bureau's sync without --reader: exit %d, one JSON document?\n%s\n%s", code, out, errOut)
 	}
+	// Without the agency's card in a reader the PIN goes nowhere, not to
+	// the other agency's card.
+	bureau.srv.Remove()
+	waitPresentIn(t, readerName2, false)
+	_, errOut, code = cli(t, "000000\n", "exchange", "sync", "--home", homeB, "--pin-stdin")
+	if code != 1 || !strings.Contains(errOut, "XC10458570") {
+		t.Errorf("sync without the agency's card: exit %d\n%s", code, errOut)
+	}
+	if tries, _ := kg.card.Tries(); tries != softcard.MaxTries {
+		t.Errorf("the kindergarten's card has %d tries after the bureau's sync", tries)
+	}
+	bureau.srv.Insert()
+	waitPresentIn(t, readerName2, true)
 }

@@ -28,6 +28,10 @@ const (
 	// exchangeStopWait is how long the program has to log out and end
 	// after its input closes, before it is killed.
 	exchangeStopWait = 5 * time.Second
+	// maxExchangeInFlight caps the exchange requests waiting at once, so
+	// that a busy program (a sync against a slow centre) leaves the
+	// session's other slots to the pages' card requests.
+	maxExchangeInFlight = maxInFlight / 2
 	// maxExchangeLogLine caps a line of the program's stderr in the log.
 	maxExchangeLogLine = 512
 )
@@ -43,9 +47,10 @@ type exchangeRelay struct {
 	log     *slog.Logger
 	emit    func(name string, data any)
 
-	mu   sync.Mutex
-	proc *exchangeProc
-	next int64
+	mu    sync.Mutex
+	proc  *exchangeProc
+	next  int64
+	slots chan struct{} // maxExchangeInFlight
 }
 
 // exchangeProc is one run of the program.
@@ -83,6 +88,18 @@ type exchangeError struct {
 
 // Do relays one request and returns the program's result as it is.
 func (r *exchangeRelay) Do(ctx context.Context, a *protocol.ExchangeArgs) (any, error) {
+	r.mu.Lock()
+	if r.slots == nil {
+		r.slots = make(chan struct{}, maxExchangeInFlight)
+	}
+	slots := r.slots
+	r.mu.Unlock()
+	select {
+	case slots <- struct{}{}:
+		defer func() { <-slots }()
+	default:
+		return nil, protocol.Errorf(protocol.ErrBusy, "%d exchange requests in flight", maxExchangeInFlight)
+	}
 	p, err := r.running()
 	if err != nil {
 		return nil, err
@@ -125,8 +142,21 @@ func (r *exchangeRelay) Do(ctx context.Context, a *protocol.ExchangeArgs) (any, 
 	case <-p.done:
 		return nil, unavailable(errors.New(p.exitText))
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, lateAnswer(a.Op, ctx.Err())
 	}
+}
+
+// lateAnswer is the error of a request whose deadline passed while the
+// program worked on it. A letter sent or a document returned may still go
+// out after that: "try again" (ERR_TIMEOUT) would send it twice, so the
+// clerk is told to look first.
+func lateAnswer(op string, err error) error {
+	if op != "send" && op != "return" {
+		return err
+	}
+	return &protocol.Error{Code: protocol.ErrExchangeFailed, Err: err, Details: map[string]any{
+		"reason": "公文交換程式沒有及時回應，這份公文可能仍會送出。請先到「收發文狀態表」查看，確定沒有送出後再重送。 / The exchange program did not answer in time and the document may still go out. Look in the document list first, and send it again only if it is not there.",
+	}}
 }
 
 // write puts one line on the program's input, after the lines before it.
@@ -139,10 +169,26 @@ func (p *exchangeProc) write(ctx context.Context, line []byte) error {
 		return ctx.Err()
 	}
 	defer func() { <-p.wsem }()
-	if _, err := p.in.Write(line); err != nil {
-		return unavailable(err)
+	// A program that reads nothing must not hold the request past its
+	// deadline: the write runs beside, and a deadline that passes in the
+	// middle of a line ends the program (its input is no longer whole).
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := p.in.Write(line)
+		wrote <- err
+	}()
+	select {
+	case err := <-wrote:
+		if err != nil {
+			return unavailable(err)
+		}
+		return nil
+	case <-ctx.Done():
+		_ = p.cmd.Process.Kill()
+		p.in.Close()
+		<-wrote // the line is the caller's to clear once the write has ended
+		return ctx.Err()
 	}
-	return nil
 }
 
 // exchangeLine is the request line {"id":…,"op":…,"args":{…}} with the PIN

@@ -391,14 +391,22 @@ func (s *Service) status(ctx context.Context) (Status, error) {
 // the card's answer, never tried again) and starts watching the centre.
 func (s *Service) login(ctx context.Context, reader string, pin []byte) (any, error) {
 	defer clear(pin)
-	s.end("login")
+	// The card is opened once: a session already open ends first. When the
+	// new login then fails, the page must hear that the old one is gone.
+	ended := s.end("login")
+	failed := func(err error) (any, error) {
+		if ended && s.Event != nil {
+			s.Event("sessionEnded", map[string]string{"reason": "login failed"})
+		}
+		return nil, err
+	}
 	sess, err := s.Open(ctx, reader, pin)
 	if err != nil {
-		return nil, err
+		return failed(err)
 	}
 	if _, err := s.Agent.Directory(ctx, sess); err != nil { // the centre's login, with the card
 		sess.Close()
-		return nil, err
+		return failed(err)
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	s.mu.Lock()
@@ -456,13 +464,13 @@ func (s *Service) touch() {
 
 // end ends the session (logout, idle, the card gone, a new login) and
 // says why, when there was one.
-func (s *Service) end(why string) {
+func (s *Service) end(why string) (ended bool) {
 	s.mu.Lock()
 	sess, stop, idle := s.sess, s.stop, s.idle
 	s.sess, s.stop, s.idle = nil, nil, nil
 	s.mu.Unlock()
 	if sess == nil {
-		return
+		return false
 	}
 	if idle != nil {
 		idle.Stop()
@@ -473,6 +481,7 @@ func (s *Service) end(why string) {
 	if s.Event != nil && why != "login" {
 		s.Event("sessionEnded", map[string]string{"reason": why})
 	}
+	return true
 }
 
 // Close ends the session.
