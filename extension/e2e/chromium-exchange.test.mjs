@@ -29,6 +29,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import * as h from './harness.mjs';
 import { startExchange } from './exchange-fixture.mjs';
@@ -240,6 +241,8 @@ step('the 可攜式公文: shown, saved with its text and 電子交換章, print
   const pdf = /** @type {string} */ (await (await download).path());
   const { stdout: text } = await execFileP('pdftotext', [pdf, '-']);
   for (const want of ['電子交換章', '測試市教育局', '研習']) assert.ok(text.includes(want), `the saved 可攜式公文 lacks ${want}:\n${text.slice(0, 600)}`);
+  // The README's picture of the 可攜式公文 (headless Chromium shows no PDF in the frame).
+  await execFileP('pdftoppm', ['-png', '-r', '60', '-f', '1', '-l', '1', '-singlefile', pdf, path.join(h.SCREENSHOTS, 'exchange-portable-page')]);
   const { stdout: fonts } = await execFileP('pdffonts', [pdf]);
   assert.match(fonts, /CID TrueType\s+Identity-H\s+yes/, `fonts embedded:\n${fonts}`);
   if (ex.cups) {
