@@ -88,10 +88,12 @@ e2e: build $(NODE_MODULES)
 # The README's pictures: the Chromium e2e suite writes them afresh to
 # out/screenshots/, then they are copied into docs/screenshots/ (tracked;
 # review and commit them). Fails when the suite skipped a picture.
-SCREENSHOTS = consent.png demo-page.png overlay.png pin-window.png popup.png pin-choose.png popup-hicos.png
+SCREENSHOTS = consent.png demo-page.png overlay.png pin-window.png popup.png pin-choose.png popup-hicos.png \
+	exchange-announcement.png exchange-list.png exchange-preview.png exchange-files.png exchange-portable-page.png \
+	exchange-compose.png exchange-pin-send.png exchange-outbox.png exchange-return.png exchange-settings.png
 screenshots: build $(NODE_MODULES)
 	rm -rf out/screenshots
-	cd extension && node --test --test-concurrency=1 e2e/chromium.test.mjs e2e/chromium-cards.test.mjs
+	cd extension && node --test --test-concurrency=1 e2e/chromium.test.mjs e2e/chromium-cards.test.mjs e2e/chromium-exchange.test.mjs
 	@for f in $(SCREENSHOTS); do \
 	  test -s out/screenshots/$$f || { echo "out/screenshots/$$f was not written (a test skipped?)" >&2; exit 1; }; \
 	done
