@@ -300,43 +300,7 @@ func (r *exchangeRelay) read(p *exchangeProc, out io.Reader) {
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 64<<10), maxExchangeLine)
 	for sc.Scan() {
-		line := sc.Bytes()
-		if !utf8.Valid(line) {
-			// Passed on as they are, the bytes would reach the browser in
-			// a frame that is not UTF-8 JSON.
-			line = bytes.ToValidUTF8(line, []byte("\uFFFD"))
-		}
-		var ans exchangeAnswer
-		if err := json.Unmarshal(line, &ans); err != nil {
-			r.log.Warn("exchange program wrote a line that is not JSON", "err", err)
-			// An answer the host cannot read (details that are not an
-			// object, say) still ends its request, now and not at its
-			// deadline.
-			var idOnly struct {
-				ID *int64 `json:"id"`
-			}
-			if json.Unmarshal(line, &idOnly) != nil || idOnly.ID == nil {
-				continue
-			}
-			ans = exchangeAnswer{ID: idOnly.ID, Error: &exchangeError{Message: "the exchange program's answer could not be read"}}
-		}
-		if ans.Event != "" {
-			r.emit(ans.Event, ans.Data)
-			continue
-		}
-		if ans.ID == nil {
-			continue
-		}
-		// One answer a request: a second line with the same id finds
-		// nothing to deliver to, and never blocks this loop on a channel
-		// nobody reads.
-		p.mu.Lock()
-		ch := p.pending[*ans.ID]
-		delete(p.pending, *ans.ID)
-		p.mu.Unlock()
-		if ch != nil {
-			ch <- ans // buffered, and its only send
-		}
+		r.deliver(p, sc.Bytes())
 	}
 	scanErr := sc.Err()
 	p.mu.Lock()
@@ -364,6 +328,46 @@ func (r *exchangeRelay) read(p *exchangeProc, out io.Reader) {
 	}
 	r.log.Warn("exchange program stopped", "err", waitErr, "read", scanErr)
 	r.emit("sessionEnded", map[string]string{"reason": "stopped"})
+}
+
+// deliver handles one line of the program's output: an event goes to the
+// page, an answer to its request (once), anything else is logged and
+// dropped.
+func (r *exchangeRelay) deliver(p *exchangeProc, line []byte) {
+	if !utf8.Valid(line) {
+		// Passed on as they are, the bytes would reach the browser in a
+		// frame that is not UTF-8 JSON.
+		line = bytes.ToValidUTF8(line, []byte("\uFFFD"))
+	}
+	var ans exchangeAnswer
+	if err := json.Unmarshal(line, &ans); err != nil {
+		r.log.Warn("exchange program wrote a line that is not JSON", "err", err)
+		// An answer the host cannot read (details that are not an object,
+		// say) still ends its request, now and not at its deadline.
+		var idOnly struct {
+			ID *int64 `json:"id"`
+		}
+		if json.Unmarshal(line, &idOnly) != nil || idOnly.ID == nil {
+			return
+		}
+		ans = exchangeAnswer{ID: idOnly.ID, Error: &exchangeError{Message: "the exchange program's answer could not be read"}}
+	}
+	if ans.Event != "" {
+		r.emit(ans.Event, ans.Data)
+		return
+	}
+	if ans.ID == nil {
+		return
+	}
+	// One answer a request: a second line with the same id finds nothing
+	// to deliver to, and never blocks the reader on a channel nobody reads.
+	p.mu.Lock()
+	ch := p.pending[*ans.ID]
+	delete(p.pending, *ans.ID)
+	p.mu.Unlock()
+	if ch != nil {
+		ch <- ans // buffered, and its only send
+	}
 }
 
 // logStderr copies the program's diagnostics into the host's log.
