@@ -27,24 +27,17 @@
 import { before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import * as h from './harness.mjs';
-import { startExchange } from './exchange-fixture.mjs';
+import { pcscMissing, startExchange } from './exchange-fixture.mjs';
 
 const execFileP = promisify(execFile);
 const { T, PIN, EXT_ID } = h;
 const PAGE = `chrome-extension://${EXT_ID}/exchange/exchange.html`;
 
-function missing() {
-  for (const [f, pkg] of [['/usr/sbin/pcscd', 'pcscd'], ['/etc/reader.conf.d/vpcd', 'vsmartcard-vpcd']]) {
-    if (!fs.existsSync(f)) return `${f} is missing: apt-get install ${pkg} (or make deps)`;
-  }
-  return '';
-}
-const skipWhy = missing();
+const skipWhy = pcscMissing();
 if (skipWhy && process.env.CARDBRIDGE_REQUIRE_PCSC === '1') throw new Error(`CARDBRIDGE_REQUIRE_PCSC=1: ${skipWhy}`);
 
 const SUBJECT = '檢送本局「幼兒園公文電子交換研習」實施計畫，請　查照。';

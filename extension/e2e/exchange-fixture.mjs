@@ -34,6 +34,14 @@ import {
 
 const execFileP = promisify(execFile);
 
+/** Why an exchange test cannot run here (pcscd or vpcd missing), or "". */
+export function pcscMissing() {
+  for (const [f, pkg] of [['/usr/sbin/pcscd', 'pcscd'], ['/etc/reader.conf.d/vpcd', 'vsmartcard-vpcd'], ['/usr/lib/pcsc/drivers/serial/libifdvpcd.so', 'vsmartcard-vpcd']]) {
+    if (!fs.existsSync(f)) return `${f} is missing: apt-get install ${pkg} (or make deps)`;
+  }
+  return '';
+}
+
 /** The agent `cardbridge exchange …` starts (from beside out/cardbridge). */
 export const EXCHANGE_BIN = path.join(ROOT, 'out', 'cardbridge-exchange');
 /** The reference exchange centre. */

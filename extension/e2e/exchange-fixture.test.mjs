@@ -18,21 +18,13 @@
 import { before, after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import readline from 'node:readline';
 import { HOST_BIN, T } from './harness.mjs';
-import { startExchange, run, ANNOUNCEMENT, PRINTER } from './exchange-fixture.mjs';
+import { startExchange, run, pcscMissing, ANNOUNCEMENT, PRINTER } from './exchange-fixture.mjs';
 
-/** Why the test cannot run here: pcscd or vpcd missing. */
-function missing() {
-  for (const [f, pkg] of [['/usr/sbin/pcscd', 'pcscd'], ['/etc/reader.conf.d/vpcd', 'vsmartcard-vpcd'], ['/usr/lib/pcsc/drivers/serial/libifdvpcd.so', 'vsmartcard-vpcd']]) {
-    if (!fs.existsSync(f)) return `${f} is missing: apt-get install ${pkg} (or make deps)`;
-  }
-  return '';
-}
-const skipWhy = missing();
+const skipWhy = pcscMissing();
 if (skipWhy && process.env.CARDBRIDGE_REQUIRE_PCSC === '1') throw new Error(`CARDBRIDGE_REQUIRE_PCSC=1: ${skipWhy}`);
 
 const SUBJECT = '檢送本局「幼兒園公文電子交換研習」實施計畫，請　查照。';

@@ -12,23 +12,16 @@
 
 import { before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import * as h from './harness.mjs';
-import { startExchange } from './exchange-fixture.mjs';
+import { pcscMissing, startExchange } from './exchange-fixture.mjs';
 import { firefoxMissing, launchFirefox } from './firefox-harness.mjs';
 
 const { T, PIN } = h;
 const SUBJECT = '函轉教育部「幼兒園公文電子交換」推動計畫，請　查照。';
 
-function missing() {
-  for (const [f, pkg] of [['/usr/sbin/pcscd', 'pcscd'], ['/etc/reader.conf.d/vpcd', 'vsmartcard-vpcd']]) {
-    if (!fs.existsSync(f)) return `${f} is missing: apt-get install ${pkg} (or make deps)`;
-  }
-  return firefoxMissing();
-}
-let skipWhy = missing();
+let skipWhy = pcscMissing() || firefoxMissing();
 if (skipWhy && process.env.CARDBRIDGE_REQUIRE_PCSC === '1') throw new Error(`CARDBRIDGE_REQUIRE_PCSC=1: ${skipWhy}`);
 
 /** @type {import('./exchange-fixture.mjs').Exchange} */

@@ -9,19 +9,11 @@ import assert from "node:assert/strict";
 import { createBackground } from "../src/background.js";
 import { IDBFactory } from "fake-indexeddb";
 import { NativeHost } from "../src/native.js";
-import { area } from "./fakes.js";
+import { area, fakeNative, until } from "./fakes.js";
 
 /** @type {(name: string, fn: () => any) => void} */
 const test = (name, fn) => nodeTest(name, { timeout: 10_000 }, fn);
 
-/** @param {() => boolean} cond */
-async function until(cond, what = "condition") {
-  for (let i = 0; i < 200; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 2));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 const ID = "fnelgdaolebahileglgckdchfgcenipo";
 const EXT = `chrome-extension://${ID}/`;
@@ -40,8 +32,6 @@ const RO = { id: "d".repeat(64), reader: "EZ100PU 0", info: info("HiCOS 持卡�
  * @param {any[]} certificates
  */
 function setup(certificates) {
-  /** @type {any[]} */
-  const requests = [];
   /** @type {Array<() => void>} */
   let held = [];
   let hold = false;
@@ -62,23 +52,14 @@ function setup(certificates) {
         return { error: { code: "ERR_UNKNOWN_COMMAND", message: "unknown", messageZh: "未知" } };
     }
   };
-  const connectNative = () => {
-    /** @type {Array<(m: any) => void>} */
-    const listeners = [];
-    setImmediate(() => listeners.forEach((f) => f({ event: "hello", data: { version: "0.1.0-dev", protocol: 1, build: "development" } })));
-    return {
-      /** @param {any} req */
-      postMessage(req) {
-        requests.push(structuredClone(req));
-        const send = () => listeners.forEach((f) => f({ id: req.id, ...answer(req) }));
-        if (hold && req.command === "pinStatus") held.push(send);
-        else setImmediate(send);
-      },
-      disconnect() {},
-      onMessage: { addListener: (/** @type {any} */ f) => listeners.push(f) },
-      onDisconnect: { addListener() {} },
-    };
-  };
+  const nf = fakeNative(answer, {
+    deliver: (req, send) => {
+      if (hold && req.command === "pinStatus") held.push(send);
+      else setImmediate(send);
+    },
+  });
+  const requests = nf.requests;
+  const connectNative = nf.connect;
   /** @type {any[]} */
   const windows = [];
   let nextWindow = 100;

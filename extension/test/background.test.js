@@ -8,20 +8,12 @@ import { createBackground, senderOrigin, isAllowedOrigin, chooseCertificate, hos
 import { IDBFactory } from "fake-indexeddb";
 import { CONSENT_KEY } from "../src/consent.js";
 import { NativeHost } from "../src/native.js";
-import { area } from "./fakes.js";
+import { area, fakeNative, until } from "./fakes.js";
 
 /** Every test is bounded: a hang is a failure. @type {(name: string, fn: () => any) => void} */
 const test = (name, fn) => nodeTest(name, { timeout: 10_000 }, fn);
 
 const tick = () => new Promise((r) => setImmediate(r));
-/** @param {() => boolean} cond */
-async function until(cond, what = "condition") {
-  for (let i = 0; i < 200; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 2));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 const EXT = "chrome-extension://fnelgdaolebahileglgckdchfgcenipo/";
 const SITE = "https://edoc.example.gov.tw";
@@ -54,8 +46,6 @@ const ENC_CERT = {
  *   rawSign?: string[], decryptOrigins?: string[], build?: string, loopback?: boolean, virtualReader?: boolean, readers?: any[], checkItems?: any[], checkOverall?: string, agency?: string}} [o]
  */
 function fakeHost(o = {}) {
-  /** @type {any[]} */
-  const requests = [];
   let tries = o.tries ?? 3;
   /** @param {any} req */
   const handler = (req) => {
@@ -126,33 +116,14 @@ function fakeHost(o = {}) {
       return { result: { signature: "sig", algorithm: "RS256", certificate: "MII…" } };
     }
   };
-  let connects = 0;
-  /** @type {Array<(m: any) => void>} the last port's listeners */
-  let lastListeners = [];
+  const nf = fakeNative(handler, { build: o.build });
+  const requests = nf.requests;
   const connectNative = (/** @type {string} */ name) => {
     assert.equal(name, "tw.cardbridge.host");
-    connects++;
     if (o.down) throw new Error("Specified native messaging host not found.");
-    /** @type {Array<(m: any) => void>} */
-    const listeners = [];
-    lastListeners = listeners;
-    const port = {
-      /** @param {any} req */
-      postMessage(req) {
-        requests.push(structuredClone(req));
-        const reply = handler(req);
-        setImmediate(() => listeners.forEach((f) => f({ id: req.id, ...reply })));
-      },
-      disconnect() {},
-      onMessage: { addListener: (/** @type {any} */ f) => listeners.push(f) },
-      onDisconnect: { addListener() {} },
-    };
-    setImmediate(() => listeners.forEach((f) => f({ event: "hello", data: { version: "0.1.0-dev", protocol: 1, build: o.build ?? "development" } })));
-    return port;
+    return nf.connect();
   };
-  /** The host pushes an event on the open port. @param {any} m */
-  const push = (m) => lastListeners.forEach((f) => f(m));
-  return { requests, connectNative, push, connects: () => connects, commands: () => requests.map((r) => r.command) };
+  return { requests, connectNative, push: nf.push, connects: nf.connects, commands: () => requests.map((r) => r.command) };
 }
 
 /**

@@ -10,19 +10,11 @@ import { createBackground } from "../src/background.js";
 import { agencyCertificate } from "../src/background/exchange.js";
 import { IDBFactory } from "fake-indexeddb";
 import { NativeHost } from "../src/native.js";
-import { area } from "./fakes.js";
+import { area, fakeNative, until } from "./fakes.js";
 
 /** Every test is bounded: a hang is a failure. @type {(name: string, fn: () => any) => void} */
 const test = (name, fn) => nodeTest(name, { timeout: 10_000 }, fn);
 
-/** @param {() => boolean} cond */
-async function until(cond, what = "condition") {
-  for (let i = 0; i < 200; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 2));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 const ID = "fnelgdaolebahileglgckdchfgcenipo";
 const EXT = `chrome-extension://${ID}/`;
@@ -52,8 +44,6 @@ const XC_CERT = { ...GCA_CERT, id: "d".repeat(64), info: { holder: "測試市教
  * @param {{agency?: string, certificates?: any[]}} o
  */
 function fakeHost(o) {
-  /** @type {any[]} */
-  const requests = [];
   /** @param {any} req */
   const handler = (req) => {
     const a = req.args ?? {};
@@ -81,23 +71,9 @@ function fakeHost(o) {
         return { error: { code: "ERR_UNKNOWN_COMMAND", message: "unknown", messageZh: "未知" } };
     }
   };
-  const connectNative = () => {
-    /** @type {Array<(m: any) => void>} */
-    const listeners = [];
-    const port = {
-      /** @param {any} req */
-      postMessage(req) {
-        requests.push(structuredClone(req));
-        const reply = handler(req);
-        setImmediate(() => listeners.forEach((f) => f({ id: req.id, ...reply })));
-      },
-      disconnect() {},
-      onMessage: { addListener: (/** @type {any} */ f) => listeners.push(f) },
-      onDisconnect: { addListener() {} },
-    };
-    setImmediate(() => listeners.forEach((f) => f({ event: "hello", data: { version: "0.1.0-dev", protocol: 1, build: "development" } })));
-    return port;
-  };
+  const nf = fakeNative(handler);
+  const requests = nf.requests;
+  const connectNative = nf.connect;
   return { requests, connectNative, exchangeOps: () => requests.filter((r) => r.command === "exchange").map((r) => r.args?.op) };
 }
 
