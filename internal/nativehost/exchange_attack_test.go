@@ -370,8 +370,10 @@ func TestAttackExchangeRequestsTakeEverySlot(t *testing.T) {
 	r, _ := s.ask(`{"id":"page","command":"version","origin":"https://edoc.example.gov.tw"}`)
 	busy := 0
 	for r["id"] != "page" { // the exchange requests beyond the relay's cap come back first
-		assert.Equal(t, "ERR_BUSY", codeOf(r))
-		busy++
+		if _, event := r["event"]; !event {
+			assert.Equal(t, "ERR_BUSY", codeOf(r), "%v", r)
+			busy++
+		}
 		r = s.next()
 	}
 	assert.Empty(t, codeOf(r), "a page's request while the exchange page waits on a busy program")
