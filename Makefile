@@ -27,6 +27,12 @@ build: deps
 # extension; they ignore virtualReader and serve http://localhost pages only
 # when the system configuration allows them (docs/protocol.md §6).
 STORE_EXTENSION_IDS ?=
+# FORCE_INSTALL (ID=UPDATEURL,…) builds cardbridge-policy, which
+# force-installs the extension; APPROVED_ORIGINS (https origins,
+# comma-separated) are pre-approved for every user.
+FORCE_INSTALL ?=
+APPROVED_ORIGINS ?=
+comma := ,
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 RELEASE_LDFLAGS = -s -w -X main.build=release -X main.version=$(VERSION) -X main.storeExtensionIDs=$(STORE_EXTENSION_IDS)
 release: deps
@@ -36,6 +42,13 @@ release: deps
 	$(WINDOWS_CGO) $(GO) build -trimpath -ldflags "$(RELEASE_LDFLAGS)" -o out/release/windows-amd64/cardbridge.exe ./host
 	$(WINDOWS_CGO) $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o out/release/windows-amd64/cardbridge-exchange.exe ./cmd/cardbridge-exchange
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o out/release/linux-amd64/cardbridge-centre ./cmd/cardbridge-centre
+	# The Debian/Ubuntu package (docs/install.md), and cardbridge-policy when
+	# FORCE_INSTALL names ID=UPDATEURL pairs (comma-separated).
+	$(GO) run ./installer deb --out out/release --version $(VERSION) \
+	  --host out/release/linux-amd64/cardbridge --exchange out/release/linux-amd64/cardbridge-exchange \
+	  $(foreach id,$(subst $(comma), ,$(STORE_EXTENSION_IDS)),--store-id $(id)) \
+	  $(foreach f,$(subst $(comma), ,$(FORCE_INSTALL)),--force $(f)) \
+	  $(foreach o,$(subst $(comma), ,$(APPROVED_ORIGINS)),--approved $(o))
 
 # The Windows host is built with cgo through MinGW-w64 (Debian
 # gcc-mingw-w64-x86-64-win32): the PKCS#11 backend (miekg/pkcs11) needs cgo,

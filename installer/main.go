@@ -1,0 +1,65 @@
+// Command installer builds CardBridge's system packages from release
+// binaries: the Debian/Ubuntu .deb (with an optional policy package that
+// force-installs the extension); the MSI and the macOS pkg are next
+// (docs/install.md). Paths, manifests and extension IDs come from
+// internal/install, the same code `cardbridge install --user` uses.
+//
+//	go run ./installer deb --out DIR --version V --host cardbridge --exchange cardbridge-exchange
+//	    [--store-id ID]... [--dev] [--force ID=UPDATEURL]... [--approved ORIGIN]...
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/cardbridge/cardbridge/internal/install"
+)
+
+// list is a repeatable flag.
+type list []string
+
+func (l *list) String() string     { return strings.Join(*l, ",") }
+func (l *list) Set(v string) error { *l = append(*l, v); return nil }
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "installer:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) == 0 || args[0] != "deb" {
+		return fmt.Errorf("usage: installer deb --out DIR --version V --host FILE --exchange FILE [--store-id ID]… [--dev] [--force ID=URL]… [--approved ORIGIN]…")
+	}
+	fs := flag.NewFlagSet("deb", flag.ContinueOnError)
+	var o debOptions
+	var store, force, approved list
+	fs.StringVar(&o.Out, "out", "out/release", "folder for the .deb files")
+	fs.StringVar(&o.Version, "version", "0.1.0", "version (a git tag such as v1.2.3)")
+	fs.StringVar(&o.Arch, "arch", "amd64", "Debian architecture")
+	fs.StringVar(&o.Host, "host", "", "the cardbridge binary (a release build)")
+	fs.StringVar(&o.Exchange, "exchange", "", "the cardbridge-exchange binary")
+	fs.BoolVar(&o.Dev, "dev", false, "also allow the development extension (a development package only)")
+	fs.Var(&store, "store-id", "a Chrome Web Store or Edge Add-ons extension ID the manifests allow (repeatable)")
+	fs.Var(&force, "force", "ID=UPDATEURL: build cardbridge-policy, which force-installs this extension (repeatable)")
+	fs.Var(&approved, "approved", "an https origin pre-approved for every user (repeatable)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	o.StoreIDs, o.Approved = store, approved
+	for _, f := range force {
+		id, url, ok := strings.Cut(f, "=")
+		if !ok {
+			return fmt.Errorf("--force %q: want ID=UPDATEURL", f)
+		}
+		o.Force = append(o.Force, install.ForceInstall{ID: id, UpdateURL: url})
+	}
+	debs, err := buildDebs(o)
+	for _, d := range debs {
+		fmt.Println(d)
+	}
+	return err
+}
