@@ -32,6 +32,8 @@ STORE_EXTENSION_IDS ?=
 # comma-separated) are pre-approved for every user.
 FORCE_INSTALL ?=
 APPROVED_ORIGINS ?=
+CHROME_STORE_ID ?=
+EDGE_STORE_ID ?=
 comma := ,
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 RELEASE_LDFLAGS = -s -w -X main.build=release -X main.version=$(VERSION) -X main.storeExtensionIDs=$(STORE_EXTENSION_IDS)
@@ -49,6 +51,12 @@ release: deps
 	  $(foreach id,$(subst $(comma), ,$(STORE_EXTENSION_IDS)),--store-id $(id)) \
 	  $(foreach f,$(subst $(comma), ,$(FORCE_INSTALL)),--force $(f)) \
 	  $(foreach o,$(subst $(comma), ,$(APPROVED_ORIGINS)),--approved $(o))
+	# The Windows MSI (wixl, docs/install.md); CHROME_STORE_ID and
+	# EDGE_STORE_ID are what EXTENSIONPOLICY=1 force-installs.
+	$(GO) run ./installer msi --out out/release --version $(VERSION) \
+	  --host out/release/windows-amd64/cardbridge.exe --exchange out/release/windows-amd64/cardbridge-exchange.exe \
+	  $(foreach id,$(subst $(comma), ,$(STORE_EXTENSION_IDS)),--store-id $(id)) \
+	  $(if $(CHROME_STORE_ID),--chrome-id $(CHROME_STORE_ID)) $(if $(EDGE_STORE_ID),--edge-id $(EDGE_STORE_ID))
 
 # The Windows host is built with cgo through MinGW-w64 (Debian
 # gcc-mingw-w64-x86-64-win32): the PKCS#11 backend (miekg/pkcs11) needs cgo,

@@ -1,11 +1,13 @@
 // Command installer builds CardBridge's system packages from release
 // binaries: the Debian/Ubuntu .deb (with an optional policy package that
-// force-installs the extension); the MSI and the macOS pkg are next
-// (docs/install.md). Paths, manifests and extension IDs come from
+// force-installs the extension) and the Windows MSI (wixl); the macOS pkg
+// is next (docs/install.md). Paths, manifests and extension IDs come from
 // internal/install, the same code `cardbridge install --user` uses.
 //
 //	go run ./installer deb --out DIR --version V --host cardbridge --exchange cardbridge-exchange
 //	    [--store-id ID]... [--dev] [--force ID=UPDATEURL]... [--approved ORIGIN]...
+//	go run ./installer msi --out DIR --version V --host cardbridge.exe --exchange cardbridge-exchange.exe
+//	    [--store-id ID]... [--dev] [--chrome-id ID] [--edge-id ID]
 package main
 
 import (
@@ -31,8 +33,11 @@ func main() {
 }
 
 func run(args []string) error {
+	if len(args) > 0 && args[0] == "msi" {
+		return runMSI(args[1:])
+	}
 	if len(args) == 0 || args[0] != "deb" {
-		return fmt.Errorf("usage: installer deb --out DIR --version V --host FILE --exchange FILE [--store-id ID]… [--dev] [--force ID=URL]… [--approved ORIGIN]…")
+		return fmt.Errorf("usage: installer deb --out DIR --version V --host FILE --exchange FILE [--store-id ID]… [--dev] [--force ID=URL]… [--approved ORIGIN]…\n       installer msi --out DIR --version V --host FILE.exe --exchange FILE.exe [--store-id ID]… [--dev] [--chrome-id ID] [--edge-id ID]")
 	}
 	fs := flag.NewFlagSet("deb", flag.ContinueOnError)
 	var o debOptions
@@ -60,6 +65,29 @@ func run(args []string) error {
 	debs, err := buildDebs(o)
 	for _, d := range debs {
 		fmt.Println(d)
+	}
+	return err
+}
+
+func runMSI(args []string) error {
+	fs := flag.NewFlagSet("msi", flag.ContinueOnError)
+	var o msiOptions
+	var store list
+	fs.StringVar(&o.Out, "out", "out/release", "folder for the .msi")
+	fs.StringVar(&o.Version, "version", "0.1.0", "version (a git tag such as v1.2.3)")
+	fs.StringVar(&o.Host, "host", "", "cardbridge.exe (a release build)")
+	fs.StringVar(&o.Exchange, "exchange", "", "cardbridge-exchange.exe")
+	fs.BoolVar(&o.Dev, "dev", false, "also allow the development extension (a development MSI only)")
+	fs.Var(&store, "store-id", "a Chrome Web Store or Edge Add-ons extension ID the manifests allow (repeatable)")
+	fs.StringVar(&o.ChromeID, "chrome-id", "", "the Chrome Web Store ID EXTENSIONPOLICY=1 force-installs")
+	fs.StringVar(&o.EdgeID, "edge-id", "", "the Edge Add-ons ID EXTENSIONPOLICY=1 force-installs")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.StoreIDs = store
+	msi, err := buildMSI(o)
+	if err == nil {
+		fmt.Println(msi)
 	}
 	return err
 }

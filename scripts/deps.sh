@@ -31,6 +31,9 @@ pkgs+=(fontconfig fonts-noto-cjk)
 pkgs+=(fonts-cwtex-kai poppler-utils)
 # Printing: the tests run a private cupsd with the cups-pdf virtual printer.
 pkgs+=(cups printer-driver-cups-pdf)
+# The Windows MSI is built on Linux with wixl and corrected with msibuild;
+# msiinfo reads its tables in the tests (msitools).
+pkgs+=(wixl msitools)
 command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -122,6 +122,15 @@ type manifest struct {
 	AllowedExtensions []string `json:"allowed_extensions,omitempty"`
 }
 
+// WindowsManifest returns the manifest the MSI installs beside the host:
+// its path is the file name alone, which Chrome, Edge and Firefox resolve
+// against the manifest's own folder on Windows (Chrome's native messaging
+// guide; MDN "Native manifests"), so the manifest needs no editing at
+// install time and a moved install folder still works.
+func WindowsManifest(firefox bool, ids []string) ([]byte, error) {
+	return manifestJSON(Target{Browser: "windows", Firefox: firefox}, "cardbridge.exe", ids)
+}
+
 // ManifestFor returns the manifest for t that points at binary and allows
 // ids: Chrome extension IDs (written as "chrome-extension://<id>/") for the
 // Chrome family, add-on IDs for Firefox. binary must be absolute and ids
@@ -131,6 +140,11 @@ func ManifestFor(t Target, binary string, ids []string) ([]byte, error) {
 	if !filepath.IsAbs(binary) {
 		return nil, fmt.Errorf("%w: %q", ErrBinary, binary)
 	}
+	return manifestJSON(t, binary, ids)
+}
+
+// manifestJSON is the manifest's text for t, binary and ids.
+func manifestJSON(t Target, binary string, ids []string) ([]byte, error) {
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("%w: none given for %s", ErrExtensionID, t.Browser)
 	}
