@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -200,14 +199,7 @@ func systemConfig(approved []string) ([]byte, error) {
 			return nil, fmt.Errorf("approved origin %q: an https origin such as https://edoc.example.gov.tw (%v)", o, err)
 		}
 	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(config.Config{ApprovedOrigins: approved}); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	return install.IndentedJSON(config.Config{ApprovedOrigins: approved})
 }
 
 // control is the DEBIAN/control file.

@@ -42,13 +42,8 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("deb", flag.ContinueOnError)
 	var o debOptions
 	var store, force, approved list
-	fs.StringVar(&o.Out, "out", "out/release", "folder for the .deb files")
-	fs.StringVar(&o.Version, "version", "0.1.0", "version (a git tag such as v1.2.3)")
+	packageFlags(fs, &o.Out, &o.Version, &o.Host, &o.Exchange, &o.Dev, &store)
 	fs.StringVar(&o.Arch, "arch", "amd64", "Debian architecture")
-	fs.StringVar(&o.Host, "host", "", "the cardbridge binary (a release build)")
-	fs.StringVar(&o.Exchange, "exchange", "", "the cardbridge-exchange binary")
-	fs.BoolVar(&o.Dev, "dev", false, "also allow the development extension (a development package only)")
-	fs.Var(&store, "store-id", "a Chrome Web Store or Edge Add-ons extension ID the manifests allow (repeatable)")
 	fs.Var(&force, "force", "ID=UPDATEURL: build cardbridge-policy, which force-installs this extension (repeatable)")
 	fs.Var(&approved, "approved", "an https origin pre-approved for every user (repeatable)")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -73,12 +68,7 @@ func runMSI(args []string) error {
 	fs := flag.NewFlagSet("msi", flag.ContinueOnError)
 	var o msiOptions
 	var store list
-	fs.StringVar(&o.Out, "out", "out/release", "folder for the .msi")
-	fs.StringVar(&o.Version, "version", "0.1.0", "version (a git tag such as v1.2.3)")
-	fs.StringVar(&o.Host, "host", "", "cardbridge.exe (a release build)")
-	fs.StringVar(&o.Exchange, "exchange", "", "cardbridge-exchange.exe")
-	fs.BoolVar(&o.Dev, "dev", false, "also allow the development extension (a development MSI only)")
-	fs.Var(&store, "store-id", "a Chrome Web Store or Edge Add-ons extension ID the manifests allow (repeatable)")
+	packageFlags(fs, &o.Out, &o.Version, &o.Host, &o.Exchange, &o.Dev, &store)
 	fs.StringVar(&o.ChromeID, "chrome-id", "", "the Chrome Web Store ID EXTENSIONPOLICY=1 force-installs")
 	fs.StringVar(&o.EdgeID, "edge-id", "", "the Edge Add-ons ID EXTENSIONPOLICY=1 force-installs")
 	if err := fs.Parse(args); err != nil {
@@ -90,4 +80,14 @@ func runMSI(args []string) error {
 		fmt.Println(msi)
 	}
 	return err
+}
+
+// packageFlags are the flags every package takes.
+func packageFlags(fs *flag.FlagSet, out, version, host, exchange *string, dev *bool, store *list) {
+	fs.StringVar(out, "out", "out/release", "folder the package is written to")
+	fs.StringVar(version, "version", "0.1.0", "version (a git tag such as v1.2.3)")
+	fs.StringVar(host, "host", "", "the cardbridge program (a release build)")
+	fs.StringVar(exchange, "exchange", "", "the cardbridge-exchange program")
+	fs.BoolVar(dev, "dev", false, "also allow the development extension (a development package only)")
+	fs.Var(store, "store-id", "a Chrome Web Store or Edge Add-ons extension ID the manifests allow (repeatable)")
 }

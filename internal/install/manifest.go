@@ -162,11 +162,17 @@ func manifestJSON(t Target, binary string, ids []string) ([]byte, error) {
 		}
 		m.AllowedOrigins = append(m.AllowedOrigins, "chrome-extension://"+id+"/")
 	}
+	return IndentedJSON(m)
+}
+
+// IndentedJSON is v as the files CardBridge installs write JSON: indented
+// by two spaces, "<" and "&" as they are (an administrator reads them).
+func IndentedJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(m); err != nil {
+	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil

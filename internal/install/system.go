@@ -1,8 +1,6 @@
 package install
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
@@ -143,12 +141,5 @@ func ChromePolicy(exts []ForceInstall, approved []string) ([]byte, error) {
 	if len(third) > 0 {
 		p["3rdparty"] = map[string]any{"extensions": third}
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(p); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return IndentedJSON(p)
 }
