@@ -34,6 +34,10 @@ pkgs+=(cups printer-driver-cups-pdf)
 # The Windows MSI is built on Linux with wixl and corrected with msibuild;
 # msiinfo reads its tables in the tests (msitools).
 pkgs+=(wixl msitools)
+# Wine runs the MSI's silent install and the installed cardbridge.exe in the
+# tests (Debian 12's Wine 8, with a test-only bcryptprimitives.dll built by
+# MinGW-w64: installer/testdata/winestub).
+pkgs+=(wine)
 command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do
