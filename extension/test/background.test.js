@@ -116,14 +116,27 @@ function fakeHost(o = {}) {
       return { result: { signature: "sig", algorithm: "RS256", certificate: "MII…" } };
     }
   };
-  const nf = fakeNative(handler, { build: o.build });
+  let outstanding = 0;
+  let maxOutstanding = 0;
+  const nf = fakeNative(handler, {
+    build: o.build,
+    // Each answer after a few milliseconds, counting what is in flight at once.
+    deliver: (_req, send) => {
+      outstanding++;
+      maxOutstanding = Math.max(maxOutstanding, outstanding);
+      setTimeout(() => {
+        outstanding--;
+        send();
+      }, 3);
+    },
+  });
   const requests = nf.requests;
   const connectNative = (/** @type {string} */ name) => {
     assert.equal(name, "tw.cardbridge.host");
     if (o.down) throw new Error("Specified native messaging host not found.");
     return nf.connect();
   };
-  return { requests, connectNative, push: nf.push, connects: nf.connects, commands: () => requests.map((r) => r.command) };
+  return { requests, connectNative, push: nf.push, connects: nf.connects, commands: () => requests.map((r) => r.command), maxOutstanding: () => maxOutstanding };
 }
 
 /**
@@ -1071,6 +1084,15 @@ test("exchange: only the extension's exchange page may send exchange requests; t
   for (const bad of [{ op: 7 }, { op: "list", args: [1] }, { op: "rm" }]) {
     assert.equal((await s.bg.handle({ kind: "exchange", ...bad }, exchangeSender())).error?.code, "ERR_BAD_REQUEST", JSON.stringify(bad));
   }
+});
+
+test("exchange: a burst of the page's requests reaches the host two at a time, in order, every one answered", async () => {
+  const s = setup();
+  const replies = await Promise.all(Array.from({ length: 12 }, (_, i) => s.bg.handle({ kind: "exchange", op: "list", args: { box: "in", text: String(i) } }, exchangeSender())));
+  assert.ok(replies.every((r) => Array.isArray(r.result)), JSON.stringify(replies.find((r) => !r.result)));
+  assert.equal(s.host.maxOutstanding(), 2);
+  const sent = s.host.requests.filter((q) => q.command === "exchange").map((q) => q.args.args.text);
+  assert.deepEqual(sent, Array.from({ length: 12 }, (_, i) => String(i)));
 });
 
 test("exchange login: the PIN window asks for the agency card's PIN (not the clerk's own card), keeps a wrong PIN's tries, logs in with the right one", async () => {

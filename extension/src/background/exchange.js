@@ -25,6 +25,15 @@ export const EXCHANGE_PAGE = "exchange/exchange.html";
 /** The requests passed to the host as they are (docs/protocol.md §4.17). */
 const PASS = new Set(["status", "logout", "list", "show", "letter", "file", "portable", "print", "settings", "setSettings", "directory", "sync", "return", "announcements", "markRead"]);
 
+/**
+ * The page's requests in flight at the host at once: the page asks in
+ * bursts (a list, then the letters of its rows), the host takes at most
+ * four exchange requests at a time and refuses more (ERR_BUSY), and the
+ * exchange program answers one at a time anyway; the rest wait here, in
+ * order.
+ */
+export const MAX_EXCHANGE_IN_FLIGHT = 2;
+
 /** A 函's attachments may total this much: the host takes 8 MiB a message, base64 adds a third. */
 export const MAX_SEND_BYTES = 5 * 1024 * 1024;
 
@@ -140,6 +149,26 @@ export function createExchange(env) {
   const ports = new Set();
   /** Only one login or send window at a time from the page. */
   let pinPending = false;
+  let inFlight = 0;
+  /** @type {Array<() => void>} requests waiting for their turn */
+  const waiting = [];
+
+  /**
+   * Runs f when fewer than MAX_EXCHANGE_IN_FLIGHT requests are at the host.
+   * @template T
+   * @param {() => Promise<T>} f
+   * @returns {Promise<T>}
+   */
+  async function inTurn(f) {
+    if (inFlight >= MAX_EXCHANGE_IN_FLIGHT) await new Promise((r) => waiting.push(() => r(undefined)));
+    inFlight++;
+    try {
+      return await f();
+    } finally {
+      inFlight--;
+      waiting.shift()?.();
+    }
+  }
 
   native.onEvent((event, data) => {
     if (event !== "exchange" || !isObject(data)) return;
@@ -216,7 +245,7 @@ export function createExchange(env) {
     const args = message.args ?? {};
     if (typeof op !== "string" || !isObject(args)) return fail("ERR_BAD_REQUEST");
     if (PASS.has(op)) {
-      return { result: await native.request("exchange", Object.keys(args).length > 0 ? { op, args } : { op }) };
+      return { result: await inTurn(() => native.request("exchange", Object.keys(args).length > 0 ? { op, args } : { op })) };
     }
     switch (op) {
       case "login": {
