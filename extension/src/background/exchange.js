@@ -16,7 +16,7 @@
 import { CodedError } from "../codes.js";
 import { can } from "./certificates.js";
 import { runPinAction } from "./pinflow.js";
-import { sha256Hex, textPreview } from "./preview.js";
+import { decodeBase64, sha256Hex, textPreview } from "./preview.js";
 import { fail, isObject } from "./shared.js";
 
 /** The exchange page, the one sender of kind "exchange". */
@@ -101,18 +101,10 @@ export async function letterText(letter, names) {
   lines.push("說明：");
   for (const p of String(letter.body).split(/\r?\n/)) if (p.trim() !== "") lines.push(`  ${p.trim()}`);
   for (const f of letter.files ?? []) {
-    const bytes = base64Bytes(f.data);
+    const bytes = decodeBase64(f.data, "files");
     lines.push(`附件：${f.name}（${bytes.length} bytes，SHA-256 ${(await sha256Hex(bytes)).slice(0, 16)}…）`);
   }
   return lines.join("\n");
-}
-
-/** @param {string} s */
-function base64Bytes(s) {
-  const bin = atob(s);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
 }
 
 /**

@@ -120,8 +120,8 @@ func (s *Service) Do(ctx context.Context, op string, args json.RawMessage) (any,
 		return s.status(ctx)
 	case "login":
 		var in struct {
-			PIN    pin    `json:"pin"`
-			Reader string `json:"reader"`
+			PIN    protocol.Secret `json:"pin"`
+			Reader string          `json:"reader"`
 		}
 		if err := onePIN(args); err != nil {
 			return nil, err
@@ -239,12 +239,12 @@ func (s *Service) Do(ctx context.Context, op string, args json.RawMessage) (any,
 // at once when a session is open.
 func (s *Service) send(ctx context.Context, args json.RawMessage) (any, error) {
 	var in struct {
-		To      []string `json:"to"`
-		Subject string   `json:"subject"`
-		Number  string   `json:"number"`
-		Body    string   `json:"body"`
-		PIN     pin      `json:"pin"`
-		Reader  string   `json:"reader"`
+		To      []string        `json:"to"`
+		Subject string          `json:"subject"`
+		Number  string          `json:"number"`
+		Body    string          `json:"body"`
+		PIN     protocol.Secret `json:"pin"`
+		Reader  string          `json:"reader"`
 		Files   []struct {
 			Name string `json:"name"`
 			Data []byte `json:"data"` // base64 in JSON
@@ -290,23 +290,6 @@ func (s *Service) send(ctx context.Context, args json.RawMessage) (any, error) {
 		}()
 	}
 	return map[string]string{"sendId": id, "state": agent.Queued}, nil
-}
-
-// pin is a PIN in a request: decoded from its JSON string without passing
-// through a Go string, which could not be cleared.
-type pin []byte
-
-func (p *pin) UnmarshalJSON(b []byte) error {
-	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
-		return errors.New("pin must be a string")
-	}
-	for _, c := range b[1 : len(b)-1] {
-		if c < 0x20 || c > 0x7e || c == '\\' || c == '"' {
-			return errors.New("pin must be printable ASCII")
-		}
-	}
-	*p = append(pin(nil), b[1:len(b)-1]...)
-	return nil
 }
 
 // onePIN refuses args that name the PIN more than once: encoding/json
