@@ -34,6 +34,16 @@ FORCE_INSTALL ?=
 APPROVED_ORIGINS ?=
 CHROME_STORE_ID ?=
 EDGE_STORE_ID ?=
+# FIREFOX_ADDON_URL: the add-on's https URL (addons.mozilla.org's
+# latest.xpi) that the MSI's EXTENSIONPOLICY=1 and cardbridge-policy
+# force-install in Firefox.
+FIREFOX_ADDON_URL ?=
+# SIGN_CERT and SIGN_KEY (PEM files: the code-signing certificate with its
+# chain, and its key) sign the Windows programs and the MSI with
+# osslsigncode; SIGN_TIMESTAMP is an RFC 3161 time-stamp authority's URL.
+SIGN_CERT ?=
+SIGN_KEY ?=
+SIGN_TIMESTAMP ?=
 comma := ,
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 RELEASE_LDFLAGS = -s -w -X main.build=release -X main.version=$(VERSION) -X main.storeExtensionIDs=$(STORE_EXTENSION_IDS)
@@ -50,13 +60,19 @@ release: deps
 	  --host out/release/linux-amd64/cardbridge --exchange out/release/linux-amd64/cardbridge-exchange \
 	  $(foreach id,$(subst $(comma), ,$(STORE_EXTENSION_IDS)),--store-id $(id)) \
 	  $(foreach f,$(subst $(comma), ,$(FORCE_INSTALL)),--force $(f)) \
-	  $(foreach o,$(subst $(comma), ,$(APPROVED_ORIGINS)),--approved $(o))
+	  $(foreach o,$(subst $(comma), ,$(APPROVED_ORIGINS)),--approved $(o)) \
+	  $(if $(FIREFOX_ADDON_URL),--firefox-url $(FIREFOX_ADDON_URL))
 	# The Windows MSI (wixl, docs/install.md); CHROME_STORE_ID and
 	# EDGE_STORE_ID are what EXTENSIONPOLICY=1 force-installs.
 	$(GO) run ./installer msi --out out/release --version $(VERSION) \
 	  --host out/release/windows-amd64/cardbridge.exe --exchange out/release/windows-amd64/cardbridge-exchange.exe \
 	  $(foreach id,$(subst $(comma), ,$(STORE_EXTENSION_IDS)),--store-id $(id)) \
-	  $(if $(CHROME_STORE_ID),--chrome-id $(CHROME_STORE_ID)) $(if $(EDGE_STORE_ID),--edge-id $(EDGE_STORE_ID))
+	  $(if $(CHROME_STORE_ID),--chrome-id $(CHROME_STORE_ID)) $(if $(EDGE_STORE_ID),--edge-id $(EDGE_STORE_ID)) \
+	  $(if $(FIREFOX_ADDON_URL),--firefox-url $(FIREFOX_ADDON_URL)) \
+	  $(if $(SIGN_CERT),--sign-cert $(SIGN_CERT) --sign-key $(SIGN_KEY)) $(if $(SIGN_TIMESTAMP),--sign-timestamp $(SIGN_TIMESTAMP))
+	@test -n "$(SIGN_CERT)" || echo "note: SIGN_CERT is empty: the MSI and its programs are not signed" >&2
+	# The macOS package cannot be finished here (cgo for Apple's PC/SC,
+	# pkgbuild, signing): `go run ./installer pkg` on a Mac, docs/install.md.
 
 # The Windows host is built with cgo through MinGW-w64 (Debian
 # gcc-mingw-w64-x86-64-win32): the PKCS#11 backend (miekg/pkcs11) needs cgo,

@@ -34,6 +34,10 @@ type debOptions struct {
 	// Approved are origins pre-approved in the extension's managed storage
 	// (cardbridge-policy) and in the system configuration (cardbridge).
 	Approved []string
+	// FirefoxURL, when set, also builds cardbridge-policy, whose
+	// maintainer scripts merge a force-install of the Firefox add-on from
+	// this URL (and Approved) into Firefox's policies.json.
+	FirefoxURL string
 }
 
 // debVersion is a version Debian accepts: it must start with a digit; a
@@ -88,7 +92,7 @@ func buildDebs(o debOptions) ([]string, error) {
 		return nil, err
 	}
 	out = append(out, p)
-	if len(o.Force) > 0 {
+	if len(o.Force) > 0 || o.FirefoxURL != "" {
 		policy, err := policyTree(o)
 		if err != nil {
 			return nil, err
@@ -109,6 +113,7 @@ type tree struct {
 	files    map[string]treeFile
 	links    map[string]string // path → target
 	conffile []string
+	scripts  map[string]string // DEBIAN/postinst, prerm, …
 }
 
 type treeFile struct {
@@ -117,7 +122,7 @@ type treeFile struct {
 }
 
 func newTree() *tree {
-	return &tree{files: map[string]treeFile{}, links: map[string]string{}}
+	return &tree{files: map[string]treeFile{}, links: map[string]string{}, scripts: map[string]string{}}
 }
 
 // mainTree is the cardbridge package: the two programs side by side in
@@ -136,22 +141,14 @@ func mainTree(o debOptions) (*tree, error) {
 		t.files[dst] = treeFile{b, 0o755}
 	}
 	t.links["/usr/bin/cardbridge"] = host
-	targets, err := install.SystemTargets("linux")
+	manifests, err := systemManifests("linux", host, o.StoreIDs, o.Dev)
 	if err != nil {
 		return nil, err
 	}
-	ids := install.ShippedExtensionIDs(o.StoreIDs, o.Dev)
-	for _, tg := range targets {
-		if !tg.Firefox && len(ids) == 0 {
-			continue // a release without store IDs serves Firefox only
-		}
-		m, err := install.ManifestFor(tg, host, install.ManifestIDs(tg, ids))
-		if err != nil {
-			return nil, err
-		}
-		t.files[tg.Path()] = treeFile{m, 0o644}
-		if strings.HasPrefix(tg.Path(), "/etc/") {
-			t.conffile = append(t.conffile, tg.Path())
+	for p, m := range manifests {
+		t.files[p] = treeFile{m, 0o644}
+		if strings.HasPrefix(p, "/etc/") {
+			t.conffile = append(t.conffile, p)
 		}
 	}
 	if len(o.Approved) > 0 {
@@ -167,24 +164,68 @@ func mainTree(o debOptions) (*tree, error) {
 	return t, nil
 }
 
-// policyTree is the cardbridge-policy package: managed policies that
-// force-install the extension in Chrome, Chromium and Edge, each its own
-// file beside the administrator's (never one of theirs overwritten).
-func policyTree(o debOptions) (*tree, error) {
-	t := newTree()
-	p, err := install.ChromePolicy(o.Force, o.Approved)
+// systemManifests are the per-machine manifests for goos ("linux" or
+// "darwin"), by path, pointing at host: the store IDs (and with dev the
+// development one) for the Chrome family, the add-on for Firefox; a
+// release without store IDs registers Firefox only.
+func systemManifests(goos, host string, storeIDs []string, dev bool) (map[string][]byte, error) {
+	targets, err := install.SystemTargets(goos)
 	if err != nil {
 		return nil, err
 	}
-	browsers := make([]string, 0, len(install.PolicyDirs))
-	for b := range install.PolicyDirs {
-		browsers = append(browsers, b)
+	ids := install.ShippedExtensionIDs(storeIDs, dev)
+	out := map[string][]byte{}
+	for _, tg := range targets {
+		if !tg.Firefox && len(ids) == 0 {
+			continue
+		}
+		m, err := install.ManifestFor(tg, host, install.ManifestIDs(tg, ids))
+		if err != nil {
+			return nil, err
+		}
+		out[tg.Path()] = m
 	}
-	sort.Strings(browsers)
-	for _, b := range browsers {
-		f := filepath.Join(install.PolicyDirs[b], "cardbridge.json")
-		t.files[f] = treeFile{p, 0o644}
-		t.conffile = append(t.conffile, f)
+	return out, nil
+}
+
+// policyTree is the cardbridge-policy package: managed policies that
+// force-install the extension in Chrome, Chromium and Edge, each its own
+// file beside the administrator's (never one of theirs overwritten), and,
+// with FirefoxURL, maintainer scripts that merge the Firefox add-on into
+// Firefox's one policies.json and take it out again (cardbridge policy,
+// internal/install/policy.go).
+func policyTree(o debOptions) (*tree, error) {
+	t := newTree()
+	if len(o.Force) > 0 {
+		p, err := install.ChromePolicy(o.Force, o.Approved)
+		if err != nil {
+			return nil, err
+		}
+		browsers := make([]string, 0, len(install.PolicyDirs))
+		for b := range install.PolicyDirs {
+			browsers = append(browsers, b)
+		}
+		sort.Strings(browsers)
+		for _, b := range browsers {
+			f := filepath.Join(install.PolicyDirs[b], "cardbridge.json")
+			t.files[f] = treeFile{p, 0o644}
+			t.conffile = append(t.conffile, f)
+		}
+	}
+	if o.FirefoxURL != "" {
+		p := install.MachinePolicy{Approved: o.Approved, FirefoxInstallURL: o.FirefoxURL}
+		if err := p.Check(); err != nil {
+			return nil, err
+		}
+		host := filepath.Join(install.SystemProgramDir("linux"), "cardbridge")
+		// Checked above: the URL and the origins hold no quote, so they
+		// pass through single quotes unchanged.
+		apply := fmt.Sprintf("'%s' policy apply --root \"$DPKG_ROOT\" --firefox-url '%s'", host, o.FirefoxURL)
+		if len(o.Approved) > 0 {
+			apply += " --approved '" + strings.Join(o.Approved, " ") + "'"
+		}
+		t.scripts["postinst"] = "#!/bin/sh\n# Merges the Firefox add-on's force-install into Firefox's policies.json.\nset -e\nif [ \"$1\" = configure ]; then\n\t\"$DPKG_ROOT\"" + apply + "\nfi\n"
+		t.scripts["prerm"] = "#!/bin/sh\n# Takes CardBridge's entries out of Firefox's policies.json again.\nset -e\ncase \"$1\" in\nremove|upgrade|deconfigure)\n\t\"$DPKG_ROOT\"'" + host + "' policy remove --root \"$DPKG_ROOT\" || true\n\t;;\nesac\n"
 	}
 	t.files["/usr/share/doc/cardbridge-policy/copyright"] = treeFile{[]byte(copyright), 0o644}
 	t.control = control("cardbridge-policy", o.Version, "all", "cardbridge (= "+o.Version+")", t, policyDescription)
@@ -228,10 +269,11 @@ const description = `Taiwan certificate IC cards in Chrome, Edge and Firefox
  registers it with Chromium, Google Chrome, Microsoft Edge and Firefox.`
 
 const policyDescription = `force-install the CardBridge extension (managed policy)
- Managed policies for Chromium, Google Chrome and Microsoft Edge that install
- the CardBridge extension from its store for every user, and pre-approve the
- organisation's sites. Each is a file of its own in the browsers' managed
- policy folders, merged with the administrator's.`
+ Managed policies for Chromium, Google Chrome, Microsoft Edge and Firefox
+ that install the CardBridge extension from its store for every user, and
+ pre-approve the organisation's sites. The Chrome family gets a file of its
+ own in each managed policy folder; Firefox's policies.json gets CardBridge's
+ entries merged in, and taken out again on removal.`
 
 const copyright = `CardBridge
 See the project's repository for its licence and sources.
@@ -276,6 +318,11 @@ func dpkgDeb(t *tree, out string) (string, error) {
 	}
 	if err := os.WriteFile(filepath.Join(deb, "control"), []byte(t.control), 0o644); err != nil {
 		return "", err
+	}
+	for name, script := range t.scripts {
+		if err := os.WriteFile(filepath.Join(deb, name), []byte(script), 0o755); err != nil {
+			return "", err
+		}
 	}
 	if len(t.conffile) > 0 {
 		sort.Strings(t.conffile)

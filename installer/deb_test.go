@@ -216,3 +216,82 @@ func TestDebInstallRemove(t *testing.T) {
 	})
 	assert.Empty(t, left, "files left after --purge")
 }
+
+// cardbridge-policy with the Firefox add-on, installed and purged with
+// the real cardbridge into a private root: its maintainer scripts merge
+// the force-install and the approved origins into an administrator's
+// policies.json (theirs kept) and into a file of its own for Debian's
+// firefox-esr; the purge takes out only CardBridge's entries, and the file
+// it created goes.
+func TestDebFirefoxPolicy(t *testing.T) {
+	needDpkg(t)
+	if _, err := exec.LookPath("dpkg"); err != nil {
+		t.Skip("dpkg is not installed")
+	}
+	dir := t.TempDir()
+	host := filepath.Join(dir, "cardbridge")
+	out, err := exec.Command("go", "build", "-o", host, "github.com/cardbridge/cardbridge/host").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	_, exchange := fakeBinaries(t)
+	const xpi = "https://addons.mozilla.org/firefox/downloads/latest/cardbridge/latest.xpi"
+	debs, err := buildDebs(debOptions{Out: t.TempDir(), Version: "1.0", Host: host, Exchange: exchange, StoreIDs: []string{storeID},
+		Force: []install.ForceInstall{{ID: storeID, UpdateURL: install.ChromeStoreUpdateURL}}, FirefoxURL: xpi,
+		Approved: []string{"https://edoc.example.gov.tw", "https://ca.example.gov.tw"}})
+	require.NoError(t, err)
+	require.Len(t, debs, 2)
+	scripts := dpkg(t, "dpkg-deb", "--info", debs[1])
+	assert.Contains(t, scripts, "postinst")
+	assert.Contains(t, scripts, "prerm")
+
+	root := t.TempDir()
+	for _, d := range []string{"var/lib/dpkg/info", "var/lib/dpkg/updates", "var/lib/dpkg/triggers", "etc/firefox/policies", "etc/firefox-esr"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(root, d), 0o755))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(root, "var/lib/dpkg/status"), nil, 0o644))
+	adminFile := filepath.Join(root, "etc/firefox/policies/policies.json")
+	adminDoc := `{"policies": {"DisableTelemetry": true, "ExtensionSettings": {"uBlock0@raymondhill.net": {"installation_mode": "force_installed", "install_url": "https://example.org/u.xpi"}}}}`
+	require.NoError(t, os.WriteFile(adminFile, []byte(adminDoc), 0o644))
+	inst := func(args ...string) {
+		dpkg(t, append([]string{"dpkg", "--root=" + root, "--force-depends", "--force-script-chrootless", "--log=/dev/null"}, args...)...)
+	}
+	inst("-i", debs[0], debs[1])
+
+	type ffPolicies struct {
+		Policies struct {
+			DisableTelemetry  bool
+			ExtensionSettings map[string]map[string]string
+			Third             struct {
+				Extensions map[string]struct {
+					ApprovedOrigins []string `json:"approvedOrigins"`
+				}
+			} `json:"3rdparty"`
+		} `json:"policies"`
+	}
+	for _, f := range []string{adminFile, filepath.Join(root, "etc/firefox-esr/policies/policies.json")} {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err, f)
+		var p ffPolicies
+		require.NoError(t, json.Unmarshal(b, &p), "%s", b)
+		assert.Equal(t, map[string]string{"installation_mode": "force_installed", "install_url": xpi}, p.Policies.ExtensionSettings[install.FirefoxAddonID], f)
+		assert.Equal(t, []string{"https://edoc.example.gov.tw", "https://ca.example.gov.tw"}, p.Policies.Third.Extensions[install.FirefoxAddonID].ApprovedOrigins, f)
+	}
+	b, _ := os.ReadFile(adminFile)
+	assert.Contains(t, string(b), "uBlock0@raymondhill.net", "the administrator's add-on stays")
+	assert.Contains(t, string(b), `"DisableTelemetry": true`)
+
+	inst("--purge", "cardbridge-policy", "cardbridge")
+	b, err = os.ReadFile(adminFile)
+	require.NoError(t, err)
+	assert.JSONEq(t, adminDoc, string(b), "the administrator's file as it was")
+	assert.NoDirExists(t, filepath.Join(root, "etc/firefox-esr/policies"), "the file and folder it created are gone")
+	assert.DirExists(t, filepath.Join(root, "etc/firefox-esr"), "firefox-esr's own folder stays")
+	var left []string
+	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		rel, _ := filepath.Rel(root, p)
+		if err == nil && !d.IsDir() && !strings.HasPrefix(rel, "var/lib/dpkg") && rel != "etc/firefox/policies/policies.json" {
+			left = append(left, rel)
+		}
+		return nil
+	})
+	assert.Empty(t, left, "files left after --purge")
+}

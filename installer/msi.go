@@ -42,6 +42,11 @@ type msiOptions struct {
 	// ChromeID and EdgeID are the store IDs EXTENSIONPOLICY=1 forces in;
 	// without them the MSI has no policy components.
 	ChromeID, EdgeID string
+	// FirefoxURL is the add-on's https URL EXTENSIONPOLICY=1 force-installs
+	// in Firefox (addons.mozilla.org's latest.xpi); without it, none.
+	FirefoxURL string
+	// Sign, when set, signs the two programs and the MSI (Authenticode).
+	Sign *signer
 }
 
 // msiVersion is the a.b.c Windows Installer compares: a tagless build is
@@ -67,6 +72,7 @@ type msiData struct {
 	Browsers                      []msiBrowser
 	ChromeID, EdgeID, PolicyValue string
 	ChromeURL, EdgeURL            string
+	FirefoxURL, FirefoxAddon      string
 }
 
 var wxs = template.Must(template.New("wxs").Parse(`<?xml version="1.0" encoding="utf-8"?>
@@ -107,11 +113,28 @@ var wxs = template.Must(template.New("wxs").Parse(`<?xml version="1.0" encoding=
             <RegistryValue Root="HKLM" Key="SOFTWARE\Policies\Microsoft\Edge\ExtensionInstallForcelist" Name="{{.PolicyValue}}" Type="string" Value="{{.EdgeID}};{{.EdgeURL}}" KeyPath="yes"/>
           </Component>
 {{- end}}
+{{- if .FirefoxURL}}
+          <Component Id="FirefoxPolicy" Guid="*" Win64="yes">
+            <RegistryValue Root="HKLM" Key="SOFTWARE\Policies\Mozilla\Firefox\ExtensionSettings\{{.FirefoxAddon}}" Name="installation_mode" Type="string" Value="force_installed" KeyPath="yes"/>
+            <RegistryValue Root="HKLM" Key="SOFTWARE\Policies\Mozilla\Firefox\ExtensionSettings\{{.FirefoxAddon}}" Name="install_url" Type="string" Value="{{.FirefoxURL}}"/>
+          </Component>
+{{- end}}
         </Directory>
       </Directory>
     </Directory>
+    <!-- APPROVEDORIGINS: the installed cardbridge.exe writes the machine
+         policy (cardbridge policy apply, internal/install/policy.go) as
+         SYSTEM, and takes it out on uninstall and on rollback: before
+         RemoveRegistryValues, whose removal of the MSI's own values then
+         finds the parent keys empty and takes them too. -->
+    <CustomAction Id="ApplyPolicy" FileKey="cardbridge.exe" ExeCommand="policy apply --approved &quot;[APPROVEDORIGINS]&quot;" Execute="deferred" Impersonate="no" Return="check"/>
+    <CustomAction Id="UndoPolicy" FileKey="cardbridge.exe" ExeCommand="policy remove" Execute="rollback" Impersonate="no" Return="ignore"/>
+    <CustomAction Id="RemovePolicy" FileKey="cardbridge.exe" ExeCommand="policy remove" Execute="deferred" Impersonate="no" Return="ignore"/>
     <InstallExecuteSequence>
       <RemoveExistingProducts Sequence="1401"/>
+      <Custom Action="RemovePolicy" Sequence="2590">REMOVE~="ALL"</Custom>
+      <Custom Action="UndoPolicy" Sequence="6590">APPROVEDORIGINS AND NOT REMOVE~="ALL"</Custom>
+      <Custom Action="ApplyPolicy" Sequence="6591">APPROVEDORIGINS AND NOT REMOVE~="ALL"</Custom>
     </InstallExecuteSequence>
     <Feature Id="Complete" Title="CardBridge" Level="1">
       <ComponentRef Id="Host"/>
@@ -124,6 +147,9 @@ var wxs = template.Must(template.New("wxs").Parse(`<?xml version="1.0" encoding=
 {{- end}}
 {{- if .EdgeID}}
       <ComponentRef Id="EdgePolicy"/>
+{{- end}}
+{{- if .FirefoxURL}}
+      <ComponentRef Id="FirefoxPolicy"/>
 {{- end}}
     </Feature>
   </Product>
@@ -145,6 +171,9 @@ func buildMSI(o msiOptions) (string, error) {
 			return "", fmt.Errorf("store ID %q is not 32 letters a–p", id)
 		}
 	}
+	if err := (install.MachinePolicy{FirefoxInstallURL: o.FirefoxURL}).Check(); err != nil || strings.ContainsAny(o.FirefoxURL, "[]{}\"<>&") {
+		return "", fmt.Errorf("Firefox add-on URL %q: an https URL without [ ] { } \" < > & (%v)", o.FirefoxURL, err)
+	}
 	stage, err := os.MkdirTemp("", "cardbridge-msi-")
 	if err != nil {
 		return "", err
@@ -158,12 +187,16 @@ func buildMSI(o msiOptions) (string, error) {
 		if err := os.WriteFile(filepath.Join(stage, name), b, 0o644); err != nil {
 			return "", err
 		}
+		if err := o.Sign.sign(filepath.Join(stage, name)); err != nil {
+			return "", err
+		}
 	}
 	ids := install.ShippedExtensionIDs(o.StoreIDs, o.Dev)
 	// wixl takes sources relative to where it runs (an absolute Source
 	// is "not found"): it runs in stage.
 	d := msiData{Version: msiVersion(o.Version), UpgradeCode: UpgradeCode, Source: ".", PolicyValue: policyValueName,
-		ChromeID: o.ChromeID, EdgeID: o.EdgeID, ChromeURL: install.ChromeStoreUpdateURL, EdgeURL: install.EdgeStoreUpdateURL}
+		ChromeID: o.ChromeID, EdgeID: o.EdgeID, ChromeURL: install.ChromeStoreUpdateURL, EdgeURL: install.EdgeStoreUpdateURL,
+		FirefoxURL: o.FirefoxURL, FirefoxAddon: install.FirefoxAddonID}
 	for _, k := range install.SystemRegistry() {
 		if !k.Firefox && len(ids) == 0 {
 			continue // a release without store IDs serves Firefox only
@@ -196,7 +229,10 @@ func buildMSI(o msiOptions) (string, error) {
 	if err := toolIn(stage, "wixl", "-a", "x64", "-o", msi, "cardbridge.wxs"); err != nil {
 		return "", err
 	}
-	return msi, fixMSI(msi, d)
+	if err := fixMSI(msi, d); err != nil {
+		return "", err
+	}
+	return msi, o.Sign.sign(msi)
 }
 
 // fixMSI writes what wixl cannot: each browser's component condition (a
@@ -224,7 +260,18 @@ func fixMSI(msi string, d msiData) error {
 			return err
 		}
 	}
-	if err := q("UPDATE `Property` SET `Value` = 'WIX_DOWNGRADE_DETECTED;WIX_UPGRADE_DETECTED;CHROMEINSTALL;EDGEINSTALL;FIREFOXINSTALL;EXTENSIONPOLICY' WHERE `Property` = 'SecureCustomProperties'"); err != nil {
+	if d.FirefoxURL != "" {
+		if err := cond("FirefoxPolicy", `EXTENSIONPOLICY = "1" AND FIREFOXINSTALL = "1"`); err != nil {
+			return err
+		}
+	}
+	// wixl writes Execute="rollback" as a plain deferred action: the type
+	// is 18 (an installed EXE) + 64 (exit code ignored) + 256 (rollback)
+	// + 1024 (in the script) + 2048 (as SYSTEM).
+	if err := q("UPDATE `CustomAction` SET `Type` = 3410 WHERE `Action` = 'UndoPolicy'"); err != nil {
+		return err
+	}
+	if err := q("UPDATE `Property` SET `Value` = 'WIX_DOWNGRADE_DETECTED;WIX_UPGRADE_DETECTED;CHROMEINSTALL;EDGEINSTALL;FIREFOXINSTALL;EXTENSIONPOLICY;APPROVEDORIGINS' WHERE `Property` = 'SecureCustomProperties'"); err != nil {
 		return err
 	}
 	// The row's version range is part of its key: deleted and inserted

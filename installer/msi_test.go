@@ -67,7 +67,7 @@ func TestMSITables(t *testing.T) {
 	needWixl(t)
 	host, exchange := fakeBinaries(t)
 	chrome, edge := strings.Repeat("c", 32), strings.Repeat("e", 32)
-	msi, err := buildMSI(msiOptions{Out: t.TempDir(), Version: "v1.4.2", Host: host, Exchange: exchange, StoreIDs: []string{chrome, edge}, ChromeID: chrome, EdgeID: edge})
+	msi, err := buildMSI(msiOptions{Out: t.TempDir(), Version: "v1.4.2", Host: host, Exchange: exchange, StoreIDs: []string{chrome, edge}, ChromeID: chrome, EdgeID: edge, FirefoxURL: firefoxURL})
 	require.NoError(t, err)
 	assert.Equal(t, "CardBridge-1.4.2-x64.msi", filepath.Base(msi))
 
@@ -90,11 +90,21 @@ func TestMSITables(t *testing.T) {
 	require.NotNil(t, force)
 	assert.Equal(t, policyValueName, force[3], "our own value name, not an administrator's 1")
 	assert.Equal(t, chrome+";"+install.ChromeStoreUpdateURL, force[4])
+	// Firefox's ExtensionSettings as a key per add-on, which Firefox merges
+	// with an administrator's other add-ons (never the one JSON value).
+	var ff [][]string
+	for _, r := range reg {
+		if r[2] == `SOFTWARE\Policies\Mozilla\Firefox\ExtensionSettings\cardbridge@cardbridge.tw` {
+			ff = append(ff, r[3:])
+		}
+	}
+	assert.ElementsMatch(t, [][]string{{"installation_mode", "force_installed", "FirefoxPolicy"}, {"install_url", firefoxURL, "FirefoxPolicy"}}, ff)
 
 	comps := table(t, msi, "Component")
 	for comp, cond := range map[string]string{
 		"Chrome": `(CHROMEINSTALL = "1") OR REMOVE~="ALL"`, "Edge": `(EDGEINSTALL = "1") OR REMOVE~="ALL"`, "Firefox": `(FIREFOXINSTALL = "1") OR REMOVE~="ALL"`,
 		"ChromePolicy": `(EXTENSIONPOLICY = "1" AND CHROMEINSTALL = "1") OR REMOVE~="ALL"`, "EdgePolicy": `(EXTENSIONPOLICY = "1" AND EDGEINSTALL = "1") OR REMOVE~="ALL"`,
+		"FirefoxPolicy": `(EXTENSIONPOLICY = "1" AND FIREFOXINSTALL = "1") OR REMOVE~="ALL"`,
 	} {
 		r := row(comps, 0, comp)
 		require.NotNil(t, r, comp)
@@ -109,7 +119,21 @@ func TestMSITables(t *testing.T) {
 		require.NotNil(t, r, p)
 		assert.Equal(t, v, r[1], p)
 	}
-	assert.Contains(t, row(props, 0, "SecureCustomProperties")[1], "CHROMEINSTALL;EDGEINSTALL;FIREFOXINSTALL;EXTENSIONPOLICY")
+	assert.Contains(t, row(props, 0, "SecureCustomProperties")[1], "CHROMEINSTALL;EDGEINSTALL;FIREFOXINSTALL;EXTENSIONPOLICY;APPROVEDORIGINS")
+	assert.Nil(t, row(props, 0, "APPROVEDORIGINS"), "no default: nothing approved unless given")
+	// APPROVEDORIGINS: the installed cardbridge.exe writes the policy as
+	// SYSTEM late in the script (its rollback first), and takes it out
+	// before the files go on uninstall.
+	ca := table(t, msi, "CustomAction")
+	for action, want := range map[string][]string{
+		"ApplyPolicy":  {"3090", "cardbridge.exe", `policy apply --approved "[APPROVEDORIGINS]"`},
+		"UndoPolicy":   {"3410", "cardbridge.exe", "policy remove"},
+		"RemovePolicy": {"3154", "cardbridge.exe", "policy remove"},
+	} {
+		r := row(ca, 0, action)
+		require.NotNil(t, r, action)
+		assert.Equal(t, want, r[1:4], action)
+	}
 	up := table(t, msi, "Upgrade")
 	require.Len(t, up, 2)
 	// UpgradeCode, VersionMin, VersionMax, Language, Attributes, Remove, ActionProperty
@@ -130,7 +154,17 @@ func TestMSITables(t *testing.T) {
 	assert.Equal(t, 1401, ordered["RemoveExistingProducts"], "right after InstallValidate, before InstallInitialize")
 	assert.Less(t, ordered["InstallValidate"], ordered["RemoveExistingProducts"])
 	assert.Less(t, ordered["RemoveExistingProducts"], ordered["InstallInitialize"])
+	assert.Less(t, ordered["InstallFiles"], ordered["UndoPolicy"])
+	assert.Less(t, ordered["UndoPolicy"], ordered["ApplyPolicy"], "the rollback is scheduled before what it undoes")
+	assert.Less(t, ordered["ApplyPolicy"], ordered["InstallFinalize"])
+	assert.Less(t, ordered["RemovePolicy"], ordered["RemoveRegistryValues"], "removed before the MSI's values, so that their empty parents go")
+	assert.Less(t, ordered["InstallInitialize"], ordered["RemovePolicy"])
+	for action, cond := range map[string]string{"ApplyPolicy": `APPROVEDORIGINS AND NOT REMOVE~="ALL"`, "UndoPolicy": `APPROVEDORIGINS AND NOT REMOVE~="ALL"`, "RemovePolicy": `REMOVE~="ALL"`} {
+		assert.Equal(t, cond, row(seq, 0, action)[1], action)
+	}
 }
+
+const firefoxURL = "https://addons.mozilla.org/firefox/downloads/latest/cardbridge/latest.xpi"
 
 // A release without store IDs registers Firefox only and has no policy
 // components; a development MSI allows the development extension.
@@ -141,9 +175,13 @@ func TestMSIWithoutStoreIDs(t *testing.T) {
 	require.NoError(t, err)
 	comps := table(t, msi, "Component")
 	assert.NotNil(t, row(comps, 0, "Firefox"))
-	for _, c := range []string{"Chrome", "Edge", "ChromePolicy", "EdgePolicy"} {
+	for _, c := range []string{"Chrome", "Edge", "ChromePolicy", "EdgePolicy", "FirefoxPolicy"} {
 		assert.Nil(t, row(comps, 0, c), c)
 	}
 	_, err = buildMSI(msiOptions{Out: t.TempDir(), Version: "1.0.0", Host: host, Exchange: exchange, ChromeID: "not-an-id"})
 	assert.Error(t, err)
+	for _, bad := range []string{"http://example.org/c.xpi", "https://example.org/[#cardbridge.exe]", `https://example.org/"/>`} {
+		_, err = buildMSI(msiOptions{Out: t.TempDir(), Version: "1.0.0", Host: host, Exchange: exchange, FirefoxURL: bad})
+		assert.Error(t, err, bad)
+	}
 }

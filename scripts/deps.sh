@@ -34,6 +34,9 @@ pkgs+=(cups printer-driver-cups-pdf)
 # The Windows MSI is built on Linux with wixl and corrected with msibuild;
 # msiinfo reads its tables in the tests (msitools).
 pkgs+=(wixl msitools)
+# Authenticode signing of the programs and the MSI (a TEST certificate in
+# the tests; the release one with make release SIGN_CERT=… SIGN_KEY=…).
+pkgs+=(osslsigncode)
 # Wine runs the MSI's silent install and the installed cardbridge.exe in the
 # tests (Debian 12's Wine 8, with a test-only bcryptprimitives.dll built by
 # MinGW-w64: installer/testdata/winestub).

@@ -62,6 +62,8 @@ const usage = `cardbridge — 憑證 IC 卡工具 / certificate card tool
   cardbridge uninstall --user [--dry-run] [--json]   移除瀏覽器註冊 / remove the browser registration
   cardbridge register  [--pkcs11 MODULE]... [--undo] [--dry-run] [--json]
                                                      註冊憑證至電腦：讓瀏覽器以卡片登入網站（Linux）/ let the browsers use the card for client-certificate logins (Linux)
+  cardbridge policy apply [--approved "ORIGIN …"] [--firefox-url URL] | remove
+                                                     全電腦原則（由 MSI 與 .deb 以系統管理員執行）/ the machine policy (run by the MSI and .deb as an administrator)
   cardbridge exchange setup --centre URL --agency CODE [--archive DIR] [--roots FILE] [--home DIR]
   cardbridge exchange send  --to CODE[,CODE…] (--di FILE | --subject TEXT --body FILE) [--attach FILE]… --pin-stdin
   cardbridge exchange sync  [--watch] [--reader NAME] --pin-stdin   送出、收文、回執 / send, receive, acknowledge
@@ -113,6 +115,8 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, o Options) in
 		err = env.uninstall(args[1:])
 	case "register":
 		err = env.register(args[1:])
+	case "policy":
+		err = env.policy(args[1:])
 	case "version", "--version":
 		fmt.Fprintln(stdout, o.Version)
 	case "help", "-h", "--help":

@@ -93,8 +93,8 @@ func (c *cli) uninstall(args []string) error {
 }
 
 func errSystemWide(cmd string) error {
-	return fmt.Errorf("%s: 請加 --user（僅限目前使用者）；全系統安裝將由後續版本的 MSI 與 .deb 安裝程式提供 / "+
-		"add --user (current user only); system-wide installs come with the MSI and .deb installers in a later release: %w", cmd, errUsage)
+	return fmt.Errorf("%s: 請加 --user（僅限目前使用者）；全電腦安裝請用 MSI 或 .deb 安裝程式（docs/install.md）/ "+
+		"add --user (current user only); for every user of the computer use the MSI or the .deb (docs/install.md): %w", cmd, errUsage)
 }
 
 // installError turns the install package's option errors into usage
@@ -103,7 +103,7 @@ func installError(err error) error {
 	var zh string
 	switch {
 	case errors.Is(err, install.ErrUnsupportedOS):
-		zh = "此作業系統不支援 --user 安裝；Windows 請使用 MSI 安裝程式（將於後續版本提供）"
+		zh = "此作業系統不支援 --user 安裝；Windows 請使用 MSI 安裝程式（docs/install.md）"
 	case errors.Is(err, install.ErrBinary):
 		zh = "--binary 須為可執行檔的絕對路徑"
 	case errors.Is(err, install.ErrExtensionID):

@@ -108,6 +108,10 @@ type Paths struct {
 	// (development builds with CARDBRIDGE_SYSTEM_CONFIG, for tests); it is
 	// still refused when others may write it.
 	SystemByUser bool
+	// Registry also reads HKLM\SOFTWARE\Policies\CardBridge (Windows:
+	// what the MSI's APPROVEDORIGINS or Group Policy set), as part of the
+	// system configuration.
+	Registry bool
 }
 
 // DefaultPaths returns the system and user file locations. The
@@ -120,6 +124,7 @@ func DefaultPaths() Paths {
 		if pd := os.Getenv("ProgramData"); pd != "" {
 			p.System = filepath.Join(pd, "CardBridge", "config.json")
 		}
+		p.Registry = true
 	case "darwin":
 		p.System = "/Library/Application Support/CardBridge/config.json"
 	default:
@@ -140,6 +145,13 @@ func DefaultPaths() Paths {
 func Load(p Paths) (Config, error) {
 	var out Config
 	var errs []error
+	if p.Registry {
+		c, err := registryConfig()
+		if err != nil {
+			errs = append(errs, err)
+		}
+		out.merge(c)
+	}
 	for _, path := range []string{p.System, p.User} {
 		if path == "" {
 			continue

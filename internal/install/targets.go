@@ -35,7 +35,7 @@ func Targets(goos, home string, getenv func(string) string) ([]Target, error) {
 	switch goos {
 	case "linux", "darwin":
 	case "windows":
-		return nil, fmt.Errorf("%w; on Windows the MSI installer registers the host (coming in a later release)", ErrUnsupportedOS)
+		return nil, fmt.Errorf("%w; on Windows the MSI registers the host for every user (docs/install.md)", ErrUnsupportedOS)
 	default:
 		return nil, fmt.Errorf("%w, not %s", ErrUnsupportedOS, goos)
 	}
