@@ -126,15 +126,18 @@ var wxs = template.Must(template.New("wxs").Parse(`<?xml version="1.0" encoding=
          policy (cardbridge policy apply, internal/install/policy.go) as
          SYSTEM, and takes it out on uninstall and on rollback: before
          RemoveRegistryValues, whose removal of the MSI's own values then
-         finds the parent keys empty and takes them too. -->
+         finds the parent keys empty and takes them too. Applied on the
+         first install (or a major upgrade, a new product) only: APPROVEDORIGINS
+         is a secure property, and a repair a standard user may start must
+         not carry theirs to SYSTEM. -->
     <CustomAction Id="ApplyPolicy" FileKey="cardbridge.exe" ExeCommand="policy apply --approved &quot;[APPROVEDORIGINS]&quot;" Execute="deferred" Impersonate="no" Return="check"/>
     <CustomAction Id="UndoPolicy" FileKey="cardbridge.exe" ExeCommand="policy remove" Execute="rollback" Impersonate="no" Return="ignore"/>
     <CustomAction Id="RemovePolicy" FileKey="cardbridge.exe" ExeCommand="policy remove" Execute="deferred" Impersonate="no" Return="ignore"/>
     <InstallExecuteSequence>
       <RemoveExistingProducts Sequence="1401"/>
       <Custom Action="RemovePolicy" Sequence="2590">REMOVE~="ALL"</Custom>
-      <Custom Action="UndoPolicy" Sequence="6590">APPROVEDORIGINS AND NOT REMOVE~="ALL"</Custom>
-      <Custom Action="ApplyPolicy" Sequence="6591">APPROVEDORIGINS AND NOT REMOVE~="ALL"</Custom>
+      <Custom Action="UndoPolicy" Sequence="6590">APPROVEDORIGINS AND NOT Installed</Custom>
+      <Custom Action="ApplyPolicy" Sequence="6591">APPROVEDORIGINS AND NOT Installed</Custom>
     </InstallExecuteSequence>
     <Feature Id="Complete" Title="CardBridge" Level="1">
       <ComponentRef Id="Host"/>

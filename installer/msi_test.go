@@ -159,7 +159,7 @@ func TestMSITables(t *testing.T) {
 	assert.Less(t, ordered["ApplyPolicy"], ordered["InstallFinalize"])
 	assert.Less(t, ordered["RemovePolicy"], ordered["RemoveRegistryValues"], "removed before the MSI's values, so that their empty parents go")
 	assert.Less(t, ordered["InstallInitialize"], ordered["RemovePolicy"])
-	for action, cond := range map[string]string{"ApplyPolicy": `APPROVEDORIGINS AND NOT REMOVE~="ALL"`, "UndoPolicy": `APPROVEDORIGINS AND NOT REMOVE~="ALL"`, "RemovePolicy": `REMOVE~="ALL"`} {
+	for action, cond := range map[string]string{"ApplyPolicy": `APPROVEDORIGINS AND NOT Installed`, "UndoPolicy": `APPROVEDORIGINS AND NOT Installed`, "RemovePolicy": `REMOVE~="ALL"`} {
 		assert.Equal(t, cond, row(seq, 0, action)[1], action)
 	}
 }

@@ -65,7 +65,8 @@ func regValue(t *testing.T, prefix, key, name string) string {
 // msiexec /qn would on Windows): with EDGEINSTALL=0 and EXTENSIONPOLICY=1,
 // Chrome's and Firefox's keys point at their manifests, Edge's is absent,
 // Chrome's policy is written; the installed cardbridge.exe answers hello
-// and version over pipes; the uninstall leaves none of it.
+// and version over pipes; a newer MSI replaces it and an older one is
+// refused; the uninstall leaves none of it.
 func TestMSIUnderWine(t *testing.T) {
 	needWixl(t)
 	for _, name := range []string{"wine", "wineboot", "wineserver", "x86_64-w64-mingw32-gcc"} {
@@ -155,7 +156,28 @@ func TestMSIUnderWine(t *testing.T) {
 	assert.Contains(t, said, `"os":"windows"`)
 	assert.Contains(t, said, `"exchange"`)
 
-	said, err = wine(t, prefix, "", "msiexec", "/x", msi, "/qn")
+	// A newer MSI replaces this one (MajorUpgrade): one CardBridge in
+	// Apps, the new version; the old one's APPROVEDORIGINS went with it
+	// (not passed again: not remembered). The older MSI is then refused.
+	newer, err := buildMSI(msiOptions{Out: filepath.Join(dir, "newer"), Version: "1.1.0", Host: exe, Exchange: exchange, StoreIDs: []string{store}, Dev: true, ChromeID: store, EdgeID: store, FirefoxURL: firefoxURL})
+	require.NoError(t, err)
+	said, err = wine(t, prefix, "", "msiexec", "/i", newer, "/qn")
+	require.NoError(t, err, "msiexec /i newer: %s", said)
+	wine(t, prefix, "", "wineserver", "-w")
+	apps := regDump(t, prefix, `SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall`)
+	assert.Equal(t, 1, strings.Count(apps, `"DisplayName"="CardBridge"`), "one CardBridge after the upgrade")
+	assert.Contains(t, apps, `"DisplayVersion"="1.1.0"`)
+	assert.NotContains(t, apps, `"DisplayVersion"="1.0.0"`)
+	assert.Empty(t, regDump(t, prefix, `SOFTWARE\Policies\CardBridge`), "the old version's policy removed with it")
+	assert.Equal(t, `C:\Program Files\CardBridge\tw.cardbridge.host.edge.json`, regValue(t, prefix, `SOFTWARE\Microsoft\Edge\NativeMessagingHosts\tw.cardbridge.host`, ""), "the defaults again")
+	said, err = wine(t, prefix, "", "msiexec", "/i", msi, "/qn")
+	assert.Error(t, err, "an older MSI over a newer one: %s", said)
+	wine(t, prefix, "", "wineserver", "-w")
+	apps = regDump(t, prefix, `SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall`)
+	assert.Contains(t, apps, `"DisplayVersion"="1.1.0"`, "the newer one stays")
+	assert.NotContains(t, apps, `"DisplayVersion"="1.0.0"`)
+
+	said, err = wine(t, prefix, "", "msiexec", "/x", newer, "/qn")
 	require.NoError(t, err, "msiexec /x: %s", said)
 	wine(t, prefix, "", "wineserver", "-w")
 	assert.NoDirExists(t, pf, "the uninstall leaves the folder")

@@ -91,89 +91,185 @@ func firefoxPolicyFiles(root string) []string {
 	return out
 }
 
-// readPolicyFile reads an existing policies.json ("" when absent),
-// capped; a link is refused (the file is root's, in a folder of root's).
-func readPolicyFile(path string) ([]byte, error) {
-	fi, err := os.Lstat(path)
+// createdMarker names, in a folder policy apply wrote to, what CardBridge
+// created there: "." (the folder itself) and/or the policies.json file.
+// policy remove takes out exactly those, so an administrator's own
+// folder or file (even one left empty) stays.
+const createdMarker = ".cardbridge-created"
+
+// policyFile is a policies.json as policy apply found it.
+type policyFile struct {
+	data     []byte
+	exists   bool
+	mode     fs.FileMode
+	uid, gid int
+}
+
+// readPolicyFile reads an existing policies.json: a regular file (never
+// through a link, never a FIFO), owned by this user (root, in a
+// maintainer script) and writable by nobody else, capped. Its folder has
+// passed safeFolder, so nobody else can swap it between the checks.
+func readPolicyFile(path string) (policyFile, error) {
+	f, err := openNoFollow(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return policyFile{mode: 0o644, uid: -1, gid: -1}, nil
 	}
 	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("policy: %s is not a regular file: left as it is", path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+		return policyFile{}, fmt.Errorf("policy: %s: %w: left as it is", path, err)
 	}
 	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, 1<<20+1))
+	fi, err := f.Stat()
+	if err != nil {
+		return policyFile{}, err
+	}
+	uid, gid, owned := fileOwner(fi)
+	if !fi.Mode().IsRegular() || !owned || fi.Mode().Perm()&0o022 != 0 {
+		return policyFile{}, fmt.Errorf("policy: %s is not a regular file of the administrator's that only they may write: left as it is", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, 1<<20+1))
+	return policyFile{data: data, exists: true, mode: fi.Mode().Perm(), uid: uid, gid: gid}, err
 }
 
 // writePolicyFile replaces path through a temporary file in its folder,
-// so that Firefox never reads half a file.
-func writePolicyFile(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
+// so that Firefox never reads half a file; the new file keeps the old
+// one's mode and owner (an administrator's 0640 stays 0640).
+func writePolicyFile(path string, data []byte, old policyFile) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".policies-*.json")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Chmod(old.mode)
 	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
+	if err == nil && old.uid >= 0 {
+		err = tmp.Chown(old.uid, old.gid)
 	}
-	if err := tmp.Close(); err != nil {
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// readMarker returns the names dir's marker lists.
+func readMarker(dir string) []string {
+	b, err := os.ReadFile(filepath.Join(dir, createdMarker))
+	if err != nil || len(b) > 4096 {
+		return nil
+	}
+	return strings.Fields(string(b))
+}
+
+// addMarker adds name to dir's marker.
+func addMarker(dir, name string) error {
+	names := readMarker(dir)
+	if slices.Contains(names, name) {
+		return nil
+	}
+	return os.WriteFile(filepath.Join(dir, createdMarker), []byte(strings.Join(append(names, name), "\n")+"\n"), 0o644)
+}
+
+// makeFolders creates dir and the folders above it that are missing,
+// each marked as CardBridge's, after checking that what exists above is
+// the administrator's alone.
+func makeFolders(dir string) error {
+	var missing []string
+	d := dir
+	for {
+		if _, err := os.Lstat(d); err == nil {
+			break
+		}
+		missing = append(missing, d)
+		parent := filepath.Dir(d)
+		if parent == d {
+			break
+		}
+		d = parent
+	}
+	if err := safeFolder(d); err != nil {
+		return err
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := os.Mkdir(missing[i], 0o755); err != nil {
+			return err
+		}
+		if err := addMarker(missing[i], "."); err != nil {
+			return err
+		}
+	}
+	return safeFolder(dir)
 }
 
 func applyFirefoxPolicy(path string, p install.MachinePolicy) error {
 	if p.FirefoxInstallURL == "" && len(p.Approved) == 0 {
 		return nil
 	}
-	doc, err := readPolicyFile(path)
+	dir := filepath.Dir(path)
+	if err := makeFolders(dir); err != nil {
+		return fmt.Errorf("policy: %s: %w", path, err)
+	}
+	old, err := readPolicyFile(path)
 	if err != nil {
 		return err
 	}
-	out, err := install.MergeFirefoxPolicies(doc, p)
+	out, err := install.MergeFirefoxPolicies(old.data, p)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	return writePolicyFile(path, out)
+	if !old.exists {
+		if err := addMarker(dir, filepath.Base(path)); err != nil {
+			return err
+		}
+	}
+	return writePolicyFile(path, out, old)
 }
 
-// removeFirefoxPolicy takes CardBridge's entries out of path; a file left
-// with nothing goes, and so do the folders that held only it.
+// removeFirefoxPolicy takes CardBridge's entries out of path; the file
+// goes when CardBridge created it and nothing else is left in it, and so
+// do the folders CardBridge created when they are empty.
 func removeFirefoxPolicy(path string) error {
-	doc, err := readPolicyFile(path)
-	if err != nil || doc == nil {
-		return err
-	}
-	out, empty, err := install.RemoveFirefoxPolicies(doc)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if !empty {
-		return writePolicyFile(path, out)
-	}
-	if err := os.Remove(path); err != nil {
-		return err
-	}
-	// policies/ and, for /etc/firefox, the folder itself when empty (an
-	// administrator's folder with anything in it stays).
 	dir := filepath.Dir(path)
-	if os.Remove(dir) == nil && !strings.Contains(dir, "firefox-esr") {
-		_ = os.Remove(filepath.Dir(dir))
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err := safeFolder(dir); err != nil {
+		return fmt.Errorf("policy: %s: %w", path, err)
+	}
+	old, err := readPolicyFile(path)
+	if err != nil {
+		return err
+	}
+	created := readMarker(dir)
+	if old.exists {
+		out, empty, err := install.RemoveFirefoxPolicies(old.data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if empty && slices.Contains(created, filepath.Base(path)) {
+			err = os.Remove(path)
+		} else {
+			err = writePolicyFile(path, out, old)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	// The marker goes, then each folder CardBridge created while empty.
+	for d := dir; ; d = filepath.Dir(d) {
+		names := readMarker(d)
+		if names == nil {
+			break
+		}
+		if err := os.Remove(filepath.Join(d, createdMarker)); err != nil {
+			return err
+		}
+		if !slices.Contains(names, ".") || os.Remove(d) != nil {
+			break
+		}
 	}
 	return nil
 }

@@ -49,7 +49,7 @@ func TestPolicyFirefoxFiles(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, adminDoc, string(b))
 	entries, _ := os.ReadDir(filepath.Dir(admin))
-	assert.Len(t, entries, 1, "no temporary file left")
+	assert.Len(t, entries, 1, "no temporary file or marker left")
 }
 
 // Bad input is refused before anything is written: an http origin, a

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/cardbridge/cardbridge/internal/origin"
 )
@@ -58,7 +59,10 @@ type MachinePolicy struct {
 // installURLRE is an https URL of the characters RFC 3986 allows, less
 // the quote and the backslash: the URL goes through a maintainer script's
 // single quotes and an MSI's formatted string unchanged.
-var installURLRE = regexp.MustCompile(`^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~:/?#@!$&()*+,;=%-]*)?$`)
+// "$" and "!" are left out too: wixl's preprocessor expands $(env.…)
+// and !(bind.…) in the MSI's source (a build machine's variable would
+// ship in the MSI).
+var installURLRE = regexp.MustCompile(`^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~:/?#@&()*+,;=%-]*)?$`)
 
 // ErrPolicy reports a machine policy that cannot be applied as given.
 var ErrPolicy = errors.New("install: machine policy")
@@ -180,6 +184,9 @@ func MergeFirefoxPolicies(doc []byte, p MachinePolicy) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		if e, ok := settings[FirefoxAddonID]; ok && !ourSetting(e) {
+			return nil, fmt.Errorf("%w: policies.json has an ExtensionSettings entry of its own for %s: left as it is", ErrPolicy, FirefoxAddonID)
+		}
 		settings[FirefoxAddonID] = map[string]any{"installation_mode": "force_installed", "install_url": p.FirefoxInstallURL}
 	}
 	if len(p.Approved) > 0 {
@@ -191,9 +198,46 @@ func MergeFirefoxPolicies(doc []byte, p MachinePolicy) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		if e, ok := exts[FirefoxAddonID]; ok && !ourStorage(e) {
+			return nil, fmt.Errorf("%w: policies.json has a 3rdparty entry of its own for %s: left as it is", ErrPolicy, FirefoxAddonID)
+		}
 		exts[FirefoxAddonID] = map[string]any{"approvedOrigins": p.Approved}
 	}
 	return IndentedJSON(root)
+}
+
+// ourSetting reports whether an ExtensionSettings entry has the shape
+// MergeFirefoxPolicies writes: an administrator's own entry for the add-on
+// (a block, a message) is neither replaced nor removed.
+func ourSetting(e any) bool {
+	m, ok := e.(map[string]any)
+	if !ok || len(m) != 2 || m["installation_mode"] != "force_installed" {
+		return false
+	}
+	u, ok := m["install_url"].(string)
+	return ok && installURLRE.MatchString(u)
+}
+
+// ourStorage reports whether a 3rdparty entry has the shape
+// MergeFirefoxPolicies writes: approvedOrigins alone, each an https origin.
+func ourStorage(e any) bool {
+	m, ok := e.(map[string]any)
+	if !ok || len(m) != 1 {
+		return false
+	}
+	list, ok := m["approvedOrigins"].([]any)
+	if !ok {
+		return false
+	}
+	var origins []string
+	for _, v := range list {
+		o, ok := v.(string)
+		if !ok {
+			return false
+		}
+		origins = append(origins, o)
+	}
+	return CheckApproved(origins) == nil
 }
 
 // RemoveFirefoxPolicies takes CardBridge's entries out of doc and drops
@@ -204,14 +248,14 @@ func RemoveFirefoxPolicies(doc []byte) (out []byte, empty bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	if settings, ok := policies["ExtensionSettings"].(map[string]any); ok {
+	if settings, ok := policies["ExtensionSettings"].(map[string]any); ok && ourSetting(settings[FirefoxAddonID]) {
 		delete(settings, FirefoxAddonID)
 		if len(settings) == 0 {
 			delete(policies, "ExtensionSettings")
 		}
 	}
 	if third, ok := policies["3rdparty"].(map[string]any); ok {
-		if exts, ok := third["Extensions"].(map[string]any); ok {
+		if exts, ok := third["Extensions"].(map[string]any); ok && ourStorage(exts[FirefoxAddonID]) {
 			delete(exts, FirefoxAddonID)
 			if len(exts) == 0 {
 				delete(third, "Extensions")
@@ -234,11 +278,18 @@ func decodePolicies(doc []byte) (root, policies map[string]any, err error) {
 	if len(doc) > maxPolicyFile {
 		return nil, nil, fmt.Errorf("%w: policies.json larger than %d bytes", ErrPolicy, maxPolicyFile)
 	}
+	if !utf8.Valid(doc) {
+		return nil, nil, fmt.Errorf("%w: policies.json is not UTF-8: left as it is", ErrPolicy)
+	}
 	root = map[string]any{}
 	if len(bytes.TrimSpace(doc)) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(doc))
 		dec.UseNumber() // an administrator's numbers stay as written
-		if err := dec.Decode(&root); err != nil || dec.More() {
+		err := dec.Decode(&root)
+		if err == nil && len(bytes.TrimSpace(doc[dec.InputOffset():])) > 0 {
+			err = errors.New("more after the object")
+		}
+		if err != nil {
 			return nil, nil, fmt.Errorf("%w: policies.json is not one JSON object (%v): left as it is", ErrPolicy, err)
 		}
 		if root == nil {
