@@ -6,7 +6,7 @@
 // Lists from both files are merged (an administrator's pre-approved
 // origins cannot be removed by a user); a scalar set in the user file wins
 // over the system one. Settings that give a web page more power
-// (rawSignOrigins, decryptOrigins, allowLoopbackOrigins) are the
+// (rawSignOrigins, decryptOrigins, allowLoopbackOrigins, legacySites) are the
 // administrator's alone: they are read from the system file only. The
 // system file itself is honoured only when an administrator owns it and
 // nobody else may write it (trust_unix.go, trust_windows.go): on Windows
@@ -82,6 +82,11 @@ type Config struct {
 	// AllowLoopbackOrigins lets http://localhost pages use the card in a
 	// release build (development builds always do).
 	AllowLoopbackOrigins bool `json:"allowLoopbackOrigins,omitempty"`
+	// LegacySites are sites, beyond the built-in government ones
+	// (https://*.gov.tw), whose pages speak HiPKI's local-server protocol
+	// and get it answered (internal/hipki): raw signatures and decryption
+	// as the page asks, the PIN always in CardBridge's window.
+	LegacySites []string `json:"legacySites,omitempty"`
 }
 
 // adminOnly clears the administrator's settings from c and reports which
@@ -97,7 +102,10 @@ func (c *Config) adminOnly() []string {
 	if c.AllowLoopbackOrigins {
 		set = append(set, "allowLoopbackOrigins")
 	}
-	c.RawSignOrigins, c.DecryptOrigins, c.AllowLoopbackOrigins = nil, nil, false
+	if c.LegacySites != nil {
+		set = append(set, "legacySites")
+	}
+	c.RawSignOrigins, c.DecryptOrigins, c.AllowLoopbackOrigins, c.LegacySites = nil, nil, false, nil
 	return set
 }
 
@@ -199,6 +207,7 @@ func (c *Config) merge(o Config) {
 	c.RawSignOrigins = appendNew(c.RawSignOrigins, o.RawSignOrigins)
 	c.DecryptOrigins = appendNew(c.DecryptOrigins, o.DecryptOrigins)
 	c.AllowLoopbackOrigins = c.AllowLoopbackOrigins || o.AllowLoopbackOrigins
+	c.LegacySites = appendNew(c.LegacySites, o.LegacySites)
 }
 
 // appendNew appends the items of add that list lacks.
@@ -247,7 +256,7 @@ func Parse(data []byte) (Config, error) {
 // Check validates every setting.
 func (c Config) Check() error {
 	var errs []error
-	for key, list := range map[string][]string{"approvedOrigins": c.ApprovedOrigins, "rawSignOrigins": c.RawSignOrigins, "decryptOrigins": c.DecryptOrigins} {
+	for key, list := range map[string][]string{"approvedOrigins": c.ApprovedOrigins, "rawSignOrigins": c.RawSignOrigins, "decryptOrigins": c.DecryptOrigins, "legacySites": c.LegacySites} {
 		for _, o := range list {
 			if err := origin.Check(o); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %q is not an origin such as https://edoc.example.gov.tw: %w", key, o, err))

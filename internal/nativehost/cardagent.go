@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/cardbridge/cardbridge/internal/hipki"
+
 	"github.com/cardbridge/cardbridge/internal/cards"
 	"github.com/cardbridge/cardbridge/internal/certinfo"
 	"github.com/cardbridge/cardbridge/internal/config"
@@ -35,6 +37,14 @@ func NewCardAgent(m *cards.Manager, cfg config.Config, version string, developme
 }
 
 // notAllowed refuses operation to a page the administrator did not list.
+// LegacySite reports whether origin's pages speak HiPKI's protocol and get
+// it answered: a built-in government site or one of legacySites. Their
+// pages ask for raw signatures and decryption by design, so these are
+// allowed them as to rawSignOrigins and decryptOrigins.
+func LegacySite(cfg config.Config, origin string) bool {
+	return hipki.BuiltinSite(origin) || slices.Contains(cfg.LegacySites, origin)
+}
+
 func notAllowed(operation, origin, setting string) error {
 	return &protocol.Error{Code: protocol.ErrNotAllowed, Details: map[string]any{"operation": operation, "origin": origin},
 		Err: fmt.Errorf("%s for %s: the origin is not in the system configuration's %s", operation, origin, setting)}
@@ -102,7 +112,7 @@ func (c *CardAgent) Sign(ctx context.Context, origin string, a *protocol.SignArg
 		// A raw signature over a digest or data the page chose is a
 		// general signing tool for the card's key, which on Taiwan cards
 		// is also its TLS client-authentication key.
-		if origin != "" && !slices.Contains(c.cfg.RawSignOrigins, origin) {
+		if origin != "" && !slices.Contains(c.cfg.RawSignOrigins, origin) && !LegacySite(c.cfg, origin) {
 			return nil, notAllowed("rawSign", origin, "rawSignOrigins")
 		}
 		digest := []byte(a.Digest)
@@ -130,7 +140,7 @@ func (c *CardAgent) Authenticate(ctx context.Context, origin string, a *protocol
 
 // Decrypt implements Agent.
 func (c *CardAgent) Decrypt(ctx context.Context, origin string, a *protocol.DecryptArgs) (any, error) {
-	if origin != "" && !slices.Contains(c.cfg.DecryptOrigins, origin) {
+	if origin != "" && !slices.Contains(c.cfg.DecryptOrigins, origin) && !LegacySite(c.cfg, origin) {
 		return nil, notAllowed("decrypt", origin, "decryptOrigins")
 	}
 	var opts crypto.DecrypterOpts
@@ -192,7 +202,8 @@ func (c *CardAgent) Config() any {
 	}
 	return map[string]any{"approvedOrigins": orEmpty(origins), "virtualReader": c.cfg.VirtualReader != "",
 		"loopbackOrigins": c.development || c.cfg.AllowLoopbackOrigins,
-		"rawSignOrigins":  orEmpty(c.cfg.RawSignOrigins), "decryptOrigins": orEmpty(c.cfg.DecryptOrigins)}
+		"rawSignOrigins":  orEmpty(c.cfg.RawSignOrigins), "decryptOrigins": orEmpty(c.cfg.DecryptOrigins),
+		"legacySites": orEmpty(c.cfg.LegacySites), "legacyBuiltin": hipki.BuiltinSites}
 }
 
 // Watch implements Agent: PC/SC reader and card events. A removal says

@@ -287,7 +287,7 @@ func (n *session) handle(ctx context.Context, req *protocol.Request) {
 
 // originRequired lists the commands a web page must not call anonymously:
 // the token binds the origin, and the origin is what the user is shown.
-var originRequired = map[string]bool{protocol.CmdAuthenticate: true}
+var originRequired = map[string]bool{protocol.CmdAuthenticate: true, protocol.CmdHiPKI: true}
 
 // extensionOnly lists commands only the extension itself (no page origin)
 // may call.
@@ -352,6 +352,9 @@ func (n *session) dispatch(ctx context.Context, req *protocol.Request) (any, err
 			}
 			return n.exchange.Do(ctx, &a)
 		})
+	case protocol.CmdHiPKI:
+		var a protocol.HiPKIArgs
+		return withArgs(req, &a, func() (any, error) { return n.hipki(req.Origin, a) })
 	case protocol.CmdUnblockPIN:
 		var a protocol.UnblockPINArgs
 		defer func() { a.PUK.Wipe(); a.NewPIN.Wipe() }()

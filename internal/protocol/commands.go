@@ -25,10 +25,14 @@ const (
 	// CmdExchange is for the extension's 「公文交換」 page only: one request
 	// to the document exchange agent (cardbridge-exchange), relayed.
 	CmdExchange = "exchange"
+	// CmdHiPKI reads a request a government page sent the way HiPKI's
+	// local server takes it (internal/hipki), for the sites the
+	// configuration lists (legacySites) and the built-in government ones.
+	CmdHiPKI = "hipki"
 )
 
 // Commands lists every command, in documentation order.
-var Commands = []string{CmdVersion, CmdReaders, CmdCheck, CmdCertificates, CmdSign, CmdAuthenticate, CmdDecrypt, CmdPINStatus, CmdChangePIN, CmdUnblockPIN, CmdConfig, CmdExchange}
+var Commands = []string{CmdVersion, CmdReaders, CmdCheck, CmdCertificates, CmdSign, CmdAuthenticate, CmdDecrypt, CmdPINStatus, CmdChangePIN, CmdUnblockPIN, CmdConfig, CmdExchange, CmdHiPKI}
 
 // Event names pushed by the host.
 const (
@@ -55,6 +59,15 @@ type NoArgs struct{}
 // ReaderArgs picks a reader; empty means the first reader with a card.
 type ReaderArgs struct {
 	Reader string `json:"reader" arg:"max=128"`
+}
+
+// HiPKIArgs is a request of a page that speaks HiPKI's protocol: what it
+// posted to the popup, or the body (Payload), path and query of its HTTP
+// request to the local server.
+type HiPKIArgs struct {
+	Payload string `json:"payload" arg:"max=6291456"`
+	Path    string `json:"path" arg:"max=64"`
+	Query   string `json:"query" arg:"max=512"`
 }
 
 // CardArgs picks the card of a PIN command: by reader, or by one of its
