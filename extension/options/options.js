@@ -162,6 +162,41 @@ function renderPreApproved(list, hostUnavailable) {
 }
 
 /**
+ * The HiPKI compatibility's sites as the options page lists them.
+ * @param {{builtin?: string, host?: string[], managed?: string[]}} r
+ * @returns {{origin: string, source: string}[]}
+ */
+export function hipkiSitesView(r) {
+  /** @type {{origin: string, source: string}[]} */
+  const out = [];
+  if (r.builtin) out.push({ origin: r.builtin, source: t("options_hipkiBuiltin", "內建：政府機關網站") });
+  for (const o of r.host ?? []) out.push({ origin: o, source: t("options_sourceHost", "CardBridge 設定檔") });
+  for (const o of r.managed ?? []) if (!(r.host ?? []).includes(o)) out.push({ origin: o, source: t("options_sourceManaged", "瀏覽器原則") });
+  return out;
+}
+
+/** The HiPKI section: the switch (storage.local hipkiCompat) and the sites. */
+async function loadHiPKI() {
+  const box = /** @type {HTMLInputElement} */ (byId("hipki-on"));
+  const g = /** @type {any} */ (globalThis);
+  const v = await g.chrome?.storage?.local?.get("hipkiCompat").catch(() => ({}));
+  box.checked = v?.hipkiCompat !== false;
+  box.onchange = () => {
+    void g.chrome?.storage?.local?.set({ hipkiCompat: box.checked });
+    showNotice({ tone: "ok", text: box.checked ? t("options_hipkiOn", "已開啟：政府網站的跨平台網頁元件要求由 CardBridge 回應。請重新整理這些網站。") : t("options_hipkiOff", "已關閉：CardBridge 不再回應政府網站的跨平台網頁元件要求。請重新整理這些網站。") });
+  };
+  const reply = await ask({ kind: "options", op: "hipkiSites" }, REQUEST_TIMEOUT_MS);
+  const sites = reply.result ? hipkiSitesView(reply.result) : [];
+  byId("hipki-sites").replaceChildren(
+    h(
+      "ul",
+      { class: "sites" },
+      ...sites.map((s) => h("li", { class: "site", "data-origin": s.origin }, h("span", { class: "origin", text: s.origin }), h("span", { class: "when", text: s.source }))),
+    ),
+  );
+}
+
+/**
  * @param {Lang} lang
  */
 async function load(lang) {
@@ -189,9 +224,13 @@ function start() {
     ["remembered-intro", t("options_rememberedIntro", "網站第一次要使用憑證 IC 卡時，CardBridge 會問您是否允許，並記住您的選擇。撤銷後，下次這個網站要使用憑證卡時會再問您一次。")],
     ["preapproved-title", t("options_preApprovedTitle", "由管理者設定的網站")],
     ["preapproved-intro", t("options_preApprovedIntro", "這些網站由單位的資訊人員事先允許，不會詢問您，也不能在這裡撤銷。")],
+    ["hipki-title", t("options_hipkiTitle", "政府網站的跨平台網頁元件")],
+    ["hipki-intro", t("options_hipkiIntro", "政府網站原本透過中華電信的「跨平台網頁元件」（HiPKI）使用憑證卡。開啟時，這些網站的簽章、讀取憑證與解密改由 CardBridge 回應，PIN 碼一律在 CardBridge 的視窗輸入。")],
+    ["hipki-label", t("options_hipkiLabel", "由 CardBridge 回應政府網站的跨平台網頁元件要求")],
   ];
   for (const [id, text] of texts) byId(id).textContent = text;
   void load(lang);
+  void loadHiPKI();
 }
 
 if (typeof document !== "undefined" && document.documentElement?.dataset.page === "options") start();

@@ -29,6 +29,7 @@ import { HOST_NAME, NativeHost } from "./native.js";
 import { createHostConfig } from "./background/hostconfig.js";
 import { EXCHANGE_PAGE, createExchange, isExchangePage } from "./background/exchange.js";
 import { createLocal } from "./background/local.js";
+import { syncScripts } from "./background/hipkisites.js";
 import { createPage } from "./background/page.js";
 import { SESSION_MS, createSessions } from "./background/sessions.js";
 import { fail, isExtensionPage, isObject } from "./background/shared.js";
@@ -142,9 +143,19 @@ export function createBackground(chrome, opts = {}) {
     if (command === "open-exchange") openExchange(chrome);
   }
 
+  /** Registers the HiPKI compatibility script for the sites that speak it now (hipkisites.js). */
+  const syncHiPKI = () => syncScripts(env).catch(() => {});
+
+  /** A change of the clerk's switch or of the browser policy. @param {Record<string, unknown>} changes @param {string} area */
+  function onStorageChanged(changes, area) {
+    if ((area === "local" && "hipkiCompat" in changes) || (area === "managed" && "legacySites" in changes)) syncHiPKI();
+  }
+
   return {
     handle,
     onMessage,
+    syncHiPKI,
+    onStorageChanged,
     onConnect,
     onCommand,
     onWindowRemoved: windows.onWindowRemoved,
@@ -166,6 +177,11 @@ export function start(chrome) {
   chrome.tabs.onRemoved.addListener(bg.onTabRemoved);
   chrome.runtime.onConnect.addListener(bg.onConnect);
   chrome.commands?.onCommand.addListener(bg.onCommand);
+  // The compatibility script's sites: at browser start and install (the
+  // host's configuration, read once per start), and when they change.
+  chrome.runtime.onStartup?.addListener(bg.syncHiPKI);
+  chrome.runtime.onInstalled?.addListener(bg.syncHiPKI);
+  chrome.storage?.onChanged?.addListener(bg.onStorageChanged);
   return bg;
 }
 

@@ -15,7 +15,7 @@
 // eslint-disable-next-line no-unused-vars
 const CardBridgeRelay = (() => {
   /** The page actions (docs/extension.md §2). */
-  const ACTIONS = Object.freeze(["status", "getCertificates", "sign", "authenticate", "decrypt", "changePin", "checkEnvironment"]);
+  const ACTIONS = Object.freeze(["status", "getCertificates", "sign", "authenticate", "decrypt", "changePin", "checkEnvironment", "hipki"]);
 
   /** The largest request forwarded, as JSON. */
   const MAX_REQUEST_JSON = 6 * 1024 * 1024;

@@ -63,8 +63,21 @@ function fakeHost(o = {}) {
             loopbackOrigins: !!o.loopback,
             rawSignOrigins: o.rawSign ?? [SITE, OTHER],
             decryptOrigins: o.decryptOrigins ?? [SITE, OTHER],
+            legacySites: [],
+            legacyBuiltin: "https://*.gov.tw",
           },
         };
+      case "hipki": {
+        // What internal/hipki reads of these test payloads (its own tests
+        // cover the decoding).
+        const p = String(a.payload ?? "");
+        if (p.includes("OPENCARD")) return { result: { refused: { retCode: 0x7600000e, reason: "OPENCARD needs the CA's tool", cardManagement: true } } };
+        if (p.includes("SHA1")) return { result: { refused: { retCode: 0x7600000c, reason: "SHA1 is no longer safe" } } };
+        if (p.includes("MakeSignature"))
+          return { result: { request: { func: "MakeSignature", op: "sign", sign: { signatureType: "PKCS1", hashAlgorithm: "SHA-256", format: "raw", data: "5YWs5paH", text: "公文", withCardSN: true } } } };
+        if (p.includes("DecryptData")) return { result: { request: { func: "DecryptData", op: "decrypt", decrypt: { ciphertext: "A".repeat(344), plainEncoding: "base64" } } } };
+        return { result: { request: { func: "GetUserCert", op: "certificates", withCert: a.path !== "/pkcs11info" || /withcert=true/.test(a.query ?? "") } } };
+      }
       case "certificates":
         return { result: { certificates: o.certificates ?? [SIGN_CERT, ENC_CERT] } };
       case "check":
@@ -1198,4 +1211,100 @@ test("exchange events reach the exchange page's port; other ports are closed; an
   assert.deepEqual(pagePort.got, [{ event: "synced", data: { report: { received: ["P1"] } } }]);
   pagePort.close();
   await until(() => !s.bg.native.connected, "the idle close after the page went");
+});
+
+// ---------------------------------------------------------------- hipki
+
+/** A HiPKI request as the compatibility script sends it. */
+const hipkiReq = (/** @type {ReturnType<typeof setup>} */ s, /** @type {Record<string, unknown>} */ args, sender = pageSender()) => page(s, "hipki", args, sender);
+const answer = (/** @type {any} */ r) => JSON.parse(r.result.response);
+
+test("hipki: MakeSignature in CardBridge's PIN window, never with the page's PIN; the answer is the server's JSON", async () => {
+  const s = setup({ managed: [SITE] });
+  const p = hipkiReq(s, { payload: JSON.stringify({ func: "MakeSignature", tbs: "公文", pin: "999999", signatureType: "PKCS1", withCardSN: "true" }), path: "", query: "" });
+  await until(() => s.windows.length === 1, "PIN window");
+  const view = await s.bg.handle({ kind: "pin-session", session: "s1" }, pinSender("s1"));
+  assert.equal(view.mode, "sign");
+  assert.equal(view.origin, SITE);
+  assert.equal(view.content.text.text, "公文", "the window shows the text the page sends");
+  assert.deepEqual(await s.bg.handle({ kind: "pin-submit", session: "s1", pin: PIN }, pinSender("s1")), { ok: true });
+  const a = answer(await p);
+  assert.equal(a.func, "sign");
+  assert.equal(a.ret_code, 0);
+  assert.equal(a.signature, "sig");
+  assert.equal(a.certb64, "MII…");
+  assert.ok("cardSN" in a, "withCardSN: the answer carries the card serial");
+  const signReq = s.host.requests.find((q) => q.command === "sign");
+  assert.deepEqual(signReq.args, { certificateId: SIGN_CERT.id, hashAlgorithm: "SHA-256", format: "raw", data: "5YWs5paH", pin: PIN });
+  assert.ok(!s.host.requests.some((q) => JSON.stringify(q.args ?? {}).includes("999999") && q.command !== "hipki"), "the page's PIN went to the card");
+});
+
+test("hipki: cancel is 0x76000999; a cancel after a wrong PIN is 0x76100006 with the tries left (0x80000002)", async () => {
+  const s = setup({ managed: [SITE] });
+  const sign = { payload: JSON.stringify({ func: "MakeSignature", tbs: "x" }), path: "", query: "" };
+  let p = hipkiReq(s, sign);
+  await until(() => s.windows.length === 1, "PIN window");
+  await s.bg.handle({ kind: "pin-cancel", session: "s1" }, pinSender("s1"));
+  let a = answer(await p);
+  assert.equal(a.ret_code, 0x76000999);
+  assert.equal(a.func, "sign");
+  assert.match(a.message, /取消/);
+  // The cooldown after a cancel: let it pass.
+  const s2 = setup({ managed: [SITE] });
+  p = hipkiReq(s2, sign);
+  await until(() => s2.windows.length === 1, "PIN window");
+  const wrong = await s2.bg.handle({ kind: "pin-submit", session: "s1", pin: "000000" }, pinSender("s1"));
+  assert.equal(wrong.error.code, "ERR_PIN_INCORRECT");
+  await s2.bg.handle({ kind: "pin-cancel", session: "s1" }, pinSender("s1"));
+  a = answer(await p);
+  assert.equal(a.ret_code, 0x76100006);
+  assert.equal(a.last_error, 0x80000002);
+});
+
+test("hipki: GetUserCert lists the readers' cards as pkcs11info (cert1 signs, cert2 encrypts, with DER)", async () => {
+  const s = setup({ managed: [SITE], readers: [{ name: "R1", card: true }, { name: "R2", card: false }] });
+  const a = answer(await hipkiReq(s, { payload: JSON.stringify({ func: "GetUserCert" }), path: "", query: "" }));
+  assert.equal(a.func, "pkcs11info");
+  assert.equal(a.ret_code, 0);
+  assert.equal(typeof a.serverVersion, "string");
+  assert.equal(a.slots.length, 2);
+  assert.deepEqual(a.slots[1], { slotDescription: "R2" });
+  const certs = a.slots[0].token.certs;
+  assert.deepEqual(
+    certs.map((/** @type {any} */ c) => [c.label, c.usage, c.certb64]),
+    [
+      ["cert1", "digitalSignature", "MII…"],
+      ["cert2", "keyEncipherment|dataEncipherment", "MII…"],
+    ],
+  );
+  assert.equal(s.windows.length, 0, "no window: the site is approved and nothing is signed");
+});
+
+test("hipki: only the government sites and the listed ones; nothing asked of the host or the user for another site", async () => {
+  const s = setup({ managed: [SITE, OTHER] });
+  const a = answer(await hipkiReq(s, { payload: JSON.stringify({ func: "GetUserCert" }), path: "", query: "" }, pageSender(`${OTHER}/x`)));
+  assert.equal(a.ret_code, 0x7600000f);
+  assert.equal(s.windows.length, 0);
+  assert.ok(!s.host.commands().includes("hipki") && !s.host.commands().includes("certificates"));
+});
+
+test("hipki: the clerk's switch off, consent refused, a refused request and card management each answer the page's ret_code", async () => {
+  let s = setup({ managed: [SITE], local: { hipkiCompat: false } });
+  assert.equal(answer(await hipkiReq(s, { payload: "{}", path: "", query: "" })).ret_code, 0x7600000f);
+
+  s = setup();
+  const p = hipkiReq(s, { payload: JSON.stringify({ func: "GetUserCert" }), path: "", query: "" });
+  await until(() => s.windows.length === 1, "consent window");
+  await s.bg.handle({ kind: "pin-consent", session: "s1", allow: false }, pinSender("s1"));
+  assert.equal(answer(await p).ret_code, 0x76000031, "非信任網站");
+
+  s = setup({ managed: [SITE] });
+  let a = answer(await hipkiReq(s, { payload: JSON.stringify({ func: "MakeSignature", tbs: "x", hashAlgorithm: "SHA1" }), path: "", query: "" }));
+  assert.equal(a.ret_code, 0x7600000c);
+  assert.equal(a.func, "sign");
+  a = answer(await hipkiReq(s, { payload: JSON.stringify({ func: "OPENCARD" }), path: "", query: "" }));
+  assert.equal(a.ret_code, 0x7600000e);
+  assert.match(a.message, /卡片管理工具/);
+  assert.match(a.message2, /card management tool/);
+  assert.equal(s.windows.length, 0);
 });

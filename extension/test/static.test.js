@@ -136,7 +136,11 @@ test("manifest: the contract of docs/extension.md", () => {
   const m = json("manifest.json");
   assert.equal(m.manifest_version, 3);
   assert.equal(m.default_locale, "zh_TW");
-  assert.deepEqual(m.permissions, ["nativeMessaging", "storage"]);
+  assert.deepEqual(m.permissions, ["nativeMessaging", "storage", "scripting"]);
+  // scripting and these hosts: the HiPKI compatibility script, registered
+  // for the government sites in the pages' own world (docs/hipki.md); the
+  // relay content script already runs on them.
+  assert.deepEqual(m.host_permissions, ["https://*/*", "http://localhost/*", "http://127.0.0.1/*"]);
   assert.equal(m.background.service_worker, "src/background.js");
   assert.deepEqual(m.background.scripts, ["src/background.js"]);
   assert.equal(m.background.type, "module");
@@ -156,6 +160,7 @@ test("manifest: the contract of docs/extension.md", () => {
   const schema = json("managed_schema.json");
   assert.equal(schema.properties.approvedOrigins.type, "array");
   assert.equal(schema.properties.allowLoopbackOrigins.type, "boolean", "the policy that lets http://localhost pages in (docs/extension.md §4)");
+  assert.equal(schema.properties.legacySites.type, "array", "the policy's HiPKI sites (docs/hipki.md)");
   // The content script lists are loadable: every file named exists (UI files too, once written).
   for (const cs of m.content_scripts) for (const f of cs.js) assert.ok(fs.existsSync(path.join(EXT, f)), f);
   assert.ok(fs.existsSync(path.join(EXT, m.background.service_worker)));

@@ -23,12 +23,12 @@ type hipkiRefusal struct {
 	ChangePIN      bool   `json:"changePin,omitempty"`
 }
 
-// hipki reads a HiPKI request of origin's page (docs/protocol.md §4.18):
-// only for the sites that speak it (LegacySite); it touches no card.
+// hipki reads a HiPKI request of origin's page (docs/protocol.md §4.18).
+// It translates and gives no power: which sites get the compatibility is
+// the extension's decision (the built-in sites, legacySites, its managed
+// policy), and a raw signature or a decryption is still allowed only to
+// LegacySite or the administrator's lists when it reaches sign or decrypt.
 func (n *session) hipki(origin string, a protocol.HiPKIArgs) (any, error) {
-	if !LegacySite(n.cfg, origin) {
-		return nil, notAllowed("hipki", origin, "legacySites")
-	}
 	r, err := hipki.Decode(a.Payload, a.Path, a.Query)
 	var e *hipki.Error
 	if errors.As(err, &e) {

@@ -39,9 +39,9 @@ func hipkiSession(t *testing.T, cfg config.Config, lines ...string) map[float64]
 	return got
 }
 
-// hipki answers the built-in government sites and legacySites only, with
-// the origin; a refusal is a result with the page's ret_code; raw
-// signatures and decryption are no longer refused for those sites.
+// hipki reads a request (with the page's origin); a refusal is a result
+// with the page's ret_code; raw signatures are allowed to the built-in
+// government sites and legacySites, and still refused to any other site.
 func TestHiPKICommand(t *testing.T) {
 	cfg := config.Config{LegacySites: []string{"https://school.example.edu.tw", "http://127.0.0.1:8443"}}
 	sign := `"payload":"{\"func\":\"MakeSignature\",\"tbs\":\"%E5%85%AC%E6%96%87\",\"signatureType\":\"PKCS1\"}"`
@@ -69,7 +69,7 @@ func TestHiPKICommand(t *testing.T) {
 	assert.Equal(t, map[string]any{"signatureType": "PKCS1", "hashAlgorithm": "SHA-256", "format": "raw", "data": "5YWs5paH", "text": "公文"}, s)
 	assert.Equal(t, "certificates", req(2)["op"])
 	assert.Equal(t, true, req(2)["withCert"])
-	assert.Equal(t, "ERR_NOT_ALLOWED", code(3), "a site not on the list")
+	assert.Equal(t, "sign", req(3)["op"], "a translation, no power: any site's page is read")
 	assert.Equal(t, "ERR_BAD_ORIGIN", code(4), "no origin")
 	refused, _ := got[5]["result"].(map[string]any)["refused"].(map[string]any)
 	assert.Equal(t, float64(0x7600000E), refused["retCode"])

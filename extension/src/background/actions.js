@@ -11,6 +11,7 @@ import { authenticate } from "./authenticate.js";
 import { getCertificates } from "./certificates.js";
 import { changePin } from "./changepin.js";
 import { decrypt } from "./decrypt.js";
+import { hipki } from "./hipki.js";
 import { pagePinAction } from "./pinflow.js";
 import { sign } from "./sign.js";
 import { checkEnvironment, status } from "./status.js";
@@ -29,6 +30,7 @@ import { checkEnvironment, status } from "./status.js";
  * @property {boolean} consent the site must be allowed (asked once) before it runs
  * @property {(env: import("./shared.js").Env, args: Record<string, any>, origin: string) => Promise<void>} [precheck] throws what no window could change (before consent)
  * @property {(env: import("./shared.js").Env, args: Record<string, any>, origin: string, req: PageRequest) => Promise<any>} run resolves with the result
+ * @property {(err: unknown, args: Record<string, any>) => any} [answer] the result for a failure, for an action whose protocol carries its errors in results (hipki)
  */
 
 /** @type {Readonly<Record<string, PageAction>>} */
@@ -40,6 +42,7 @@ export const ACTIONS = Object.freeze({
   decrypt: pagePinAction(decrypt),
   changePin: pagePinAction(changePin),
   checkEnvironment,
+  hipki,
 });
 
 /**

@@ -25,6 +25,8 @@ import { CodedError } from "../codes.js";
  * @property {boolean} loopbackOrigins
  * @property {string[]} rawSignOrigins
  * @property {string[]} decryptOrigins
+ * @property {string[]} legacySites sites the administrator listed as speaking HiPKI's protocol
+ * @property {string} legacyBuiltin the built-in HiPKI sites as a pattern ("https://*.gov.tw"; "" from an older host)
  */
 
 /**
@@ -47,6 +49,8 @@ export function normaliseConfig(r) {
     loopbackOrigins: r?.loopbackOrigins === true,
     rawSignOrigins: strings(r?.rawSignOrigins),
     decryptOrigins: strings(r?.decryptOrigins),
+    legacySites: strings(r?.legacySites),
+    legacyBuiltin: typeof r?.legacyBuiltin === "string" ? r.legacyBuiltin : "",
   };
 }
 

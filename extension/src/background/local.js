@@ -114,6 +114,18 @@ export function createLocal(env) {
       case "revoke":
         if (typeof message.origin !== "string" || message.origin === "") return fail("ERR_BAD_REQUEST");
         return { result: { revoked: await consent.revoke(message.origin) } };
+      case "hipkiSites": {
+        // The HiPKI compatibility's sites, for the options page to show.
+        const cfg = await env.hostConfig().catch(() => null);
+        let managed = [];
+        try {
+          const v = await env.chrome.storage?.managed?.get("legacySites");
+          if (Array.isArray(v?.legacySites)) managed = v.legacySites.filter((/** @type {unknown} */ x) => typeof x === "string");
+        } catch {
+          // no policy
+        }
+        return { result: { builtin: cfg?.legacyBuiltin ?? "", host: cfg?.legacySites ?? [], managed, hostUnavailable: cfg === null } };
+      }
     }
     return fail("ERR_BAD_REQUEST");
   }

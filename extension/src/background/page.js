@@ -73,6 +73,11 @@ export function createPage(env) {
       await action.precheck?.(env, args, origin);
       if (action.consent) await ensureConsent(origin, req);
       return { result: await action.run(env, args, origin, req) };
+    } catch (err) {
+      // An action that answers its failures in its own protocol (hipki):
+      // the page reads them there.
+      if (action.answer) return { result: action.answer(err, args) };
+      throw err;
     } finally {
       pending.delete(key);
     }

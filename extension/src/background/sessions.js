@@ -89,6 +89,7 @@ export function windowSize(view) {
  * @property {number | null} windowId
  * @property {boolean} done
  * @property {boolean} busy
+ * @property {boolean} [wrongPin] a wrong PIN was typed in this window (a cancel after it says so)
  * @property {ReturnType<typeof setTimeout> | undefined} timer
  * @property {() => void} release
  */
@@ -228,7 +229,11 @@ export function createSessions({ chrome, native, consent, sessionMs, newId, now 
 
   /** The error a closed window gives: the PIN was blocked, or the user cancelled. @param {Session} s */
   function cancelError(s) {
-    return s.view.pinStatus?.blocked ? new CodedError("ERR_PIN_BLOCKED", { triesLeft: 0, reference: "PIN" }) : new CodedError("ERR_USER_CANCELLED");
+    if (s.view.pinStatus?.blocked) return new CodedError("ERR_PIN_BLOCKED", { triesLeft: 0, reference: "PIN" });
+    // After a wrong PIN, a page that reports login failures (HiPKI's
+    // ret_code) can tell the clerk how many tries are left.
+    if (s.wrongPin) return new CodedError("ERR_USER_CANCELLED", { afterWrongPin: true, triesLeft: s.view.pinStatus?.triesLeft ?? -1 });
+    return new CodedError("ERR_USER_CANCELLED");
   }
 
   /** The user cancelled or closed s's window: its tab and site cool down. @param {Session} s */
@@ -319,6 +324,7 @@ export function createSessions({ chrome, native, consent, sessionMs, newId, now 
       if (e.code === "ERR_PIN_INCORRECT" || e.code === "ERR_PIN_FORMAT") {
         // The window stays; the user decides whether to try again.
         s.busy = false;
+        if (e.code === "ERR_PIN_INCORRECT") s.wrongPin = true;
         const ps = s.view.pinStatus;
         if (ps && typeof e.details?.triesLeft === "number") ps.triesLeft = e.details.triesLeft;
         return { error: e, pinStatus: { triesLeft: ps?.triesLeft ?? -1, blocked: false } };

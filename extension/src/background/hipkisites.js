@@ -1,0 +1,97 @@
+// @ts-check
+/**
+ * Where HiPKI's protocol is answered (docs/hipki.md): the host's built-in
+ * government sites (its `config` says `legacyBuiltin`, https://*.gov.tw),
+ * the host's `legacySites` and the browser policy's `legacySites`, unless
+ * the clerk turned the compatibility off in the options (storage.local
+ * `hipkiCompat` false). The compatibility script (hipki/page.js) is
+ * registered for exactly those sites, in the pages' own world, before
+ * their scripts run; the `hipki` action refuses any other origin before a
+ * window opens.
+ */
+
+/** The registered script's id. */
+export const SCRIPT_ID = "cardbridge-hipki";
+
+/**
+ * The sites' rule from the host's pattern and the listed origins.
+ * @param {string} builtin the host's legacyBuiltin ("https://*.gov.tw"; "" for none)
+ * @param {string[]} listed origins
+ */
+export function siteRule(builtin, listed) {
+  const m = /^https:\/\/\*(\.[a-z0-9.-]+)$/.exec(builtin);
+  const suffix = m ? m[1] : null;
+  return {
+    /** @param {string} origin */
+    allows(origin) {
+      if (listed.includes(origin)) return true;
+      if (!suffix || !origin.startsWith("https://")) return false;
+      const host = origin.slice("https://".length).toLowerCase();
+      return /^[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(host) && host.endsWith(suffix) && host.length > suffix.length;
+    },
+    /** The content-script match patterns (ports are not part of them: the rule above is exact). */
+    matches() {
+      const out = suffix ? [`https://*${suffix}/*`] : [];
+      for (const o of listed) {
+        try {
+          const u = new URL(o);
+          const p = `${u.protocol}//${u.hostname}/*`;
+          if (!out.includes(p)) out.push(p);
+        } catch {
+          // not an origin: left out
+        }
+      }
+      return out;
+    },
+  };
+}
+
+/**
+ * The rule now: host configuration and browser policy.
+ * @param {import("./shared.js").Env} env
+ */
+export async function currentRule(env) {
+  const cfg = await env.hostConfig().catch(() => null);
+  /** @type {string[]} */
+  let managed = [];
+  try {
+    const v = await env.chrome.storage?.managed?.get("legacySites");
+    if (Array.isArray(v?.legacySites)) managed = v.legacySites.filter((/** @type {unknown} */ s) => typeof s === "string");
+  } catch {
+    // no policy
+  }
+  return siteRule(cfg?.legacyBuiltin ?? "", [...(cfg?.legacySites ?? []), ...managed]);
+}
+
+/**
+ * Registers the compatibility script for the sites of the rule (none when
+ * turned off), or updates or removes it.
+ * @param {import("./shared.js").Env} env
+ */
+export async function syncScripts(env) {
+  const scripting = env.chrome.scripting;
+  if (!scripting?.registerContentScripts) return;
+  const matches = (await compatOff(env.chrome)) ? [] : (await currentRule(env)).matches();
+  const existing = await scripting.getRegisteredContentScripts({ ids: [SCRIPT_ID] }).catch(() => []);
+  if (matches.length === 0) {
+    if (existing.length > 0) await scripting.unregisterContentScripts({ ids: [SCRIPT_ID] });
+    return;
+  }
+  const script = { id: SCRIPT_ID, js: ["hipki/page.js"], matches, runAt: "document_start", world: "MAIN", allFrames: true, persistAcrossSessions: true };
+  if (existing.length > 0) await scripting.updateContentScripts([script]);
+  else await scripting.registerContentScripts([script]);
+}
+
+/**
+ * Whether the clerk turned the compatibility off (storage.local
+ * `hipkiCompat` false; on by default).
+ * @param {any} chrome
+ */
+export async function compatOff(chrome) {
+  try {
+    const v = await chrome.storage?.local?.get("hipkiCompat");
+    return v?.hipkiCompat === false;
+  } catch {
+    return false;
+  }
+}
