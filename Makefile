@@ -127,10 +127,11 @@ e2e: build $(NODE_MODULES)
 # review and commit them). Fails when the suite skipped a picture.
 SCREENSHOTS = consent.png demo-page.png overlay.png pin-window.png popup.png pin-choose.png popup-hicos.png \
 	exchange-announcement.png exchange-list.png exchange-preview.png exchange-files.png exchange-portable-page.png \
-	exchange-compose.png exchange-pin-send.png exchange-outbox.png exchange-return.png exchange-settings.png
+	exchange-compose.png exchange-pin-send.png exchange-outbox.png exchange-return.png exchange-settings.png \
+	hipki-page.png hipki-pin.png
 screenshots: build $(NODE_MODULES)
 	rm -rf out/screenshots
-	cd extension && node --test --test-concurrency=1 e2e/chromium.test.mjs e2e/chromium-cards.test.mjs e2e/chromium-exchange.test.mjs
+	cd extension && node --test --test-concurrency=1 e2e/chromium.test.mjs e2e/chromium-cards.test.mjs e2e/chromium-exchange.test.mjs e2e/hipki.test.mjs
 	@for f in $(SCREENSHOTS); do \
 	  test -s out/screenshots/$$f || { echo "out/screenshots/$$f was not written (a test skipped?)" >&2; exit 1; }; \
 	done

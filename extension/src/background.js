@@ -29,7 +29,7 @@ import { HOST_NAME, NativeHost } from "./native.js";
 import { createHostConfig } from "./background/hostconfig.js";
 import { EXCHANGE_PAGE, createExchange, isExchangePage } from "./background/exchange.js";
 import { createLocal } from "./background/local.js";
-import { syncScripts } from "./background/hipkisites.js";
+import { SCRIPT_ID as HIPKI_SCRIPT_ID, syncScripts } from "./background/hipkisites.js";
 import { createPage } from "./background/page.js";
 import { SESSION_MS, createSessions } from "./background/sessions.js";
 import { fail, isExtensionPage, isObject } from "./background/shared.js";
@@ -182,6 +182,14 @@ export function start(chrome) {
   chrome.runtime.onStartup?.addListener(bg.syncHiPKI);
   chrome.runtime.onInstalled?.addListener(bg.syncHiPKI);
   chrome.storage?.onChanged?.addListener(bg.onStorageChanged);
+  // And now when nothing is registered yet (onInstalled can fire before a
+  // new worker has its listeners): a registration persists, so a worker
+  // that wakes up later asks nothing of the host.
+  Promise.resolve(chrome.scripting?.getRegisteredContentScripts?.({ ids: [HIPKI_SCRIPT_ID] }))
+    .then((list) => {
+      if (Array.isArray(list) && list.length === 0) bg.syncHiPKI();
+    })
+    .catch(() => {});
   return bg;
 }
 

@@ -52,15 +52,25 @@ export function siteRule(builtin, listed) {
  */
 export async function currentRule(env) {
   const cfg = await env.hostConfig().catch(() => null);
-  /** @type {string[]} */
-  let managed = [];
+  return siteRule(cfg?.legacyBuiltin ?? "", [...(cfg?.legacySites ?? []), ...(await managedSites(env.chrome))]);
+}
+
+/** How long a read of the browser policy may take: in a new profile Chromium answers only once its policies are loaded. */
+const MANAGED_MS = 2000;
+
+/**
+ * The browser policy's legacySites; [] without a policy, or when the
+ * browser does not answer in time.
+ * @param {any} chrome
+ * @returns {Promise<string[]>}
+ */
+export async function managedSites(chrome) {
   try {
-    const v = await env.chrome.storage?.managed?.get("legacySites");
-    if (Array.isArray(v?.legacySites)) managed = v.legacySites.filter((/** @type {unknown} */ s) => typeof s === "string");
+    const v = await Promise.race([chrome.storage?.managed?.get("legacySites"), new Promise((r) => setTimeout(() => r(null), MANAGED_MS))]);
+    return Array.isArray(v?.legacySites) ? v.legacySites.filter((/** @type {unknown} */ s) => typeof s === "string") : [];
   } catch {
-    // no policy
+    return [];
   }
-  return siteRule(cfg?.legacyBuiltin ?? "", [...(cfg?.legacySites ?? []), ...managed]);
 }
 
 /**

@@ -6,6 +6,7 @@
  * ops, and the options page's ops (list and revoke remembered consent).
  */
 
+import { managedSites } from "./hipkisites.js";
 import { toWire } from "../codes.js";
 import { changePin } from "./changepin.js";
 import { loopbackAllowed } from "./hostconfig.js";
@@ -117,13 +118,7 @@ export function createLocal(env) {
       case "hipkiSites": {
         // The HiPKI compatibility's sites, for the options page to show.
         const cfg = await env.hostConfig().catch(() => null);
-        let managed = [];
-        try {
-          const v = await env.chrome.storage?.managed?.get("legacySites");
-          if (Array.isArray(v?.legacySites)) managed = v.legacySites.filter((/** @type {unknown} */ x) => typeof x === "string");
-        } catch {
-          // no policy
-        }
+        const managed = await managedSites(env.chrome);
         return { result: { builtin: cfg?.legacyBuiltin ?? "", host: cfg?.legacySites ?? [], managed, hostUnavailable: cfg === null } };
       }
     }
