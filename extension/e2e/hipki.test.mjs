@@ -45,6 +45,8 @@ let server;
 let skipWhy = '';
 /** The card's signature certificate (base64 DER), from GetUserCert. */
 let signCert = '';
+/** The card's encryption certificate (base64 DER). */
+let encCert = '';
 
 /** Serves e2e/hipki-site on 127.0.0.1; resolves with its port. */
 async function serveSite() {
@@ -148,6 +150,7 @@ describe('HiPKI compatibility in Chromium', { timeout: 15 * 60_000 }, () => {
     assert.ok(cert1.subjectDN.includes(CARD_ORG), cert1.subjectDN);
     assert.ok(cert1.notAfterT > Date.now() / 1000);
     signCert = cert1.certb64;
+    encCert = cert2.certb64;
     assert.ok(signCert.length > 500);
     // The page's own button says it too.
     await page.click('#certs-btn');
@@ -225,6 +228,27 @@ describe('HiPKI compatibility in Chromium', { timeout: 15 * 60_000 }, () => {
     await fsp.writeFile(dataFile, digest);
     await fsp.writeFile(sigFile, Buffer.from(ret.signature, 'base64'));
     assert.match(await openssl('pkeyutl', '-verify', '-pubin', '-inkey', pub, '-in', dataFile, '-sigfile', sigFile, '-pkeyopt', 'digest:sha256'), /Signature Verified Successfully/);
+  });
+
+  step('DecryptData through the popup: what openssl encrypted to the card\'s encryption certificate comes back as text', async () => {
+    const der = path.join(env.tmp, 'enc-cert.der');
+    const pub = path.join(env.tmp, 'enc-pub.pem');
+    await fsp.writeFile(der, Buffer.from(encCert, 'base64'));
+    await openssl('x509', '-inform', 'DER', '-in', der, '-pubkey', '-noout', '-out', pub);
+    const plainFile = path.join(env.tmp, 'plain.txt');
+    const cipherFile = path.join(env.tmp, 'cipher.bin');
+    await fsp.writeFile(plainFile, '會議通知：密件 42', 'utf8');
+    await openssl('pkeyutl', '-encrypt', '-pubin', '-inkey', pub, '-in', plainFile, '-out', cipherFile, '-pkeyopt', 'rsa_padding_mode:pkcs1');
+    s.markPinWindows();
+    const answer = popup({ func: 'DecryptData', cipher: (await fsp.readFile(cipherFile)).toString('base64'), plainEncoding: 'NONE', pin: '000000' });
+    const w = await s.waitPinWindow();
+    assert.ok((await h.bodyText(w)).includes(new URL(pageUrl).origin));
+    await h.waitWindowArmed(w);
+    await h.submitPin(w, h.PIN);
+    const ret = await answer;
+    assert.equal(ret.ret_code, 0, JSON.stringify(ret));
+    assert.equal(ret.func, 'decrypt');
+    assert.equal(ret.plain, '會議通知：密件 42');
   });
 
   step('a cancel answers 0x76000999 (and so does a request in the pause after it); a wrong PIN then cancel answers 0x76100006 with two tries left', async () => {
