@@ -206,6 +206,8 @@
     #url = null;
     /** @param {string} method @param {string} url @param {any[]} rest */
     open(method, url, ...rest) {
+      // A request object used again starts afresh.
+      for (const k of ["readyState", "status", "statusText", "responseText", "response", "responseURL"]) delete (/** @type {any} */ (this))[k];
       const u = serverURL(url);
       if (u && rest[0] !== false) {
         this.#url = u;

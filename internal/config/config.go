@@ -87,6 +87,11 @@ type Config struct {
 	// and get it answered (internal/hipki): raw signatures and decryption
 	// as the page asks, the PIN always in CardBridge's window.
 	LegacySites []string `json:"legacySites,omitempty"`
+	// NoBuiltinLegacySites turns the built-in government sites
+	// (https://*.gov.tw) off: only LegacySites speak HiPKI's protocol.
+	// For districts that would rather list each site that may ask for a
+	// raw signature or a decryption than trust every gov.tw host.
+	NoBuiltinLegacySites bool `json:"noBuiltinLegacySites,omitempty"`
 }
 
 // adminOnly clears the administrator's settings from c and reports which
@@ -105,7 +110,10 @@ func (c *Config) adminOnly() []string {
 	if c.LegacySites != nil {
 		set = append(set, "legacySites")
 	}
-	c.RawSignOrigins, c.DecryptOrigins, c.AllowLoopbackOrigins, c.LegacySites = nil, nil, false, nil
+	if c.NoBuiltinLegacySites {
+		set = append(set, "noBuiltinLegacySites")
+	}
+	c.RawSignOrigins, c.DecryptOrigins, c.AllowLoopbackOrigins, c.LegacySites, c.NoBuiltinLegacySites = nil, nil, false, nil, false
 	return set
 }
 
@@ -208,6 +216,7 @@ func (c *Config) merge(o Config) {
 	c.DecryptOrigins = appendNew(c.DecryptOrigins, o.DecryptOrigins)
 	c.AllowLoopbackOrigins = c.AllowLoopbackOrigins || o.AllowLoopbackOrigins
 	c.LegacySites = appendNew(c.LegacySites, o.LegacySites)
+	c.NoBuiltinLegacySites = c.NoBuiltinLegacySites || o.NoBuiltinLegacySites
 }
 
 // appendNew appends the items of add that list lacks.

@@ -101,8 +101,8 @@ func Decode(payload, path, query string) (Request, error) {
 	if err != nil {
 		return Request{}, err
 	}
-	f := strField(fields, "func")
-	r := Request{Func: f, Slot: strField(fields, "slotDescription")}
+	f := fields.get("func")
+	r := Request{Func: f, Slot: fields.get("slotDescription")}
 	switch {
 	case f == "MakeSignature" || (f == "" && path == "/sign"):
 		r.Func, r.Op = "MakeSignature", "sign"
@@ -138,43 +138,20 @@ var cardManagement = map[string]bool{
 	"RESETUSERPIN": true, "BUILDOPENCARDGETUSERPINREQ": true, "BUILDOPENCARDVALIDATEUSERREQ": true, "OPENCARD": true,
 }
 
-// parsePackage reads the JSON object of a request: form-decoded first as
-// the server does (a body "tbsPackage=…" or the bare package), and as it
-// is when form-decoding breaks it (a page that did not encode a "%").
-func parsePackage(payload string) (map[string]any, error) {
-	p := strings.TrimSpace(payload)
-	if v, ok := strings.CutPrefix(p, "tbsPackage="); ok {
-		p = v
-	}
-	if !utf8.ValidString(p) {
-		return nil, refuse(CodeJSON, "the request is not UTF-8")
-	}
-	var tries []string
-	if d := percentDecode(p, true); d != p && utf8.ValidString(d) {
-		tries = append(tries, d)
-	}
-	tries = append(tries, p)
-	var last error
-	for _, t := range tries {
-		var m map[string]any
-		dec := json.NewDecoder(strings.NewReader(t))
-		if err := dec.Decode(&m); err != nil {
-			last = err
-			continue
-		}
-		if m == nil || dec.More() {
-			last = errors.New("not one JSON object")
-			continue
-		}
-		return m, nil
-	}
-	return nil, refuse(CodeJSON, "the request is not a JSON object: %v", last)
+// fields are the request fields pages send; anything else is skipped
+// while decoding (never held: a large unknown value costs no memory).
+// Values are strings, or booleans and numbers where pages write them so.
+type fields struct {
+	Func, Tbs, TbsEncoding, HashAlgorithm, SignatureType, Nonce, WithCardSN, SlotDescription any
+	Cipher, CipherType, PlainEncoding                                                        any
 }
 
-// strField is m[k] as a string: strings as they are, booleans and numbers
-// as JSON writes them (pages send "true" and true alike).
-func strField(m map[string]any, k string) string {
-	switch v := m[k].(type) {
+// get returns a field by its JSON name, as strField reads it.
+func (f *fields) get(k string) string {
+	v := map[string]any{"func": f.Func, "tbs": f.Tbs, "tbsEncoding": f.TbsEncoding, "hashAlgorithm": f.HashAlgorithm,
+		"signatureType": f.SignatureType, "nonce": f.Nonce, "withCardSN": f.WithCardSN, "slotDescription": f.SlotDescription,
+		"cipher": f.Cipher, "cipherType": f.CipherType, "plainEncoding": f.PlainEncoding}[k]
+	switch v := v.(type) {
 	case string:
 		return v
 	case bool, float64:
@@ -182,6 +159,48 @@ func strField(m map[string]any, k string) string {
 		return string(b)
 	}
 	return ""
+}
+
+// parsePackage reads the JSON object of a request (a body "tbsPackage=…"
+// or the bare package). JSON as it is comes first, its string values
+// percent-decoded one by one where they are used (tbs, cipher): decoding
+// the whole text first would let an escaped quote inside a value (%22)
+// end it and add fields the page never wrote. A package that is not JSON
+// as it is, is form-decoded whole (a fully encoded tbsPackage=%7B…%7D).
+func parsePackage(payload string) (*fields, error) {
+	p := strings.TrimSpace(payload)
+	if v, ok := strings.CutPrefix(p, "tbsPackage="); ok {
+		p = v
+	}
+	if !utf8.ValidString(p) {
+		return nil, refuse(CodeJSON, "the request is not UTF-8")
+	}
+	f, err := decodeObject(p)
+	if err == nil {
+		return f, nil
+	}
+	if d := percentDecode(p, true); d != p && utf8.ValidString(d) {
+		if f, err2 := decodeObject(d); err2 == nil {
+			return f, nil
+		}
+	}
+	return nil, refuse(CodeJSON, "the request is not a JSON object: %v", err)
+}
+
+// decodeObject reads exactly one JSON object of the known fields.
+func decodeObject(s string) (*fields, error) {
+	if !strings.HasPrefix(strings.TrimLeft(s, " \t\r\n"), "{") {
+		return nil, errors.New("not a JSON object")
+	}
+	var f fields
+	dec := json.NewDecoder(strings.NewReader(s))
+	if err := dec.Decode(&f); err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, errors.New("more than one JSON value")
+	}
+	return &f, nil
 }
 
 // hashes maps the page's names to the host's.
@@ -192,16 +211,16 @@ var hashes = map[string]string{
 // digestHash is the hash a RAW digest's length says.
 var digestHash = map[int]string{32: "SHA-256", 48: "SHA-384", 64: "SHA-512"}
 
-func decodeSign(m map[string]any) (*Sign, error) {
-	tbs := strField(m, "tbs")
+func decodeSign(m *fields) (*Sign, error) {
+	tbs := m.get("tbs")
 	if tbs == "" {
 		return nil, refuse(CodeNoTBS, "tbs is empty")
 	}
-	s := &Sign{SignatureType: strings.ToUpper(strField(m, "signatureType")), WithCardSN: strings.EqualFold(strField(m, "withCardSN"), "true")}
+	s := &Sign{SignatureType: strings.ToUpper(m.get("signatureType")), WithCardSN: strings.EqualFold(m.get("withCardSN"), "true")}
 	if s.SignatureType == "" {
 		s.SignatureType = "PKCS7"
 	}
-	enc := strings.ToUpper(strField(m, "tbsEncoding"))
+	enc := strings.ToUpper(m.get("tbsEncoding"))
 	if s.SignatureType == "RAW" && enc == "" {
 		enc = "BASE64"
 	}
@@ -222,7 +241,7 @@ func decodeSign(m map[string]any) (*Sign, error) {
 	default:
 		return nil, refuse(CodeBadParameter, "tbsEncoding %q is not NONE or base64", truncate(enc, 16))
 	}
-	h := strings.ToUpper(strField(m, "hashAlgorithm"))
+	h := strings.ToUpper(m.get("hashAlgorithm"))
 	switch s.SignatureType {
 	case "RAW":
 		s.Format, s.HashAlgorithm = "raw", digestHash[len(data)]
@@ -238,7 +257,7 @@ func decodeSign(m map[string]any) (*Sign, error) {
 		s.Format = "raw"
 	case "PKCS7":
 		s.Format = "cms"
-		s.Nonce = strField(m, "nonce")
+		s.Nonce = m.get("nonce")
 		if s.Nonce != "" && (len(s.Nonce) < 4 || len(s.Nonce) > 128) {
 			return nil, refuse(CodeBadParameter, "nonce: 4 to 128 bytes")
 		}
@@ -259,12 +278,12 @@ func decodeSign(m map[string]any) (*Sign, error) {
 	return s, nil
 }
 
-func decodeDecrypt(m map[string]any) (*Decrypt, error) {
-	c := strField(m, "cipher")
+func decodeDecrypt(m *fields) (*Decrypt, error) {
+	c := m.get("cipher")
 	if c == "" {
 		return nil, refuse(CodeNoCipher, "cipher is empty")
 	}
-	switch t := strings.ToUpper(strField(m, "cipherType")); t {
+	switch t := strings.ToUpper(m.get("cipherType")); t {
 	case "", "PKCS1", "RSA", "BASE64":
 	default:
 		return nil, refuse(CodeDecryptType, "cipherType %q: RSA PKCS#1 v1.5 only", truncate(t, 16))
@@ -277,7 +296,7 @@ func decodeDecrypt(m map[string]any) (*Decrypt, error) {
 		return nil, refuse(CodeDecryptDER, "a ciphertext of %d bytes is not one RSA block", len(b))
 	}
 	d := &Decrypt{Ciphertext: base64.StdEncoding.EncodeToString(b), PlainEncoding: "base64"}
-	if strings.EqualFold(strField(m, "plainEncoding"), "NONE") {
+	if strings.EqualFold(m.get("plainEncoding"), "NONE") {
 		d.PlainEncoding = "NONE"
 	}
 	return d, nil

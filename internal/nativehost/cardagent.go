@@ -42,7 +42,16 @@ func NewCardAgent(m *cards.Manager, cfg config.Config, version string, developme
 // pages ask for raw signatures and decryption by design, so these are
 // allowed them as to rawSignOrigins and decryptOrigins.
 func LegacySite(cfg config.Config, origin string) bool {
-	return hipki.BuiltinSite(origin) || slices.Contains(cfg.LegacySites, origin)
+	return (!cfg.NoBuiltinLegacySites && hipki.BuiltinSite(origin)) || slices.Contains(cfg.LegacySites, origin)
+}
+
+// legacyBuiltin is the built-in sites' pattern for the extension, or ""
+// when the administrator turned them off.
+func legacyBuiltin(cfg config.Config) string {
+	if cfg.NoBuiltinLegacySites {
+		return ""
+	}
+	return hipki.BuiltinSites
 }
 
 func notAllowed(operation, origin, setting string) error {
@@ -203,7 +212,7 @@ func (c *CardAgent) Config() any {
 	return map[string]any{"approvedOrigins": orEmpty(origins), "virtualReader": c.cfg.VirtualReader != "",
 		"loopbackOrigins": c.development || c.cfg.AllowLoopbackOrigins,
 		"rawSignOrigins":  orEmpty(c.cfg.RawSignOrigins), "decryptOrigins": orEmpty(c.cfg.DecryptOrigins),
-		"legacySites": orEmpty(c.cfg.LegacySites), "legacyBuiltin": hipki.BuiltinSites}
+		"legacySites": orEmpty(c.cfg.LegacySites), "legacyBuiltin": legacyBuiltin(c.cfg)}
 }
 
 // Watch implements Agent: PC/SC reader and card events. A removal says

@@ -83,3 +83,15 @@ func TestHiPKICommand(t *testing.T) {
 	e, _ := other[9]["error"].(map[string]any)
 	assert.Equal(t, "ERR_NOT_ALLOWED", e["code"])
 }
+
+// noBuiltinLegacySites: the government sites lose raw signing (and the
+// extension is told there are no built-in sites); listed ones keep it.
+func TestNoBuiltinLegacySites(t *testing.T) {
+	cfg := config.Config{NoBuiltinLegacySites: true, LegacySites: []string{"https://edoc.example.gov.tw"}}
+	assert.False(t, LegacySite(cfg, "https://moica.nat.gov.tw"))
+	assert.True(t, LegacySite(cfg, "https://edoc.example.gov.tw"))
+	assert.True(t, LegacySite(config.Config{}, "https://moica.nat.gov.tw"))
+	got := hipkiSession(t, cfg, `{"id":1,"command":"config"}`)
+	r, _ := got[1]["result"].(map[string]any)
+	assert.Equal(t, "", r["legacyBuiltin"])
+}

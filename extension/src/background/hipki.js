@@ -14,7 +14,7 @@
 import { CodedError, toWire } from "../codes.js";
 import { capableCertificates } from "./certificates.js";
 import { decrypt } from "./decrypt.js";
-import { compatOff, currentRule } from "./hipkisites.js";
+import { compatOff, currentRule, siteRule } from "./hipkisites.js";
 import { runPinAction } from "./pinflow.js";
 import { sign } from "./sign.js";
 
@@ -263,6 +263,12 @@ export const hipki = {
       const listed = await native.request("certificates", {}, origin);
       const cs = Array.isArray(listed?.certificates) ? listed.certificates : [];
       const readerNames = [...new Set(cs.map((/** @type {any} */ c) => String(c.reader)))];
+      // PKCS1, RAW and DecryptData are the host's decision (a site only in
+      // the browser policy gets them refused there): refused here before
+      // any window, so no PIN is typed for nothing.
+      if ((r.op === "decrypt" || r.sign?.format === "raw") && !(await hostAllows(env, origin, r.op))) {
+        return { response: forbiddenAnswer(r.op) };
+      }
       const what = r.op === "decrypt" ? "decrypt" : "sign";
       const fit = fittingCertificates(cs, what, readerNames, r.slot);
       if (fit.length === 1) {
@@ -277,6 +283,32 @@ export const hipki = {
     }
   },
 };
+
+/**
+ * Whether the host lets origin have raw signatures (or decryption): its
+ * rawSignOrigins (decryptOrigins), or its own HiPKI sites (built in and
+ * legacySites of the system configuration).
+ * @param {import("./shared.js").Env} env
+ * @param {string} origin
+ * @param {string} op
+ */
+async function hostAllows(env, origin, op) {
+  const cfg = await env.hostConfig();
+  const listed = op === "decrypt" ? cfg.decryptOrigins : cfg.rawSignOrigins;
+  return listed.includes(origin) || siteRule(cfg.legacyBuiltin, cfg.legacySites).allows(origin);
+}
+
+/** @param {string} op */
+function forbiddenAnswer(op) {
+  return JSON.stringify({
+    func: answerFunc(op),
+    ret_code: RET.FORBIDDEN,
+    last_error: 0,
+    message: "這個網站不能要求 PKCS#1、RAW 簽章或解密：請資訊人員把它加入 CardBridge 系統設定檔的 legacySites。",
+    message2: "This site may not ask for PKCS#1 or RAW signatures or decryption: IT staff add it to legacySites in CardBridge's system configuration.",
+    version: SERVER_VERSION,
+  });
+}
 
 /**
  * The answer for a request the host refused.

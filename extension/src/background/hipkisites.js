@@ -10,6 +10,9 @@
  * window opens.
  */
 
+/** A URL's port when it names none. @type {Record<string, string>} */
+const DEFAULT_PORTS = { "https:": "443", "http:": "80" };
+
 /** The registered script's id. */
 export const SCRIPT_ID = "cardbridge-hipki";
 
@@ -29,19 +32,30 @@ export function siteRule(builtin, listed) {
       const host = origin.slice("https://".length).toLowerCase();
       return /^[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(host) && host.endsWith(suffix) && host.length > suffix.length;
     },
-    /** The content-script match patterns (ports are not part of them: the rule above is exact). */
-    matches() {
-      const out = suffix ? [`https://*${suffix}/*`] : [];
+    /**
+     * The content-script match patterns, as exact as match patterns allow:
+     * the default port for the built-in sites, each listed origin's own
+     * port (a pattern without one matches every port), and
+     * {@link excludeMatches} for the bare suffix host.
+     * @param {boolean} [ports] false where the browser takes no port in a pattern (Firefox)
+     */
+    matches(ports = true) {
+      const out = suffix ? [`https://*${suffix}${ports ? ":443" : ""}/*`] : [];
       for (const o of listed) {
         try {
           const u = new URL(o);
-          const p = `${u.protocol}//${u.hostname}/*`;
+          const port = u.port || DEFAULT_PORTS[u.protocol];
+          const p = `${u.protocol}//${u.hostname}${ports ? `:${port}` : ""}/*`;
           if (!out.includes(p)) out.push(p);
         } catch {
           // not an origin: left out
         }
       }
       return out;
+    },
+    /** "*.gov.tw" also matches gov.tw itself, which is not a built-in site. */
+    excludeMatches() {
+      return suffix && !listed.includes(`https://${suffix.slice(1)}`) ? [`https://${suffix.slice(1)}/*`] : [];
     },
   };
 }
@@ -81,13 +95,16 @@ export async function managedSites(chrome) {
 export async function syncScripts(env) {
   const scripting = env.chrome.scripting;
   if (!scripting?.registerContentScripts) return;
-  const matches = (await compatOff(env.chrome)) ? [] : (await currentRule(env)).matches();
+  const rule = await currentRule(env);
+  // Firefox's match patterns take no port.
+  const ports = !String(env.chrome.runtime?.getURL?.("") ?? "").startsWith("moz-extension:");
+  const matches = (await compatOff(env.chrome)) ? [] : rule.matches(ports);
   const existing = await scripting.getRegisteredContentScripts({ ids: [SCRIPT_ID] }).catch(() => []);
   if (matches.length === 0) {
     if (existing.length > 0) await scripting.unregisterContentScripts({ ids: [SCRIPT_ID] });
     return;
   }
-  const script = { id: SCRIPT_ID, js: ["hipki/page.js"], matches, runAt: "document_start", world: "MAIN", allFrames: true, persistAcrossSessions: true };
+  const script = { id: SCRIPT_ID, js: ["hipki/page.js"], matches, excludeMatches: rule.excludeMatches(), runAt: "document_start", world: "MAIN", allFrames: true, persistAcrossSessions: true };
   if (existing.length > 0) await scripting.updateContentScripts([script]);
   else await scripting.registerContentScripts([script]);
 }
