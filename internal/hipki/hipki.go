@@ -146,11 +146,34 @@ type fields struct {
 	Cipher, CipherType, PlainEncoding                                                        any
 }
 
-// get returns a field by its JSON name, as strField reads it.
+// get returns a field by its JSON name: strings as they are, booleans
+// and numbers as JSON writes them (pages send "true" and true alike).
 func (f *fields) get(k string) string {
-	v := map[string]any{"func": f.Func, "tbs": f.Tbs, "tbsEncoding": f.TbsEncoding, "hashAlgorithm": f.HashAlgorithm,
-		"signatureType": f.SignatureType, "nonce": f.Nonce, "withCardSN": f.WithCardSN, "slotDescription": f.SlotDescription,
-		"cipher": f.Cipher, "cipherType": f.CipherType, "plainEncoding": f.PlainEncoding}[k]
+	var v any
+	switch k {
+	case "func":
+		v = f.Func
+	case "tbs":
+		v = f.Tbs
+	case "tbsEncoding":
+		v = f.TbsEncoding
+	case "hashAlgorithm":
+		v = f.HashAlgorithm
+	case "signatureType":
+		v = f.SignatureType
+	case "nonce":
+		v = f.Nonce
+	case "withCardSN":
+		v = f.WithCardSN
+	case "slotDescription":
+		v = f.SlotDescription
+	case "cipher":
+		v = f.Cipher
+	case "cipherType":
+		v = f.CipherType
+	case "plainEncoding":
+		v = f.PlainEncoding
+	}
 	switch v := v.(type) {
 	case string:
 		return v

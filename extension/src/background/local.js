@@ -6,9 +6,9 @@
  * ops, and the options page's ops (list and revoke remembered consent).
  */
 
-import { managedSites } from "./hipkisites.js";
 import { toWire } from "../codes.js";
 import { changePin } from "./changepin.js";
+import { managedSites } from "./hipkisites.js";
 import { loopbackAllowed } from "./hostconfig.js";
 import { runPinAction } from "./pinflow.js";
 import "../../overlay/sites.js";
