@@ -188,7 +188,7 @@ func TestNativeVersion(t *testing.T) {
 	for _, c := range v["commands"].([]any) {
 		cmds = append(cmds, c.(string))
 	}
-	want := []string{"version", "readers", "check", "certificates", "sign", "authenticate", "decrypt", "pinStatus", "changePin", "unblockPin", "config", "exchange"}
+	want := []string{"version", "readers", "check", "certificates", "sign", "authenticate", "decrypt", "pinStatus", "changePin", "unblockPin", "config", "exchange", "hipki"}
 	if !slices.Equal(cmds, want) {
 		t.Errorf("version commands = %q, want %q", cmds, want)
 	}
