@@ -13,11 +13,10 @@
 import { test as nodeTest } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import fs from "node:fs";
-import vm from "node:vm";
 import { IDBFactory } from "fake-indexeddb";
 import { createBackground } from "../src/background.js";
 import { siteRule } from "../src/background/hipkisites.js";
+import { fromServer, sandbox } from "./hipki-sandbox.js";
 import { NativeHost } from "../src/native.js";
 import { area, fakeNative, until } from "./fakes.js";
 
@@ -455,78 +454,8 @@ test("defended: a browser policy that never answers costs at most 2 s; the built
 
 // -------------------------------------------- (2) the MAIN-world script, in a sandbox
 
-const SOURCE = fs.readFileSync(new URL("../hipki/page.js", import.meta.url), "utf8");
-
-/**
- * A fake window running hipki/page.js. The relay answers a request after
- * `delay` ms; `frame` posts messages from another window (a cross-origin
- * frame: its source is not the page's window).
- * @param {(args: any) => string} reply
- */
-function sandbox(reply, delay = 30) {
-  const target = new EventTarget();
-  /** @type {any[]} */
-  const requests = [];
-  /** @type {any} */
-  const w = {
-    location: { origin: GOV, href: `${GOV}/form` },
-    open: () => ({ real: true }),
-    fetch: async () => new Response("real"),
-    XMLHttpRequest: class extends EventTarget {},
-    addEventListener: target.addEventListener.bind(target),
-    removeEventListener: target.removeEventListener.bind(target),
-    dispatchEvent: target.dispatchEvent.bind(target),
-    MessageEvent,
-    Event,
-    URL,
-    URLSearchParams,
-    Request,
-    Response,
-    FormData,
-    TextDecoder,
-    setTimeout,
-  };
-  /** @type {any} */
-  let inner = null;
-  const frameWindow = {};
-  /** @param {any} data @param {string} origin @param {any} source */
-  const deliver = (data, origin, source) => {
-    const ev = new MessageEvent("message", { data, origin });
-    Object.defineProperty(ev, "source", { value: source });
-    target.dispatchEvent(ev);
-  };
-  w.postMessage = (/** @type {any} */ data) => {
-    setTimeout(() => {
-      deliver(data, GOV, inner);
-      if (data?.cardbridge === "request") {
-        requests.push(data);
-        setTimeout(() => w.postMessage({ cardbridge: "result", id: data.id, result: { response: reply(data.args) } }), delay);
-      }
-    }, 0);
-  };
-  const ctx = vm.createContext(w);
-  inner = vm.runInContext("globalThis", ctx);
-  vm.runInContext(SOURCE, ctx);
-  /** A cross-origin frame's message to the page. @param {any} data @param {string} origin */
-  const frame = (data, origin) => deliver(data, origin, frameWindow);
-  return { w: ctx, requests, frame };
-}
-
-/** The next message from the server's origin. @param {any} w */
-const fromServer = (w) =>
-  new Promise((resolve) => {
-    /** @param {any} ev */
-    const f = (ev) => {
-      if (ev.origin === "http://localhost:61161" || ev.origin === "http://127.0.0.1:61161") {
-        w.removeEventListener("message", f);
-        resolve(ev);
-      }
-    };
-    w.addEventListener("message", f);
-  });
-
 test("defended: a frame that echoes the request's id cannot answer it; the popup's answer is the relay's", async () => {
-  const { w, requests, frame } = sandbox(() => JSON.stringify({ func: "sign", ret_code: 0, signature: "cmVhbA==" }));
+  const { w, requests, frame } = sandbox(() => JSON.stringify({ func: "sign", ret_code: 0, signature: "cmVhbA==" }), { origin: GOV, delay: 30 });
   const popup = w.open("http://localhost:61161/popupForm");
   await fromServer(w);
   const answered = fromServer(w);
@@ -542,7 +471,7 @@ test("defended: a frame that echoes the request's id cannot answer it; the popup
 });
 
 test("defended: the popup takes one request, only for its own origin, and a fetch answer is matched to its own request", async () => {
-  const { w, requests } = sandbox((args) => JSON.stringify({ func: "pkcs11info", ret_code: 0, echo: args.query }), 5);
+  const { w, requests } = sandbox((args) => JSON.stringify({ func: "pkcs11info", ret_code: 0, echo: args.query }), { origin: GOV, delay: 5 });
   const popup = w.open("http://localhost:61161/popupForm");
   popup.postMessage("{}", "http://127.0.0.1:61161");
   popup.postMessage("{}", "http://localhost:61161.evil.example");

@@ -7,114 +7,17 @@
 // it went. The relay (content.js) is played by the test.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import vm from "node:vm";
-
-const SOURCE = fs.readFileSync(new URL("../hipki/page.js", import.meta.url), "utf8");
-const PAGE = "https://edoc.example.gov.tw";
-
-/** A fake window running the script; relay answers each request with reply(args). */
-function sandbox(/** @type {(args: any) => any} */ reply) {
-  const target = new EventTarget();
-  /** @type {any[]} */
-  const opened = [];
-  /** @type {any[]} */
-  const fetched = [];
-  /** @type {any[]} */
-  const requests = [];
-  class FakeXHR extends EventTarget {
-    /** As a real XMLHttpRequest: onload and the others are event handlers. @param {Event} ev */
-    dispatchEvent(ev) {
-      const r = super.dispatchEvent(ev);
-      const handler = /** @type {any} */ (this)[`on${ev.type}`];
-      if (typeof handler === "function") handler.call(this, ev);
-      return r;
-    }
-    /** @param {string} m @param {string} u */
-    open(m, u) {
-      this.real = [m, u];
-    }
-    send() {}
-    setRequestHeader() {}
-    abort() {}
-    getAllResponseHeaders() {
-      return "";
-    }
-    getResponseHeader() {
-      return null;
-    }
-  }
-  /** @type {any} */
-  const w = {
-    location: { origin: PAGE, href: `${PAGE}/form` },
-    open: (/** @type {any[]} */ ...a) => {
-      opened.push(a);
-      return { real: true };
-    },
-    fetch: async (/** @type {any[]} */ ...a) => {
-      fetched.push(a);
-      return new Response("real");
-    },
-    XMLHttpRequest: FakeXHR,
-    addEventListener: target.addEventListener.bind(target),
-    removeEventListener: target.removeEventListener.bind(target),
-    dispatchEvent: target.dispatchEvent.bind(target),
-    MessageEvent,
-    Event,
-    URL,
-    URLSearchParams,
-    Request,
-    Response,
-    FormData,
-    TextDecoder,
-    setTimeout,
-  };
-  /** The window as the script sees it (vm's global proxy, not w itself). @type {any} */
-  let inner = null;
-  // window.postMessage: the relay sees the page's requests; everything
-  // arrives as a message from this window.
-  w.postMessage = (/** @type {any} */ data, /** @type {string} */ targetOrigin) => {
-    assert.equal(targetOrigin, PAGE, "the request stays in the page's own origin");
-    setTimeout(() => {
-      const ev = new MessageEvent("message", { data, origin: PAGE });
-      Object.defineProperty(ev, "source", { value: inner });
-      target.dispatchEvent(ev);
-      if (data?.cardbridge === "request") {
-        requests.push(data);
-        const answer = reply(data.args);
-        setTimeout(() => w.postMessage(answer === null ? { cardbridge: "error", id: data.id, error: { code: "ERR_EXTENSION_UNAVAILABLE", message: "gone", messageZh: "不見了" } } : { cardbridge: "result", id: data.id, result: { response: answer } }, PAGE), 1);
-      }
-    }, 0);
-  };
-  const ctx = vm.createContext(w);
-  inner = vm.runInContext("globalThis", ctx);
-  vm.runInContext(SOURCE, ctx);
-  return { w: ctx, opened, fetched, requests };
-}
-
-/** The next message from the server's origin. */
-function nextFromServer(/** @type {any} */ w) {
-  return new Promise((resolve) => {
-    /** @param {any} ev */
-    const f = (ev) => {
-      if (ev.origin === "http://localhost:61161" || ev.origin === "http://127.0.0.1:61161") {
-        w.removeEventListener("message", f);
-        resolve(ev);
-      }
-    };
-    w.addEventListener("message", f);
-  });
-}
+import { fromServer, sandbox } from "./hipki-sandbox.js";
 
 test("the popup protocol: getTbs, the request, the answer from http://localhost:61161 with the popup as source, then closed", async () => {
   const { w, opened, requests } = sandbox(() => JSON.stringify({ func: "sign", ret_code: 0, signature: "c2ln" }));
   const popup = w.open("http://localhost:61161/popupForm", "簽章中", "height=200, width=200");
   assert.equal(opened.length, 0, "no real window for the server's popup");
   assert.equal(popup.closed, false);
-  const ready = await nextFromServer(w);
+  const ready = await fromServer(w);
   assert.equal(ready.data, '{"func":"getTbs"}');
   assert.equal(ready.source, popup, "source is the object open() returned");
-  const answered = nextFromServer(w);
+  const answered = fromServer(w);
   popup.postMessage(JSON.stringify({ func: "MakeSignature", tbs: "x", pin: "123456" }), "http://localhost:61161");
   const ev = await answered;
   assert.deepEqual(JSON.parse(ev.data), { func: "sign", ret_code: 0, signature: "c2ln" });
@@ -129,7 +32,7 @@ test("the popup protocol: getTbs, the request, the answer from http://localhost:
 test("a message for another origin, a second message, and a closed popup are dropped as a browser would", async () => {
   const { w, requests } = sandbox(() => "{}");
   const popup = w.open("http://localhost:61161/ChtPopupForm.htm");
-  await nextFromServer(w);
+  await fromServer(w);
   popup.postMessage("{}", "https://evil.example");
   await new Promise((r) => setTimeout(r, 20));
   assert.equal(requests.length, 0);
@@ -184,8 +87,8 @@ test("XMLHttpRequest to the server: readyState 4, status 200, the answer's text,
 test("without an answer from the extension the page still gets a HiPKI answer: 0x7600000D", async () => {
   const { w } = sandbox(() => null);
   const popup = w.open("http://localhost:61161/popupForm");
-  await nextFromServer(w);
-  const answered = nextFromServer(w);
+  await fromServer(w);
+  const answered = fromServer(w);
   popup.postMessage(JSON.stringify({ func: "MakeSignature" }), "*");
   const a = JSON.parse((await answered).data);
   assert.equal(a.ret_code, 0x7600000d);
