@@ -14,7 +14,6 @@ import (
 
 	"github.com/cardbridge/cardbridge/internal/config"
 	"github.com/cardbridge/cardbridge/internal/install"
-	"github.com/cardbridge/cardbridge/internal/origin"
 )
 
 // debOptions is what a .deb is built from.
@@ -233,12 +232,11 @@ func policyTree(o debOptions) (*tree, error) {
 }
 
 // systemConfig is /etc/cardbridge/config.json with the pre-approved sites,
-// each checked by the host's own origin rule (internal/origin).
+// checked as every installer checks them (install.CheckApproved: the
+// host's origin rule, https, at most MaxPolicyOrigins).
 func systemConfig(approved []string) ([]byte, error) {
-	for _, o := range approved {
-		if err := origin.Check(o); err != nil || !strings.HasPrefix(o, "https://") {
-			return nil, fmt.Errorf("approved origin %q: an https origin such as https://edoc.example.gov.tw (%v)", o, err)
-		}
+	if err := install.CheckApproved(approved); err != nil {
+		return nil, err
 	}
 	return install.IndentedJSON(config.Config{ApprovedOrigins: approved})
 }
